@@ -1,0 +1,275 @@
+"""The Optuna side of a sweep: sampler, pruner, study, telling job results, the summary file."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+from optuna.trial import FrozenTrial, TrialState
+
+from gauntlet.errors import GauntletError
+from hydra_plugins.gauntlet_optuna_sweeper._trial_handle import PRUNED_AT_STEP
+from hydra_plugins.gauntlet_optuna_sweeper.config import Pruner, PrunerConf, Sampler
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("minimize", "maximize")
+# study attribute listing the trials the sweep gave up on (interrupted, or left running by a
+# killed sweep): they are not counted towards n_trials, so a resumed sweep runs new ones instead
+ABANDONED = "abandoned"
+RESULTS_FILE = "optimization_results.yaml"
+
+
+def make_sampler(name: Sampler | str, seed: int | None) -> optuna.samplers.BaseSampler:
+    sampler = Sampler(name.value if isinstance(name, Sampler) else name)
+    if sampler is Sampler.tpe:
+        return optuna.samplers.TPESampler(seed=seed)
+    if sampler is Sampler.random:
+        return optuna.samplers.RandomSampler(seed=seed)
+    if sampler is Sampler.gp:
+        return optuna.samplers.GPSampler(seed=seed)
+    if sampler is Sampler.qmc:
+        return optuna.samplers.QMCSampler(seed=seed)
+    try:
+        import cmaes  # noqa: F401
+    except ImportError as e:
+        raise GauntletError(
+            "hydra.sweeper.sampler=cmaes needs the 'cmaes' package (pip install cmaes); "
+            f"the others need nothing more: {', '.join(s.value for s in Sampler)}"
+        ) from e
+    return optuna.samplers.CmaEsSampler(seed=seed)
+
+
+def make_pruner(conf: PrunerConf | Any | None) -> optuna.pruners.BasePruner:
+    if conf is None:
+        return optuna.pruners.NopPruner()
+    name = Pruner(conf.name.value if isinstance(conf.name, Pruner) else conf.name)
+    if name is Pruner.none:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=conf.n_startup_trials,
+        n_warmup_steps=conf.n_warmup_steps,
+        interval_steps=conf.interval_steps,
+    )
+
+
+def parse_directions(direction: Any) -> list[str]:
+    raw = [direction] if isinstance(direction, str) else list(direction or [])
+    wrong = [d for d in raw if d not in DIRECTIONS]
+    if not raw or wrong:
+        raise GauntletError(
+            f"hydra.sweeper.direction: expected {' or '.join(DIRECTIONS)}, or a list of them "
+            f"for several objectives; got {direction!r}"
+        )
+    return raw
+
+
+def describe_storage(url: str | None) -> str:
+    """The storage URL with any password hidden, for logs."""
+    if url is None:
+        return "memory"
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable storage URL>"
+
+
+def open_study(
+    *,
+    study_name: str,
+    storage: str | None,
+    directions: list[str],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
+    """Create the study, or load it from the storage so an interrupted search goes on."""
+    try:
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            directions=directions,
+            load_if_exists=True,
+        )
+    except Exception as e:
+        raise GauntletError(
+            f"hydra.sweeper.storage: cannot open study '{study_name}' in "
+            f"{describe_storage(storage)}: {e}. Expected an SQLAlchemy URL such as "
+            "sqlite:///optuna.db or postgresql+psycopg://user@host/db, or null for memory"
+        ) from e
+    found = [d.name.lower() for d in study.directions]
+    if found != directions:
+        raise GauntletError(
+            f"hydra.sweeper.direction: study '{study_name}' in {describe_storage(storage)} "
+            f"was created with direction {found}, not {directions}; use that direction or "
+            "another hydra.sweeper.study_name"
+        )
+    return study
+
+
+def abandon_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials a killed sweep left RUNNING; they do not count towards n_trials."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        log.warning(
+            "Trial %d was left running by an interrupted sweep; recording it as failed and "
+            "running a new trial in its place",
+            trial.number,
+        )
+        _mark_abandoned(study, trial.number)
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def abandon(study: optuna.Study, trial: optuna.trial.Trial) -> None:
+    _mark_abandoned(study, trial.number)
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def abandoned_numbers(study: optuna.Study) -> set[int]:
+    return set(study.user_attrs.get(ABANDONED, []))
+
+
+def count_finished(study: optuna.Study) -> int:
+    abandoned = abandoned_numbers(study)
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and t.number not in abandoned
+    )
+
+
+def _mark_abandoned(study: optuna.Study, number: int) -> None:
+    study.set_user_attr(ABANDONED, sorted(abandoned_numbers(study) | {number}))
+
+
+def tell_result(study: optuna.Study, trial: optuna.trial.Trial, result: JobReturn) -> TrialState:
+    """Tell Optuna how the job ended: its value, or PRUNED, or FAIL (never the sweep's end)."""
+    output_dir = _output_dir(result)
+    if output_dir is not None:
+        trial.set_user_attr("output_dir", output_dir)
+    error = result._return_value if result.status == JobStatus.FAILED else None
+    if PRUNED_AT_STEP in trial.user_attrs or _caused_by_pruning(error):
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialState.PRUNED
+    if result.status == JobStatus.COMPLETED:
+        values = objective_values(result.return_value, len(study.directions))
+        if values is not None:
+            study.tell(trial, values)
+            return TrialState.COMPLETE
+        reason = f"returned {result.return_value!r}, not {_expected(len(study.directions))}"
+        log.error("Trial %d failed: the job %s", trial.number, reason)
+    else:
+        reason = f"{type(error).__name__}: {error}"
+        log.error(
+            "Trial %d failed: the job raised %s",
+            trial.number,
+            reason,
+            exc_info=(type(error), error, error.__traceback__)
+            if isinstance(error, BaseException)
+            else None,
+        )
+    trial.set_user_attr("error", reason[:1000])
+    study.tell(trial, state=TrialState.FAIL)
+    return TrialState.FAIL
+
+
+def objective_values(value: Any, n_objectives: int) -> list[float] | None:
+    """The job's return value as finite floats, or None when it is not one."""
+    items = [value] if n_objectives == 1 else value
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        return None
+    if len(items) != n_objectives:
+        return None
+    values = []
+    for item in items:
+        if isinstance(item, (str, bytes)):
+            return None
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(number):
+            return None
+        values.append(number)
+    return values
+
+
+def write_results(
+    study: optuna.Study, sweep_dir: Path, n_trials: int, storage: str | None
+) -> dict[str, Any]:
+    """Write optimization_results.yaml into the sweep dir and log the best result."""
+    trials = study.get_trials(deepcopy=False)
+    by_state = Counter(t.state.name for t in trials)
+    results: dict[str, Any] = {
+        "name": study.study_name,
+        "storage": describe_storage(storage),
+        "directions": [d.name.lower() for d in study.directions],
+        "n_trials": n_trials,
+        "trials": dict(sorted(by_state.items())),
+        "abandoned": sorted(abandoned_numbers(study)),
+    }
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if len(study.directions) == 1:
+        best = study.best_trial if complete else None
+        results["best_trial"] = best.number if best else None
+        results["best_value"] = best.value if best else None
+        results["best_params"] = dict(best.params) if best else {}
+        if best:
+            log.info(
+                "Best value %s (trial %d) with %s",
+                best.value,
+                best.number,
+                _params_text(best),
+            )
+    else:
+        front = study.best_trials if complete else []
+        results["best_trials"] = [
+            {"number": t.number, "values": list(t.values), "params": dict(t.params)} for t in front
+        ]
+        for t in front:
+            log.info(
+                "Pareto-optimal trial %d: values %s with %s", t.number, t.values, _params_text(t)
+            )
+    if not complete:
+        log.warning("No trial of study '%s' completed; see the failed jobs' logs", study.study_name)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir / RESULTS_FILE
+    OmegaConf.save(OmegaConf.create(results), path)
+    log.info("Trials by state %s; results in %s", results["trials"], path)
+    return results
+
+
+def _params_text(trial: FrozenTrial) -> str:
+    return " ".join(f"{k}={v}" for k, v in trial.params.items()) or "no searched params"
+
+
+def _expected(n_objectives: int) -> str:
+    if n_objectives == 1:
+        return "a finite number"
+    return f"a list of {n_objectives} finite numbers"
+
+
+def _caused_by_pruning(error: Any) -> bool:
+    seen = set()
+    while isinstance(error, BaseException) and id(error) not in seen:
+        if isinstance(error, optuna.TrialPruned):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _output_dir(result: JobReturn) -> str | None:
+    try:
+        return str(result.hydra_cfg.hydra.runtime.output_dir)
+    except Exception:
+        return None

@@ -1,0 +1,64 @@
+"""The sweeper's typed config, registered as ``hydra/sweeper=gauntlet_optuna``.
+
+Kept free of Optuna imports: Hydra imports every module under ``hydra_plugins`` on each start.
+"""
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+class Sampler(Enum):
+    tpe = "tpe"
+    random = "random"
+    gp = "gp"
+    qmc = "qmc"
+    cmaes = "cmaes"
+
+
+class Pruner(Enum):
+    none = "none"
+    median = "median"
+
+
+@dataclass
+class PrunerConf:
+    # none: every trial runs to the end; median: stop a trial whose intermediate value is worse
+    # than the median of earlier trials at the same step (steps are epochs with OptunaPruning)
+    name: Pruner = Pruner.none
+    # trials that always run to the end before the pruner starts comparing
+    n_startup_trials: int = 5
+    # steps of each trial that are never pruned
+    n_warmup_steps: int = 0
+    # check every this many steps
+    interval_steps: int = 1
+
+
+@dataclass
+class GauntletOptunaSweeperConf:
+    _target_: str = "hydra_plugins.gauntlet_optuna_sweeper.optuna_sweeper.GauntletOptunaSweeper"
+    sampler: Sampler = Sampler.tpe
+    seed: int | None = None
+    # minimize | maximize, or a list of them when the task returns several values
+    direction: Any = "minimize"
+    # null: the Hydra job name (e.g. "train"); name it to keep searches apart in one storage
+    study_name: str | None = None
+    # an SQLAlchemy URL (sqlite:///optuna.db, postgresql+psycopg://...); null keeps it in memory
+    storage: str | None = None
+    # total number of finished trials the study should hold; a resumed study runs only the rest
+    n_trials: int = 20
+    # trials handed to the launcher per round
+    n_jobs: int = 1
+    # key: sweep expression, e.g. model.optimizer.lr: tag(log, interval(1e-4, 1e-2))
+    params: dict[str, Any] | None = None
+    pruner: PrunerConf | None = field(default_factory=PrunerConf)
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="gauntlet_optuna",
+    node=GauntletOptunaSweeperConf,
+    provider="gauntlet_optuna_sweeper",
+)

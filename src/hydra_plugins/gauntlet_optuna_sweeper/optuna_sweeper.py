@@ -1,0 +1,150 @@
+"""The Hydra Sweeper: asks Optuna for trials, launches them in rounds, tells it the results."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from gauntlet.errors import GauntletError
+from hydra_plugins.gauntlet_optuna_sweeper.config import Pruner, PrunerConf, Sampler
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+
+
+class GauntletOptunaSweeper(Sweeper):
+    def __init__(
+        self,
+        sampler: Sampler | str,
+        seed: int | None,
+        direction: Any,
+        study_name: str | None,
+        storage: str | None,
+        n_trials: int,
+        n_jobs: int,
+        params: dict[str, Any] | None,
+        pruner: PrunerConf | Any | None,
+    ) -> None:
+        super().__init__()
+        if n_trials < 0:
+            raise GauntletError(f"hydra.sweeper.n_trials: expected 0 or more, got {n_trials}")
+        if n_jobs < 1:
+            raise GauntletError(f"hydra.sweeper.n_jobs: expected 1 or more, got {n_jobs}")
+        self.sampler = sampler
+        self.seed = seed
+        self.direction = direction
+        self.study_name = study_name
+        # "null" can arrive as text from an environment variable
+        self.storage = None if storage in (None, "", "null", "None") else str(storage)
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.params = dict(params or {})
+        self.pruner = pruner
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> optuna.Study:
+        """Run trials until the study holds n_trials finished ones; return the study."""
+        from hydra_plugins.gauntlet_optuna_sweeper import _study
+        from hydra_plugins.gauntlet_optuna_sweeper._search_space import build_search_space
+        from hydra_plugins.gauntlet_optuna_sweeper._trial_handle import exposed
+
+        assert self.config is not None and self.hydra_context is not None
+        assert self.launcher is not None
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        preset = [f"{key}={value}" for key, value in self.params.items()]
+        space = build_search_space(parser.parse_overrides([*preset, *arguments]))
+
+        directions = _study.parse_directions(self.direction)
+        study_name = self.study_name or str(self.config.hydra.job.name)
+        study = _study.open_study(
+            study_name=study_name,
+            storage=self.storage,
+            directions=directions,
+            sampler=_study.make_sampler(self.sampler, self.seed),
+            pruner=self._pruner(len(directions)),
+        )
+        _study.abandon_stale_trials(study)
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        finished = _study.count_finished(study)
+        log.info(
+            "Optuna study '%s' in %s: %d of %d trials finished, %d to run in rounds of %d",
+            study.study_name,
+            _study.describe_storage(self.storage),
+            finished,
+            self.n_trials,
+            max(self.n_trials - finished, 0),
+            self.n_jobs,
+        )
+        for dim in space.dimensions:
+            log.info("  searching %s: %s", dim.name, dim.distribution)
+
+        # job numbers continue after the study's earlier trials, so a resumed sweep in the
+        # same sweep dir does not overwrite their output
+        job_idx = len(study.get_trials(deepcopy=False))
+        while finished < self.n_trials:
+            trials = [
+                study.ask(space.distributions)
+                for _ in range(min(self.n_jobs, self.n_trials - finished))
+            ]
+            told = 0
+            try:
+                batch = [space.job_overrides(trial.params) for trial in trials]
+                self.validate_batch_is_legal(batch)
+                with exposed({job_idx + i: trial for i, trial in enumerate(trials)}):
+                    results = self.launcher.launch(batch, initial_job_idx=job_idx)
+                for trial, result in zip(trials, results, strict=True):
+                    _study.tell_result(study, trial, result)
+                    told += 1
+            except BaseException:
+                for trial in trials[told:]:
+                    _study.abandon(study, trial)
+                raise
+            finished += len(trials)
+            job_idx += len(trials)
+
+        _study.write_results(study, sweep_dir, self.n_trials, self.storage)
+        return study
+
+    def _pruner(self, n_objectives: int) -> optuna.pruners.BasePruner:
+        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+        from hydra_plugins.gauntlet_optuna_sweeper import _study
+
+        name = getattr(self.pruner, "name", Pruner.none)
+        if self.pruner is None or Pruner(getattr(name, "value", name)) is Pruner.none:
+            return _study.make_pruner(None)
+        if n_objectives > 1:
+            log.warning("Optuna cannot prune with several objectives; trials run to the end")
+            return _study.make_pruner(None)
+        if not isinstance(self.launcher, BasicLauncher):
+            log.warning(
+                "Pruning needs jobs in the sweeper's process (Hydra's basic launcher); with "
+                "%s the trials run to the end",
+                type(self.launcher).__name__,
+            )
+        return _study.make_pruner(self.pruner)
