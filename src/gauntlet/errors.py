@@ -6,3 +6,12 @@ class GauntletError(Exception):
 
     The message names the key or file, what was expected, and the valid choices.
     """
+
+
+def exit_with(err: GauntletError, code: int = 2) -> None:
+    """Leave a command with the error's message and no traceback (inside Hydra apps too,
+    whose error handler would otherwise print one)."""
+    import sys
+
+    print(f"gauntlet: error: {err}", file=sys.stderr)
+    raise SystemExit(code) from None

@@ -1,0 +1,1 @@
+"""Lightning callbacks: curves, throughput, RNG state, leaderboard recording."""

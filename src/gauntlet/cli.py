@@ -1,0 +1,67 @@
+"""The ``gauntlet`` command: one subcommand per task, each imported only when chosen."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+# name -> (module, whether it is a Hydra app that reads sys.argv itself, one-line help)
+COMMANDS: dict[str, tuple[str, bool, str]] = {
+    "train": ("gauntlet.train", True, "train a configured run (Hydra overrides, -m for multirun)"),
+    "eval": ("gauntlet.eval", True, "evaluate a checkpoint on its test split: ckpt_path=PATH"),
+    "study": ("gauntlet.study.cli", False, "run a study file: grid x seeds, report, claims"),
+    "leaderboard": ("gauntlet.leaderboard.cli", False, "query the leaderboard, import runs"),
+    "reproduce": ("gauntlet.repro.reproduce", False, "re-run a recorded run and compare metrics"),
+    "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
+    "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
+    "bench": ("gauntlet.bench", False, "framework overhead against a plain PyTorch loop"),
+}
+# Lightning's DDP launcher re-runs sys.argv in child processes; they find the subcommand here.
+_COMMAND_ENV = "GAUNTLET_COMMAND"
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: gauntlet COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines += ["", "gauntlet COMMAND --help shows each command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        command, args = argv[0], argv[1:]
+    elif os.environ.get(_COMMAND_ENV) in COMMANDS:
+        command, args = os.environ[_COMMAND_ENV], argv
+    else:
+        print(usage(), file=sys.stderr if argv else sys.stdout)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\ngauntlet: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    module_name, is_hydra, _ = COMMANDS[command]
+    from gauntlet.errors import GauntletError
+
+    try:
+        module = importlib.import_module(module_name)
+        if is_hydra:
+            os.environ[_COMMAND_ENV] = command
+            sys.argv = [sys.argv[0], *args]
+            module.main()
+            return 0
+        return int(module.main(args) or 0)
+    except GauntletError as err:
+        print(f"gauntlet {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gauntlet {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""LightningDataModules that hold small datasets as tensors and batch them by index."""

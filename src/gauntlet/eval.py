@@ -1,0 +1,118 @@
+"""Evaluate a checkpoint: its config travels inside it, so nothing else is needed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.errors import GauntletError, exit_with
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedRun:
+    module: Any
+    datamodule: Any
+    cfg: DictConfig
+    run_dir: Path
+    checkpoint: dict[str, Any]
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+        raise GauntletError(f"ckpt_path={path}: not a readable PyTorch checkpoint ({err})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise GauntletError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+    if "gauntlet_config" not in checkpoint:
+        raise GauntletError(f"ckpt_path={path}: not written by gauntlet (no run config inside)")
+    return checkpoint
+
+
+def load_run(ckpt_path: str | Path) -> LoadedRun:
+    """Rebuild the datamodule and module a checkpoint was trained with, weights loaded."""
+    checkpoint = read_checkpoint(ckpt_path)
+    cfg = OmegaConf.create(checkpoint["gauntlet_config"])
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("test")
+    net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
+    module = hydra.utils.instantiate(cfg.model, net=net)  # cfg is untyped here
+    state = {k.replace("net._orig_mod.", "net."): v for k, v in checkpoint["state_dict"].items()}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise GauntletError(
+            f"ckpt_path={ckpt_path}: weights do not match the model in its config ({first})"
+        ) from err
+    module.eval()
+    run_dir = Path(ckpt_path).resolve().parent.parent
+    return LoadedRun(module, datamodule, cfg, run_dir, checkpoint)
+
+
+def evaluate(ckpt_path: str | Path, split: str = "test") -> dict[str, float]:
+    import pytorch_lightning as pl
+
+    if split not in ("test", "val"):
+        raise GauntletError(f"split={split!r}: choose 'test' or 'val'")
+    loaded = load_run(ckpt_path)
+    trainer = pl.Trainer(
+        accelerator="cpu" if not _cuda() else "auto",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    loader = (
+        loaded.datamodule.test_dataloader()
+        if split == "test"
+        else loaded.datamodule.val_dataloader()
+    )
+    trainer.test(loaded.module, dataloaders=loader, verbose=False)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+register_schemas()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def main(cfg: DictConfig) -> dict[str, float]:
+    try:
+        metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"))
+    except GauntletError as err:
+        exit_with(err)
+    out = Path(cfg.paths.output_dir) / "eval.json"
+    out.write_text(json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{cfg.ckpt_path}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        table.add_row(key, f"{value:.4f}")
+    Console().print(table)
+    return metrics

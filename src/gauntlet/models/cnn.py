@@ -1,0 +1,72 @@
+"""A convolutional network: Conv2d on images, Conv1d over time on sequences and tokens."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gauntlet.data.spec import InputSpec
+from gauntlet.models.base import Network
+
+
+class ConvBlock(nn.Module):
+    """conv -> norm -> GELU, twice, with a residual path; stride 2 halves the resolution."""
+
+    def __init__(self, dims: int, c_in: int, c_out: int, kernel: int, stride: int, dropout: float):
+        super().__init__()
+        conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+        pad = kernel // 2
+        self.body = nn.Sequential(
+            conv(c_in, c_out, kernel, stride=stride, padding=pad, bias=False),
+            norm(c_out),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            conv(c_out, c_out, kernel, padding=pad, bias=False),
+            norm(c_out),
+        )
+        self.skip = (
+            nn.Identity()
+            if c_in == c_out and stride == 1
+            else nn.Sequential(conv(c_in, c_out, 1, stride=stride, bias=False), norm(c_out))
+        )
+        self.act = nn.GELU()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(h) + self.skip(h))
+
+
+class CNN(Network):
+    def __init__(
+        self,
+        spec: InputSpec,
+        hidden: int = 32,
+        depth: int = 3,
+        kernel_size: int = 3,
+        dropout: float = 0.1,
+        embed_dim: int = 32,
+        checkpointing: bool = False,
+    ) -> None:
+        super().__init__(spec, embed_dim, checkpointing)
+        self.dims = 2 if self.embedded_modality == "image" else 1
+        c_in = spec.shape[0] if self.dims == 2 else self.embedded_shape[-1]
+        size = min(spec.shape[1:]) if self.dims == 2 else self.embedded_shape[0]
+        blocks = []
+        for i in range(depth):
+            # downsample after the first block while the feature map is still larger than 2
+            stride = 2 if i > 0 and size > 2 else 1
+            size = (size + stride - 1) // stride
+            c_out = hidden * (2 ** min(i, 2))
+            blocks.append(ConvBlock(self.dims, c_in, c_out, kernel_size, stride, dropout))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1) if self.dims == 2 else nn.AdaptiveAvgPool1d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, spec.num_classes)
+        )
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        h = e if self.dims == 2 else e.transpose(1, 2)  # sequences: (B, T, F) -> (B, F, T)
+        for block in self.blocks:
+            h = self.run_block(block, h)
+        return self.head(self.pool(h))  # (B, num_classes)

@@ -1,0 +1,164 @@
+"""ClassifierModule: trains any Network with its injected optimizer, scheduler and tricks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from gauntlet.models.base import Network
+
+log = logging.getLogger(__name__)
+
+
+class ClassifierModule(pl.LightningModule):
+    """One ``model_step`` serves train, val and test; metrics are torchmetrics objects.
+
+    Per epoch it logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/acc_best``
+    (all epoch means, measured the same way) and keeps them as rows in ``history`` for the
+    curves and the overfitting monitor. Test logs ``test/loss``, ``test/acc`` and ``test/f1``.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        label_smoothing: float = 0.0,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        mixing: Any | None = None,
+        adversarial: Any | None = None,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.label_smoothing = label_smoothing
+        self.augment = augment
+        self.mixing = mixing
+        self.adversarial = adversarial
+        self.compile_net = compile
+        n = net.spec.num_classes
+        self.train_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.test_f1 = MulticlassF1Score(num_classes=n, average="macro")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # a resumed run keeps its best so far
+        self.history: list[dict[str, float]] = []
+        # the resolved run config, stored in every checkpoint so eval needs nothing else
+        self.run_config: dict[str, Any] | None = None
+        self._val_row: dict[str, float] = {}
+
+    # -- model -----------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.compile_net and not hasattr(self.net, "_orig_mod"):
+            try:
+                self.net = torch.compile(self.net)
+            except Exception as err:  # no compiler backend on this platform, and the like
+                log.warning("model.compile=true but torch.compile failed (%s); running eager", err)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # target: class ids, or soft targets (B, C) from mixup/cutmix
+        return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+
+    def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        logits = self.net(x)
+        return self.loss(logits, y), logits, y
+
+    # -- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
+        e = self.net.embed(x)
+        target: torch.Tensor = y
+        if self.mixing is not None:
+            e, target = self.mixing(e, y, self.net.spec.num_classes)
+        if self.adversarial is not None:
+            e = self.adversarial.perturb(self.net, e, y)
+        logits = self.net.forward_embedded(e)
+        loss = self.loss(logits, target)
+        self.train_loss.update(loss.detach())
+        self.train_acc.update(logits.detach(), y)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        loss, logits, y = self.model_step(batch)
+        self.val_loss.update(loss, weight=len(y))
+        self.val_acc.update(logits, y)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        loss, logits, y = self.model_step(batch)
+        self.test_loss.update(loss, weight=len(y))
+        self.test_acc.update(logits, y)
+        self.test_f1.update(logits, y)
+
+    # -- epoch ends: compute once, log epoch aggregates only -------------------------------
+    def on_validation_epoch_end(self) -> None:
+        loss, acc = self.val_loss.compute(), self.val_acc.compute()
+        self.val_loss.reset()
+        self.val_acc.reset()
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best.update(acc)
+        best = self.val_acc_best.compute()
+        self.log_dict({"val/loss": loss, "val/acc": acc, "val/acc_best": best}, prog_bar=True)
+        self._val_row = {"val/loss": float(loss), "val/acc": float(acc)}
+
+    def on_train_epoch_end(self) -> None:
+        loss, acc = self.train_loss.compute(), self.train_acc.compute()
+        self.train_loss.reset()
+        self.train_acc.reset()
+        self.log_dict({"train/loss": loss, "train/acc": acc})
+        row = {"epoch": self.current_epoch, "train/loss": float(loss), "train/acc": float(acc)}
+        row.update(self._val_row)
+        self._val_row = {}
+        self.history.append(row)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(
+            {
+                "test/loss": self.test_loss.compute(),
+                "test/acc": self.test_acc.compute(),
+                "test/f1": self.test_f1.compute(),
+            }
+        )
+        for metric in (self.test_loss, self.test_acc, self.test_f1):
+            metric.reset()
+
+    # -- optimisation ----------------------------------------------------------------------
+    def configure_optimizers(self):
+        # no weight decay on biases and norm weights (1-d parameters)
+        decay = [p for p in self.net.parameters() if p.requires_grad and p.ndim >= 2]
+        no_decay = [p for p in self.net.parameters() if p.requires_grad and p.ndim < 2]
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = self.optimizer_factory(params=groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+    # -- checkpoints carry the history, so a resumed run keeps its curves -------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gauntlet_history"] = list(self.history)
+        if self.run_config is not None:
+            checkpoint["gauntlet_config"] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("gauntlet_history", []))

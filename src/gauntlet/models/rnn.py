@@ -1,0 +1,66 @@
+"""A recurrent network (LSTM or GRU); an image is read row by row as a sequence."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gauntlet.data.spec import InputSpec
+from gauntlet.errors import GauntletError
+from gauntlet.models.base import Network
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNN(Network):
+    def __init__(
+        self,
+        spec: InputSpec,
+        cell: str = "lstm",
+        hidden: int = 64,
+        depth: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.1,
+        pool: str = "last",
+        embed_dim: int = 32,
+        checkpointing: bool = False,
+    ) -> None:
+        super().__init__(spec, embed_dim, checkpointing)
+        if cell not in CELLS:
+            raise GauntletError(f"model.net.cell={cell!r}: choose one of {sorted(CELLS)}")
+        if pool not in ("last", "mean"):
+            raise GauntletError(f"model.net.pool={pool!r}: choose one of ['last', 'mean']")
+        if self.embedded_modality == "image":
+            c, _, w = spec.shape
+            features = c * w
+        else:
+            features = self.embedded_shape[-1]
+        self.pool = pool
+        self.bidirectional = bidirectional
+        self.rnn = CELLS[cell](
+            features,
+            hidden,
+            num_layers=depth,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+        out = hidden * (2 if bidirectional else 1)
+        self.head = nn.Sequential(
+            nn.LayerNorm(out), nn.Dropout(dropout), nn.Linear(out, spec.num_classes)
+        )
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        if self.embedded_modality == "image":
+            b, c, h, w = e.shape
+            e = e.permute(0, 2, 1, 3).reshape(b, h, c * w)  # rows as time steps: (B, H, C*W)
+        out, _ = self.rnn(e)  # (B, T, hidden * directions)
+        if self.pool == "mean":
+            feat = out.mean(dim=1)
+        elif self.bidirectional:
+            # the forward direction ends at the last step, the backward one at the first
+            half = out.shape[-1] // 2
+            feat = torch.cat([out[:, -1, :half], out[:, 0, half:]], dim=-1)
+        else:
+            feat = out[:, -1]
+        return self.head(feat)

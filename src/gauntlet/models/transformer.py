@@ -1,0 +1,103 @@
+"""A pre-norm Transformer encoder; images are read as patches, tokens through an embedding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gauntlet.data.spec import InputSpec
+from gauntlet.errors import GauntletError
+from gauntlet.models.base import Network
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return table
+
+
+class Transformer(Network):
+    def __init__(
+        self,
+        spec: InputSpec,
+        hidden: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        patch_size: int = 2,
+        positions: str = "learned",
+        pool: str = "cls",
+        checkpointing: bool = False,
+    ) -> None:
+        # tokens embed straight to the model width, so the embedding is the projection
+        super().__init__(spec, embed_dim=hidden, checkpointing=checkpointing)
+        if hidden % heads:
+            raise GauntletError(
+                f"model.net.hidden={hidden} must be divisible by model.net.heads={heads}"
+            )
+        if positions not in ("learned", "sinusoidal"):
+            raise GauntletError(
+                f"model.net.positions={positions!r}: choose 'learned' or 'sinusoidal'"
+            )
+        if pool not in ("cls", "mean"):
+            raise GauntletError(f"model.net.pool={pool!r}: choose 'cls' or 'mean'")
+        self.patch_size = patch_size
+        if self.embedded_modality == "image":
+            c, h, w = spec.shape
+            if h % patch_size or w % patch_size:
+                raise GauntletError(
+                    f"model.net.patch_size={patch_size} must divide the image size {h}x{w}"
+                )
+            length, features = (h // patch_size) * (w // patch_size), c * patch_size**2
+        else:
+            length, features = self.embedded_shape
+        self.proj = nn.Identity() if self.embedding is not None else nn.Linear(features, hidden)
+        self.pool = pool
+        if pool == "cls":
+            self.cls = nn.Parameter(torch.zeros(1, 1, hidden))
+            length += 1
+        if positions == "learned":
+            self.pos = nn.Parameter(torch.randn(1, length, hidden) * 0.02)
+        else:
+            self.register_buffer(
+                "pos", sinusoidal_positions(length, hidden)[None], persistent=False
+            )
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                hidden,
+                heads,
+                int(hidden * mlp_ratio),
+                dropout,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,  # pre-norm: stable without warm-up at these sizes
+            )
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, spec.num_classes)
+
+    def patchify(self, e: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = e.shape
+        p = self.patch_size
+        e = e.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return e.reshape(b, (h // p) * (w // p), c * p * p)  # (B, N, C*p*p)
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        if self.embedded_modality == "image":
+            e = self.patchify(e)
+        h = self.proj(e)  # (B, T, D)
+        if self.pool == "cls":
+            h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
+        h = self.drop(h + self.pos)
+        for block in self.blocks:
+            h = self.run_block(block, h)
+        h = self.norm(h)
+        return self.head(h[:, 0] if self.pool == "cls" else h.mean(dim=1))

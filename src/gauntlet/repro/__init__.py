@@ -1,0 +1,1 @@
+"""The run manifest, and re-running a recorded run."""
