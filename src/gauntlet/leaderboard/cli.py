@@ -1,0 +1,241 @@
+"""``gauntlet leaderboard``: rank recorded runs, and ``gauntlet leaderboard import`` to backfill.
+
+Exit codes: 0 success; 1 a problem the message explains (bad key, unreachable database, no
+readable manifest); 2 a malformed command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, sort_items
+from gauntlet.leaderboard.backfill import import_manifests
+from gauntlet.leaderboard.formats import FORMATS, format_for, render, rich_table, write_report
+from gauntlet.leaderboard.query import parse_where, require_key, require_metric
+from gauntlet.leaderboard.report import Report
+from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+DEFAULT_METRIC = "test/acc"
+STATUSES = ("running", "completed", "failed")
+
+_EXAMPLES = """examples:
+  gauntlet leaderboard
+  gauntlet leaderboard --data digits --status completed --metric test/acc --metric test/f1
+  gauntlet leaderboard --group-by model --group-by model.net.dropout --top 5
+  gauntlet leaderboard --where data.fraction=0.1 --runs --format csv --output runs.csv
+  gauntlet leaderboard --output leaderboard.html
+  gauntlet leaderboard import logs/ multirun/
+
+The database: --url, else $GAUNTLET_LEADERBOARD_URL, else sqlite:///<--log-dir>/leaderboard.db.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``gauntlet leaderboard`` with the arguments after that word; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        if argv[:1] == ["import"]:
+            return _import(_import_parser().parse_args(argv[1:]), out, err)
+        return _show(_parser().parse_args(argv), out)
+    except SystemExit as stop:  # argparse: --help (0) or a malformed command line (2)
+        return stop.code if isinstance(stop.code, int) else 2
+    except GauntletError as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return 1
+
+
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        help="SQLAlchemy database URL (default: $GAUNTLET_LEADERBOARD_URL, else the SQLite "
+        "file in --log-dir)",
+    )
+    parser.add_argument(
+        "--log-dir",
+        default="logs",
+        help="directory of the default SQLite database leaderboard.db (default: %(default)s)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet leaderboard",
+        description="Rank recorded runs: filter them, group them by any config keys and "
+        "aggregate each group over seeds (mean ± std, n). "
+        "`gauntlet leaderboard import DIR...` backfills runs from manifest.json files.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_database_options(parser)
+    filters = parser.add_argument_group("filters (repeat an option to accept several values)")
+    for name in ("data", "model", "study", "experiment"):
+        filters.add_argument(f"--{name}", action="append", metavar=name.upper())
+    filters.add_argument("--status", action="append", choices=STATUSES)
+    filters.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep runs whose KEY equals VALUE; KEY is a dotted config key "
+        "(model.net.dropout) or a manifest field (seed, user); VALUE is read as YAML",
+    )
+    shaping = parser.add_argument_group("grouping and ranking")
+    shaping.add_argument(
+        "--group-by",
+        action="append",
+        metavar="KEY",
+        help="group runs by this key, repeatable (default: experiment, model, data: "
+        "the seeds of one setup form a group)",
+    )
+    shaping.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help=f"metric to aggregate and show, repeatable (default: {DEFAULT_METRIC})",
+    )
+    shaping.add_argument(
+        "--sort", metavar="KEY", help="sort by this metric or key (default: the first --metric)"
+    )
+    shaping.add_argument("--ascending", action="store_true", help="lowest first")
+    shaping.add_argument("--top", type=_positive, metavar="N", help="keep the first N rows")
+    shaping.add_argument(
+        "--runs", action="store_true", help="list single runs instead of aggregated groups"
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table (console), csv, json, md or html (default: from the --output suffix, "
+        "else table)",
+    )
+    output.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    output.add_argument("--title", default="gauntlet leaderboard", help="title of the table")
+    return parser
+
+
+def _import_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet leaderboard import",
+        description="Record the runs whose manifest.json files lie under the directories "
+        "(idempotent: a run already recorded is updated, not duplicated).",
+    )
+    parser.add_argument("dirs", nargs="+", metavar="DIR", help="run or log directories")
+    _add_database_options(parser)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _show(args: argparse.Namespace, out: Console) -> int:
+    metrics = args.metric or [DEFAULT_METRIC]
+    group_by = args.group_by or list(DEFAULT_GROUP_BY)
+    sort_key = args.sort or metrics[0]
+    conditions = parse_where(args.where)
+    fmt = format_for(args.output, args.format)
+    url = resolve_url(args.url, args.log_dir, create=False)
+    with Leaderboard.open(url, create=False) as board:
+        rows = board.runs(
+            status=args.status,
+            experiment=args.experiment,
+            study=args.study,
+            model=args.model,
+            data=args.data,
+        )
+        source = board.url
+    for condition in conditions:
+        require_key(rows, condition.key, "--where")
+    rows = [row for row in rows if all(c.matches(row) for c in conditions)]
+    for metric in metrics:
+        require_metric(rows, metric)
+    for key in args.group_by or []:
+        require_key(rows, key, "--group-by")
+    if args.runs:
+        if sort_key not in metrics:
+            require_key(rows, sort_key, "--sort")
+        items: list[Any] = rows
+        keys = args.group_by or []
+    else:
+        if sort_key not in (*metrics, *group_by, "runs", "n"):
+            raise GauntletError(
+                f"--sort {sort_key!r}: groups sort by a --metric ({', '.join(metrics)}), a "
+                f"--group-by key ({', '.join(group_by)}) or runs; add it with --metric or "
+                "--group-by, or list single runs with --runs"
+            )
+        items = aggregate(rows, group_by, metrics)
+        keys = group_by
+    items = sort_items(items, sort_key, ascending=args.ascending)
+    if args.top:
+        items = items[: args.top]
+    report = Report(
+        items=items,
+        metrics=metrics,
+        keys=keys,
+        title=args.title,
+        source=source,
+        description=_describe(args),
+        kind="runs" if args.runs else "groups",
+    )
+    if args.output:
+        path = write_report(report, fmt, args.output)
+        out.print(f"wrote {escape(report.summary())} as {fmt} to {escape(str(path))}")
+    elif fmt == "table":
+        out.print(rich_table(report))
+        if not items:
+            out.print("no runs match; see `gauntlet leaderboard --help` for the filters")
+    else:
+        sys.stdout.write(render(report, fmt))
+        sys.stdout.flush()
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> str | None:
+    """The filters of a query in words, for the HTML page."""
+    parts = [
+        f"{name}={','.join(values)}"
+        for name in ("data", "model", "study", "experiment", "status")
+        if (values := getattr(args, name))
+    ]
+    parts.extend(args.where)
+    return "filters: " + "; ".join(parts) if parts else None
+
+
+def _import(args: argparse.Namespace, out: Console, err: Console) -> int:
+    url = resolve_url(args.url, args.log_dir)
+    with Leaderboard.open(url) as board:
+        result = import_manifests(board, args.dirs)
+        source = board.url
+    for _path, reason in result.skipped:
+        err.print(f"[yellow]skipped[/] {escape(reason)}", soft_wrap=True)
+    where = ", ".join(args.dirs)
+    if not result.found:
+        err.print(
+            f"[bold red]error:[/] no manifest.json found under {escape(where)}; "
+            "expected run directories written by `gauntlet train`",
+            soft_wrap=True,
+        )
+        return 1
+    out.print(
+        f"imported {len(result.recorded)} of {result.found} manifests into {escape(source)}",
+        soft_wrap=True,
+    )
+    if not result.recorded:
+        err.print(f"[bold red]error:[/] none of the manifests under {escape(where)} could be read")
+        return 1
+    return 0

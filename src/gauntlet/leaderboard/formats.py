@@ -1,0 +1,139 @@
+"""Write a :class:`Report` as a console table, CSV, JSON, Markdown or an HTML page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.report import Report, finite
+
+FORMATS = ("table", "csv", "json", "md", "html")
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "table",
+}
+
+
+def format_for(path: str | Path | None, requested: str | None) -> str:
+    """The output format: the requested one, else the one the file suffix names, else table."""
+    if requested:
+        if requested not in FORMATS:
+            raise GauntletError(
+                f"--format {requested!r} is not a format; choose one of {', '.join(FORMATS)}"
+            )
+        return requested
+    if path is not None:
+        return SUFFIX_FORMATS.get(Path(path).suffix.lower(), "table")
+    return "table"
+
+
+def rich_table(report: Report) -> Table:
+    """The report as a Rich table (cell text is never read as Rich markup)."""
+    numeric = report.numeric_columns()
+    table = Table(title=report.title, caption=report.summary(), header_style="bold")
+    for name in report.columns():
+        table.add_column(Text(name), justify="right" if name in numeric else "left")
+    for row in report.cells():
+        table.add_row(*(Text(cell.text) for cell in row))
+    return table
+
+
+def to_text(report: Report, width: int = 160) -> str:
+    """The console table as plain text (no colour), for a file."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(
+        rich_table(report)
+    )
+    return buffer.getvalue()
+
+
+def to_csv(report: Report) -> str:
+    """One header line, then one line per group or run; containers as JSON, None empty."""
+    records = report.records()
+    names: list[str] = []
+    for record in records:
+        names.extend(name for name in record if name not in names)
+    if not records:
+        names = report.columns()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({name: _csv_value(record.get(name)) for name in names})
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def to_json(report: Report) -> str:
+    """The report's payload as strict JSON (NaN and infinities become null)."""
+    return json.dumps(finite(report.payload()), indent=2, default=str) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    """A GitHub-flavoured Markdown table under a bold title line."""
+    lines = [f"**{_md(report.title)}** — {_md(report.summary())}", ""]
+    columns = report.columns()
+    numeric = report.numeric_columns()
+    lines.append("| " + " | ".join(_md(name) for name in columns) + " |")
+    lines.append("|" + "|".join("---:" if name in numeric else "---" for name in columns) + "|")
+    lines.extend("| " + " | ".join(_md(cell.text) for cell in row) + " |" for row in report.cells())
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    # Pipes would split the cell; angle brackets would be read as raw HTML by most renderers.
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "table":
+        return to_text(report)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "md":
+        return to_markdown(report)
+    if fmt == "html":
+        from gauntlet.leaderboard.html_page import render_html  # matplotlib loads only here
+
+        return render_html(report)
+    raise GauntletError(f"--format {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
+
+
+def write_report(report: Report, fmt: str, path: str | Path) -> Path:
+    """Write the report to ``path`` (parent directories are created); returns the path."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(report, fmt), encoding="utf-8")
+    return target

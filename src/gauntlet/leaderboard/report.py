@@ -1,0 +1,210 @@
+"""What a leaderboard query shows: groups (from :func:`aggregate`) or single runs, as columns.
+
+A :class:`Report` gives the same content three ways: display cells (text plus a value to sort
+by) for the console, Markdown and HTML; flat records for CSV; and a JSON payload.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gauntlet.leaderboard.query import MISSING, lookup
+
+# The columns every run listing shows first, and what CSV adds for a full record.
+RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")
+RUN_RECORD_FIELDS = (
+    "run_id",
+    "status",
+    "experiment",
+    "study",
+    "model",
+    "data",
+    "seed",
+    "user",
+    "host",
+    "started",
+    "finished",
+    "duration_s",
+    "num_params",
+    "run_dir",
+)
+BLANK = "—"
+
+
+class Cell(NamedTuple):
+    """A displayed value: its text, and what to sort by (a float, a string, or None)."""
+
+    text: str
+    sort: float | str | None
+
+
+@dataclass
+class Report:
+    """A leaderboard ready to render.
+
+    ``items`` are groups from :func:`gauntlet.leaderboard.aggregate.aggregate` (each has a
+    ``"group"``) or manifest-shaped runs. ``keys`` are the group-by keys, or for runs extra
+    columns to show (config keys). ``kind`` ("groups" or "runs") is inferred from the items
+    when not given. ``source`` must already be redacted.
+    """
+
+    items: Sequence[Mapping[str, Any]]
+    metrics: Sequence[str]
+    keys: Sequence[str] = ()
+    title: str = "gauntlet leaderboard"
+    source: str | None = None
+    description: str | None = None
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            self.kind = "groups" if self.items and "group" in self.items[0] else "runs"
+        if self.kind not in ("groups", "runs"):
+            raise ValueError(f"Report kind must be 'groups' or 'runs', got {self.kind!r}")
+
+    @property
+    def run_count(self) -> int:
+        return sum(item["n"] for item in self.items) if self.kind == "groups" else len(self.items)
+
+    def summary(self) -> str:
+        """One line: how many runs (and groups) the report shows, and from where."""
+        runs = f"{self.run_count} run{'s' if self.run_count != 1 else ''}"
+        text = f"{runs} in {len(self.items)} groups" if self.kind == "groups" else runs
+        return f"{text} · {self.source}" if self.source else text
+
+    def columns(self) -> list[str]:
+        """The display headers."""
+        if self.kind == "groups":
+            return [*self.keys, "runs", *self.metrics]
+        extra = [key for key in self.keys if key not in RUN_COLUMNS]
+        return [*RUN_COLUMNS, *extra, *self.metrics, "started"]
+
+    def numeric_columns(self) -> set[str]:
+        """Headers whose cells are numbers (right-aligned, sorted numerically)."""
+        rows = self.cells()
+        numeric = set()
+        for index, name in enumerate(self.columns()):
+            sorts = [row[index].sort for row in rows]
+            if any(isinstance(s, float) for s in sorts) and all(
+                s is None or isinstance(s, float) for s in sorts
+            ):
+                numeric.add(name)
+        return numeric
+
+    def cells(self) -> list[list[Cell]]:
+        """One list of cells per row, in :meth:`columns` order."""
+        if self.kind == "groups":
+            return [self._group_cells(group) for group in self.items]
+        return [self._run_cells(run) for run in self.items]
+
+    def _group_cells(self, group: Mapping[str, Any]) -> list[Cell]:
+        cells = [value_cell(group["group"].get(key)) for key in self.keys]
+        cells.append(Cell(str(group["n"]), float(group["n"])))
+        for metric in self.metrics:
+            stats = group["metrics"][metric]
+            if stats["mean"] is None:
+                cells.append(Cell(BLANK, None))
+                continue
+            text = f"{format_metric(stats['mean'])} ± {format_metric(stats['std'])}"
+            if stats["n"] != group["n"]:
+                text += f" (n={stats['n']})"
+            cells.append(Cell(text, float(stats["mean"])))
+        return cells
+
+    def _run_cells(self, run: Mapping[str, Any]) -> list[Cell]:
+        extra = [key for key in self.keys if key not in RUN_COLUMNS]
+        cells = [value_cell(_get(run, key)) for key in (*RUN_COLUMNS, *extra)]
+        recorded = run.get("metrics") or {}
+        for metric in self.metrics:
+            value = recorded.get(metric)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                sort = None if math.isnan(value) else float(value)
+                cells.append(Cell(format_metric(value), sort))
+            else:
+                cells.append(value_cell(value))
+        started = run.get("started")
+        cells.append(Cell(started[:19].replace("T", " ") if started else BLANK, started))
+        return cells
+
+    def records(self) -> list[dict[str, Any]]:
+        """Flat rows of plain values for CSV: a group's metric becomes ``<metric>.mean``,
+        ``<metric>.std`` and ``<metric>.n``."""
+        records = []
+        for item in self.items:
+            if self.kind == "groups":
+                record = {key: item["group"].get(key) for key in self.keys}
+                record["runs"] = item["n"]
+                for metric in self.metrics:
+                    stats = item["metrics"][metric]
+                    record.update(
+                        {f"{metric}.{part}": stats[part] for part in ("mean", "std", "n")}
+                    )
+            else:
+                record = {name: item.get(name) for name in RUN_RECORD_FIELDS}
+                record["git_commit"] = (item.get("git") or {}).get("commit")
+                record.update({key: _get(item, key) for key in self.keys if key not in record})
+                recorded = item.get("metrics") or {}
+                record.update({metric: recorded.get(metric) for metric in self.metrics})
+            records.append(record)
+        return records
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON document: what was asked and the groups or runs, non-finite numbers as null."""
+        return finite(
+            {
+                "title": self.title,
+                "source": self.source,
+                "kind": self.kind,
+                "keys": list(self.keys),
+                "metrics": list(self.metrics),
+                "items": list(self.items),
+            }
+        )
+
+
+def format_metric(value: float | None) -> str:
+    """A metric value: four decimals, or scientific notation when that would hide it."""
+    if value is None:
+        return BLANK
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+        return f"{value:.3e}"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
+
+
+def format_value(value: Any) -> str:
+    """Any key value as text: None as a dash, containers as JSON."""
+    if value is None or value is MISSING:
+        return BLANK
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def value_cell(value: Any) -> Cell:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Cell(format_value(value), None if math.isnan(value) else float(value))
+    return Cell(format_value(value), None if value is None or value is MISSING else str(value))
+
+
+def finite(value: Any) -> Any:
+    """A copy of a JSON-like tree with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def _get(run: Mapping[str, Any], key: str) -> Any:
+    value = lookup(run, key)
+    return None if value is MISSING else value
