@@ -53,6 +53,8 @@ def build(cfg: DictConfig, run_id: str | None = None):
         augment = hydra.utils.instantiate(cfg.augment, spec=datamodule.spec)
     module = hydra.utils.instantiate(plain(cfg.model), net=net, augment=augment)
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     loggers = []
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:

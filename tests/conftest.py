@@ -1,0 +1,98 @@
+"""Shared fixtures: compose the real configs and run the real entry points in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's SQLite file
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+# a few batches of one epoch: enough to exercise every part of a run
+FAST = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.enable_progress_bar=false",
+]
+
+
+def compose(overrides: list[str], config_name: str = "train", run_dir: Path | None = None):
+    """The config Hydra would build for ``gauntlet train OVERRIDES``, with HydraConfig set."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from gauntlet.config import register_schemas
+
+    register_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
+    if run_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir)
+            cfg.hydra.job.num = 0
+        run_dir.mkdir(parents=True, exist_ok=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def strip_hydra(cfg):
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def run_training(tmp_path: Path, overrides: list[str], name: str = "run") -> tuple[dict, Path]:
+    """Run the real train entry point in-process; returns (manifest, run_dir)."""
+    from gauntlet.train import run
+
+    run_dir = tmp_path / name
+    cfg = compose([f"paths.log_dir={tmp_path}", *overrides], run_dir=run_dir)
+    run(strip_hydra(cfg))
+    return json.loads((run_dir / "manifest.json").read_text()), run_dir
+
+
+@pytest.fixture
+def train(tmp_path):
+    """``train(*overrides)`` -> (manifest, run_dir), fast by default (a few batches)."""
+
+    def _train(*overrides: str, name: str = "run", fast: bool = True):
+        return run_training(tmp_path, [*(FAST if fast else []), *overrides], name=name)
+
+    return _train
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    """A small CSV of text,label rows with real signal (sentiment words), written by the test."""
+    import csv
+    import random
+
+    rng = random.Random(0)
+    good = ["great", "fine", "lovely", "superb", "good", "nice"]
+    bad = ["awful", "poor", "bad", "dull", "broken", "sad"]
+    filler = ["the", "film", "was", "a", "plot", "and", "really", "acting", "very"]
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(240):
+            label = "pos" if i % 2 else "neg"
+            words = rng.sample(filler, 5) + rng.sample(good if label == "pos" else bad, 2)
+            rng.shuffle(words)
+            w.writerow([" ".join(words), label])
+    return path
