@@ -255,10 +255,16 @@ class Leaderboard:
     def _failure(self, error: SQLAlchemyError, what: str) -> GauntletError:
         reason = getattr(error, "orig", None) or error
         first_line = redact_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
+        if "locked" in first_line:
+            hint = f"other processes kept it busy for over {RETRY_SECONDS:.0f} s; try again"
+        else:
+            hint = (
+                f"check the URL (--url, leaderboard.url or ${ENV_URL}; e.g. {URL_EXAMPLES}) "
+                "and that the database server is running and reachable"
+            )
         return GauntletError(
-            f"leaderboard {self.url}: could not {what}: {type(reason).__name__}: {first_line}. "
-            f"Check the URL (--url, leaderboard.url or ${ENV_URL}; e.g. {URL_EXAMPLES}) and "
-            "that the database server is running and reachable"
+            f"leaderboard {self.url}: could not {what}: {type(reason).__name__}: {first_line}; "
+            + hint
         )
 
 
