@@ -1,4 +1,7 @@
-"""A tiny Hydra app the sweeper tests launch: returns -(x - 2)^2 + y, or fails on demand."""
+"""A tiny Hydra app the sweeper tests launch: returns -(x - 2)^2 + y, or fails on demand.
+
+With objectives=2 it returns [-(x - 2)^2 + y, |x|] for a two-objective search.
+"""
 
 import json
 import os
@@ -13,7 +16,7 @@ from hydra_plugins.gauntlet_optuna_sweeper import current_trial
 
 
 @hydra.main(version_base="1.3", config_path=".", config_name="quadratic")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     job = HydraConfig.get().job.num
     out = Path(HydraConfig.get().runtime.output_dir)
     value = -((cfg.x - 2.0) ** 2) + cfg.y
@@ -32,10 +35,12 @@ def main(cfg: DictConfig) -> float | None:
     for step in range(cfg.report_steps):
         if trial is None:
             break
-        trial.report(-100.0 if job in cfg.bad_jobs else value, step)
+        trial.report(-100.0 if job in cfg.bad_jobs else 0.0, step)
         (out / "steps.txt").write_text(str(step + 1))
         if trial.should_prune():
             raise optuna.TrialPruned()
+    if cfg.objectives == 2:
+        return [value, abs(cfg.x)]
     return value
 
 

@@ -6,6 +6,7 @@
 | ``tag(log, interval(a, b))``     | float in [a, b], log scale                           |
 | ``tag(int, interval(a, b))``     | int in [a, b] (both ends included)                   |
 | ``range(a, b[, step])``          | the values Hydra's range gives: a, a+step, ... < b   |
+| ``tag(log, range(a, b))``        | ints a .. b-1, log scale                             |
 | ``choice(a, b)``, ``a,b``        | categorical (also ``glob(...)`` over config groups)  |
 | ``x`` (no sweep)                 | fixed for every trial                                |
 """
@@ -19,6 +20,7 @@ from typing import Any
 from hydra.core.override_parser.types import (
     IntervalSweep,
     Override,
+    QuotedString,
     RangeSweep,
     Transformer,
 )
@@ -167,6 +169,8 @@ def _categorical(name: str, key: str, override: Override) -> Dimension:
     for element in override.sweep_iterator(transformer=Transformer.identity):
         text = Transformer.str(element)
         if text not in texts:
-            choices.append(Transformer.encode(element))
+            # Optuna stores None, bool, int, float and str; a list or dict choice is kept as text
+            value = element.text if isinstance(element, QuotedString) else element
+            choices.append(Transformer.encode(value))
             texts.append(text)
     return Dimension(name, key, CategoricalDistribution(choices), tuple(texts))

@@ -28,7 +28,8 @@ RESULTS_FILE = "optimization_results.yaml"
 
 
 def make_sampler(name: Sampler | str, seed: int | None) -> optuna.samplers.BaseSampler:
-    sampler = Sampler(name.value if isinstance(name, Sampler) else name)
+    # by value, not class: Hydra's plugin scan may re-execute config.py and remake the Enum
+    sampler = Sampler(getattr(name, "value", name))
     if sampler is Sampler.tpe:
         return optuna.samplers.TPESampler(seed=seed)
     if sampler is Sampler.random:
@@ -50,7 +51,7 @@ def make_sampler(name: Sampler | str, seed: int | None) -> optuna.samplers.BaseS
 def make_pruner(conf: PrunerConf | Any | None) -> optuna.pruners.BasePruner:
     if conf is None:
         return optuna.pruners.NopPruner()
-    name = Pruner(conf.name.value if isinstance(conf.name, Pruner) else conf.name)
+    name = Pruner(getattr(conf.name, "value", conf.name))
     if name is Pruner.none:
         return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(
