@@ -47,6 +47,12 @@ class VisionSchema(DataSchema):
 
 
 @dataclass
+class ConcatSchema(DataSchema):
+    # each entry a datamodule node with its own _target_; their input specs must agree
+    datasets: list[Any] = field(default_factory=list)
+
+
+@dataclass
 class TextFileSchema(DataSchema):
     path: str = MISSING
     text_key: str = "text"
@@ -101,6 +107,11 @@ class TransformerSchema(NetSchema):
 
 
 @dataclass
+class MixSchema:
+    alpha: float = 0.0  # Beta(alpha, alpha) mixing share; 0 = off
+
+
+@dataclass
 class ModelSchema:
     _target_: str = "gauntlet.models.module.ClassifierModule"
     net: Any = MISSING
@@ -110,6 +121,8 @@ class ModelSchema:
     compile: bool = False
     mixing: Any = None
     adversarial: Any = None
+    mixup: MixSchema = field(default_factory=MixSchema)
+    cutmix: MixSchema = field(default_factory=MixSchema)
 
 
 @dataclass
@@ -199,6 +212,7 @@ SCHEMAS = {
     ("schema/data", "mnist1d"): MNIST1DSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
+    ("schema/data", "concat"): ConcatSchema,
     ("schema/model", "cnn"): CNNModelSchema,
     ("schema/model", "rnn"): RNNModelSchema,
     ("schema/model", "transformer"): TransformerModelSchema,

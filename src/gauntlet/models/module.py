@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -13,6 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from gauntlet.models.base import Network
+from gauntlet.models.mixing import build_mixing
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,13 @@ class ClassifierModule(pl.LightningModule):
     """One ``model_step`` serves train, val and test; metrics are torchmetrics objects.
 
     Per epoch it logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/acc_best``
-    (all epoch means, measured the same way) and keeps them as rows in ``history`` for the
-    curves and the overfitting monitor. Test logs ``test/loss``, ``test/acc`` and ``test/f1``.
+    (all epoch means, measured the same way), the generalisation gap ``gap/loss`` (val - train)
+    and ``gap/acc`` (train - val), and keeps them as rows in ``history`` for the curves and the
+    overfitting monitor. Test logs ``test/loss``, ``test/acc`` and ``test/f1``.
+
+    ``mixup`` / ``cutmix`` are the ``model.mixup`` / ``model.cutmix`` nodes (``alpha``; 0 = off):
+    the loss is then taken on soft targets while accuracy stays against the hard labels. A
+    ready ``mixing`` object takes precedence over them.
     """
 
     def __init__(
@@ -35,6 +41,8 @@ class ClassifierModule(pl.LightningModule):
         mixing: Any | None = None,
         adversarial: Any | None = None,
         compile: bool = False,
+        mixup: Mapping[str, Any] | None = None,
+        cutmix: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -42,7 +50,7 @@ class ClassifierModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
         self.augment = augment
-        self.mixing = mixing
+        self.mixing = mixing if mixing is not None else build_mixing(mixup, cutmix)
         self.adversarial = adversarial
         self.compile_net = compile
         n = net.spec.num_classes
@@ -60,11 +68,45 @@ class ClassifierModule(pl.LightningModule):
 
     # -- model -----------------------------------------------------------------------------
     def configure_model(self) -> None:
-        if self.compile_net and not hasattr(self.net, "_orig_mod"):
+        """``model.compile=true``: compile the network's ``forward_embedded`` in place.
+
+        Compiling the method rather than wrapping the module keeps ``self.net`` a plain
+        Network (its ``embed``/``forward_embedded`` split, which training, attacks and
+        attributions call, and its state-dict keys stay as they are). Compilation is lazy, so
+        a platform that cannot compile (no C++ compiler, an unsupported Python) fails on the
+        first call: the network then says so once and runs eager.
+        """
+        import types
+
+        net = self.net
+        if not self.compile_net or "forward_embedded" in vars(net):  # off, or done (refit)
+            return
+        eager = type(net).forward_embedded
+        try:
+            compiled = torch.compile(eager)
+        except Exception as err:  # torch.compile refuses up front (unsupported Python, ...)
+            log.warning("model.compile=true: torch.compile is unavailable (%s); running eager", err)
+            return
+        state = {"fn": compiled}
+
+        def forward_embedded(self_net, e: torch.Tensor) -> torch.Tensor:
+            if state["fn"] is eager:
+                return eager(self_net, e)
             try:
-                self.net = torch.compile(self.net)
-            except Exception as err:  # no compiler backend on this platform, and the like
-                log.warning("model.compile=true but torch.compile failed (%s); running eager", err)
+                return state["fn"](self_net, e)
+            except Exception as err:  # the backend failed to compile: say why, go on eager
+                state["fn"] = eager
+                log.warning(
+                    "model.compile=true: compiling %s failed (%s: %s); running eager",
+                    type(self_net).__name__,
+                    type(err).__name__,
+                    str(err).splitlines()[0] if str(err) else "",
+                )
+                return eager(self_net, e)
+
+        # bound with MethodType so that a deep copy of the network binds to the copy
+        net.forward_embedded = types.MethodType(forward_embedded, net)
+        log.info("model.compile=true: %s.forward_embedded compiled", type(net).__name__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -122,10 +164,16 @@ class ClassifierModule(pl.LightningModule):
         loss, acc = self.train_loss.compute(), self.train_acc.compute()
         self.train_loss.reset()
         self.train_acc.reset()
-        self.log_dict({"train/loss": loss, "train/acc": acc})
         row = {"epoch": self.current_epoch, "train/loss": float(loss), "train/acc": float(acc)}
         row.update(self._val_row)
         self._val_row = {}
+        logged = {"train/loss": loss, "train/acc": acc}
+        if "val/loss" in row:
+            # the gap is positive when the model does better on what it trained on
+            row["gap/loss"] = row["val/loss"] - row["train/loss"]
+            row["gap/acc"] = row["train/acc"] - row["val/acc"]
+            logged.update({"gap/loss": row["gap/loss"], "gap/acc": row["gap/acc"]})
+        self.log_dict(logged)
         self.history.append(row)
 
     def on_test_epoch_end(self) -> None:
