@@ -1,0 +1,148 @@
+"""The leaderboard on a real PostgreSQL server (``.ci/run`` starts one and sets
+GAUNTLET_TEST_POSTGRES_URL). Each test gets a database of its own, dropped afterwards."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from gauntlet.leaderboard.cli import main
+from gauntlet.leaderboard.store import Leaderboard
+
+pytestmark = pytest.mark.postgres
+
+WRITERS = 8
+RUNS_PER_WRITER = 10
+
+
+def _conninfo(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL of a fresh, empty database on the test server."""
+    psycopg = pytest.importorskip("psycopg")
+    url = os.environ.get("GAUNTLET_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        pytest.skip("GAUNTLET_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)")
+    shown = make_url(url).render_as_string(hide_password=True)
+    name = f"gauntlet_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(_conninfo(url), connect_timeout=5, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as error:
+        pytest.skip(f"PostgreSQL at {shown} is unreachable or refuses CREATE DATABASE: {error}")
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_conninfo(url), connect_timeout=5, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manifest(run_id: str, **fields: object) -> dict:
+    base = {
+        "schema": 1,
+        "run_id": run_id,
+        "status": "running",
+        "experiment": "digits_cnn",
+        "model": "cnn",
+        "data": "digits",
+        "seed": 1,
+        "started": "2026-11-28T18:05:01+00:00",
+        "config": {"model": {"net": {"dropout": 0.1}}},
+        "metrics": {},
+        "git": {"commit": "abc123", "dirty": True},
+    }
+    base.update(fields)
+    return base
+
+
+def test_running_then_completed_keeps_one_row_on_postgres(postgres_url: str) -> None:
+    with Leaderboard.open(postgres_url) as board:
+        board.upsert(manifest("r1"))
+        board.upsert(
+            manifest("r1", status="completed", metrics={"test/acc": 0.97, "train/loss": 1e309})
+        )
+        assert board.count() == 1
+        row = board.get("r1")
+        assert board.schema_version() == 1
+    assert row["status"] == "completed"
+    assert row["metrics"]["test/acc"] == 0.97
+    assert row["metrics"]["train/loss"] == float("inf")  # JSONB has no infinity; it round-trips
+    assert row["config"] == {"model": {"net": {"dropout": 0.1}}}
+    assert row["git"] == {"commit": "abc123", "dirty": True}
+    assert row["started"] == "2026-11-28T18:05:01+00:00"
+
+
+def _write_runs(url: str, writer: int, barrier: multiprocessing.synchronize.Barrier) -> None:
+    barrier.wait(timeout=60)
+    with Leaderboard.open(url) as board:  # eight first opens race to create the schema
+        for index in range(RUNS_PER_WRITER):
+            run_id = f"w{writer}-r{index}"
+            board.upsert(manifest(run_id, seed=index, experiment=f"writer{writer}"))
+            board.upsert(
+                {"run_id": run_id, "status": "completed", "metrics": {"test/acc": writer + index}}
+            )
+
+
+def test_eight_writer_processes_lose_no_row_on_postgres(postgres_url: str) -> None:
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    barrier = context.Barrier(WRITERS)
+    processes = [
+        context.Process(target=_write_runs, args=(postgres_url, writer, barrier))
+        for writer in range(WRITERS)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=180)
+    assert [p.exitcode for p in processes] == [0] * WRITERS
+    with Leaderboard.open(postgres_url) as board:
+        rows = {row["run_id"]: row for row in board.runs()}
+    assert len(rows) == WRITERS * RUNS_PER_WRITER
+    for writer in range(WRITERS):
+        for index in range(RUNS_PER_WRITER):
+            row = rows[f"w{writer}-r{index}"]
+            assert row["status"] == "completed" and row["seed"] == index
+            assert row["metrics"] == {"test/acc": writer + index}
+
+
+def test_the_cli_never_shows_the_password_of_a_postgres_url(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The test server trusts loopback, so any password is accepted: it must still never show.
+    url = make_url(postgres_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    run_dir = tmp_path / "runs" / "a"
+    run_dir.mkdir(parents=True)
+    config = {"leaderboard": {"url": url}, "model": {"net": {"dropout": 0.1}}}
+    (run_dir / "manifest.json").write_text(
+        json.dumps(manifest("r1", status="completed", metrics={"test/acc": 0.9}, config=config))
+    )
+    assert main(["import", str(tmp_path / "runs"), "--url", url]) == 0
+    outputs = [capsys.readouterr()]
+    html = tmp_path / "board.html"
+    for args in (
+        ["--runs"],
+        ["--format", "json"],
+        ["--format", "csv", "--runs"],
+        ["--output", html],
+    ):
+        assert main(["--url", url, *map(str, args)]) == 0
+        outputs.append(capsys.readouterr())
+    shown = "".join(o.out + o.err for o in outputs) + html.read_text()
+    assert "s3cret-pw" not in shown
+    assert ":***@" in shown
+    with Leaderboard.open(url) as board:
+        assert "s3cret-pw" not in json.dumps(board.get("r1"))
