@@ -93,6 +93,7 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
 ) -> optuna.Study:
     """Create the study, or load it from the storage so an interrupted search goes on."""
+    _make_sqlite_dir(storage)
     try:
         study = optuna.create_study(
             study_name=study_name,
@@ -116,6 +117,20 @@ def open_study(
             "another hydra.sweeper.study_name"
         )
     return study
+
+
+def _make_sqlite_dir(url: str | None) -> None:
+    """SQLite creates its file but not the directory; a fresh log dir has neither."""
+    if url is None:
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return  # open_study reports the bad URL
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def abandon_stale_trials(study: optuna.Study) -> None:
