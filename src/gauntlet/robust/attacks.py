@@ -11,6 +11,7 @@ a constant perturbation, so the gradient still reaches the embedding table.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -75,7 +76,13 @@ def pgd(
     attack.fgsm.zero_thresh = 0.0
     alpha = alpha if alpha is not None else 2.5 * eps / max(1, steps)
     devices = [e.device.index or 0] if e.device.type == "cuda" else []
-    with backward_through_rnn(net), torch.random.fork_rng(devices=devices):
+    with (
+        backward_through_rnn(net),
+        torch.random.fork_rng(devices=devices),
+        warnings.catch_warnings(),
+    ):
+        # the random start hands FGSM a fresh tensor; Captum warns that it turned on its grad
+        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require")
         torch.manual_seed(seed)
         adv = attack.perturb(
             e.detach(),
