@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 import os
 import platform
 import re
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -112,9 +115,15 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def update_metrics(run_dir: str | Path, metrics: dict[str, float]) -> dict[str, Any]:
-    """Merge metrics measured after the run (explain, attack) into its manifest."""
+    """Merge metrics measured after the run (explain, attack) into its manifest.
+
+    Their names are listed in ``metrics_after_run``: re-running the training does not measure
+    them, so ``gauntlet reproduce`` shows them without comparing.
+    """
     manifest = read_manifest(run_dir)
     manifest.setdefault("metrics", {}).update({k: float(v) for k, v in metrics.items()})
+    after = set(manifest.get("metrics_after_run") or []) | set(metrics)
+    manifest["metrics_after_run"] = sorted(after)
     write_manifest(run_dir, manifest)
     return manifest
 
@@ -159,3 +168,78 @@ def base_manifest(
         "error": None,
         "tags": list(tags),
     }
+
+
+def rebase_paths(value: Any, old: str | Path, new: str | Path) -> Any:
+    """The same structure with every string that is ``old`` or a path under it moved to ``new``
+    (a run's resolved config names its directory in many keys: checkpoints, loggers, ...)."""
+    old, new = str(old).rstrip("/"), str(new).rstrip("/")
+    if isinstance(value, str):
+        if value == old:
+            return new
+        if value.startswith(old + "/"):
+            return new + value[len(old) :]
+        return value
+    if isinstance(value, dict):
+        return {k: rebase_paths(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rebase_paths(v, old, new) for v in value]
+    return value
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(item, dict) and item:
+            out.update(flatten(item, name))
+        else:
+            out[name] = item
+    return out
+
+
+def changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two configs (added or removed too)."""
+    a, b = flatten(before), flatten(after)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...))
+
+
+def resumed_manifest(
+    previous: dict[str, Any],
+    *,
+    config: dict[str, Any],
+    checkpoint: str | None,
+    log_dir: str | None,
+) -> dict[str, Any]:
+    """The manifest of a run continued in its own directory: same run_id, back to ``running``,
+    with this resume appended to ``resumes`` (when, from which checkpoint, by which command)."""
+    config = redact(config)
+    changed = [
+        k
+        for k in changed_keys(previous.get("config") or {}, config)
+        if k not in ("ckpt_path", "resume")
+    ]
+    if changed:
+        log.warning(
+            "run %s continues with a changed config: %s",
+            previous.get("run_id"),
+            ", ".join(changed),
+        )
+    manifest = dict(previous)
+    manifest.update(status="running", finished=None, error=None, config=config)
+    manifest["resumes"] = [
+        *(previous.get("resumes") or []),
+        {
+            "at": now_iso(),
+            "previous_status": previous.get("status"),
+            "checkpoint": checkpoint,
+            "changed": changed,
+            "command": redact([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "git": git_info(),
+            "log_dir": log_dir,
+        },
+    ]
+    return manifest
