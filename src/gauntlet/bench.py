@@ -1,0 +1,521 @@
+"""``gauntlet bench``: what does the framework cost per training step?
+
+For each architecture it trains the configured model and data twice, alternating over several
+rounds, for the same epochs and so the same batches:
+
+- **full**: gauntlet's own training path, built by :func:`gauntlet.train.build` with the loggers
+  and callbacks a user gets (wandb offline, CSV, checkpoints, curves, progress bar, throughput);
+- **plain**: a minimal hand-written PyTorch loop over the same network (same seed, so the same
+  initial weights), the same batches, the same optimizer and scheduler, the same precision.
+
+Only steady state is timed: the first ``--warmup-epochs`` epochs are left out, and inside every
+other epoch the clock runs from the end of its first step to the end of its last, so epoch-level
+work (iterator set-up, validation, checkpoints, epoch logs) is outside the window in both paths.
+The whole wall time of each run is reported beside it. Timestamps are ``perf_counter`` on a CPU
+and CUDA events on a GPU, so timing adds no synchronisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gauntlet.errors import GauntletError
+
+log = logging.getLogger(__name__)
+
+# what each architecture is benchmarked on unless the overrides say otherwise
+MODEL_DEFAULTS: dict[str, list[str]] = {
+    "cnn": ["model=cnn", "data=digits"],
+    "rnn": ["model=rnn", "data=mnist1d", "model.net.cell=gru"],
+    "transformer": ["model=transformer", "data=digits"],
+}
+PRECISIONS = {
+    "32-true": None,
+    "32": None,
+    "bf16-mixed": "bfloat16",
+    "16-mixed": "float16",
+    "16": "float16",
+}
+
+
+@dataclass
+class Timing:
+    """One run of one path: per-step intervals of the timed window, and the run's wall time."""
+
+    path: str
+    step_s: list[float] = field(default_factory=list)
+    samples: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.step_s)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def step_us(self) -> float:
+        return self.seconds / len(self.step_s) * 1e6 if self.step_s else float("nan")
+
+
+class StepClock:
+    """Marks the end of every training step; reduces to steady-state intervals at the end.
+
+    ``mark`` costs one ``perf_counter`` (CPU) or one recorded CUDA event (GPU, no sync), and
+    both paths call it at the same point: after the optimizer has been given the step.
+    """
+
+    def __init__(self, device: Any, warmup_epochs: int, cpu_time: bool = False) -> None:
+        import torch
+
+        self.cuda = device.type == "cuda"
+        # process CPU time instead of wall time: steadier on a CPU that others share
+        self._now = time.process_time if cpu_time else time.perf_counter
+        self._torch = torch
+        self.warmup_epochs = warmup_epochs
+        self.marks: dict[int, list[Any]] = {}
+        self.sizes: dict[int, list[int]] = {}
+
+    def mark(self, epoch: int, size: int) -> None:
+        if self.cuda:
+            stamp = self._torch.cuda.Event(enable_timing=True)
+            stamp.record()
+        else:
+            stamp = self._now()
+        self.marks.setdefault(epoch, []).append(stamp)
+        self.sizes.setdefault(epoch, []).append(size)
+
+    def timing(self, path: str, wall_s: float) -> Timing:
+        out = Timing(path, wall_s=wall_s)
+        if self.cuda:
+            self._torch.cuda.synchronize()
+        for epoch, marks in sorted(self.marks.items()):
+            if epoch < self.warmup_epochs:
+                continue
+            for i in range(1, len(marks)):
+                a, b = marks[i - 1], marks[i]
+                out.step_s.append(a.elapsed_time(b) / 1000.0 if self.cuda else b - a)
+                out.samples += self.sizes[epoch][i]
+        return out
+
+
+# -- configs ---------------------------------------------------------------------------------
+
+
+def compose(overrides: list[str]):
+    """The config ``gauntlet train OVERRIDES`` would run, with Hydra's runtime config set."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    from gauntlet.config import CONFIG_DIR, register_schemas
+
+    register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose("train", overrides=overrides, return_hydra_config=True)
+    except HydraException as err:
+        raise GauntletError(f"bench overrides {overrides}: {err}") from err
+
+
+def resolve_for(cfg, run_dir: Path):
+    """A resolved copy of ``cfg`` (no ``hydra`` node) whose run directory is ``run_dir``."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    cfg = copy.deepcopy(cfg)  # set_config below makes the hydra node read-only
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    HydraConfig.instance().set_config(cfg)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return OmegaConf.create(container)
+
+
+def check_supported(cfg) -> None:
+    """The plain loop reproduces a plain training step; refuse what it would not reproduce."""
+    tr = cfg.trainer
+    for key in ("mixing", "adversarial"):
+        if cfg.model.get(key):
+            raise GauntletError(
+                f"model.{key} is set: bench compares the plain training step; unset it"
+            )
+    if cfg.get("augment") and "_target_" in cfg.augment:
+        raise GauntletError(
+            "augment is set: bench compares the plain training step; use augment=none"
+        )
+    if str(tr.precision) not in PRECISIONS:
+        raise GauntletError(
+            f"trainer.precision={tr.precision}: bench supports {sorted(PRECISIONS)}"
+        )
+    devices = tr.devices
+    if tr.num_nodes != 1 or (devices not in (1, "1", "auto") and devices != [0]):
+        raise GauntletError(
+            f"trainer.devices={devices}, trainer.num_nodes={tr.num_nodes}: bench runs on one "
+            "device (compare distributed runs with the perf/* metrics of `gauntlet train`)"
+        )
+
+
+# -- the two paths ---------------------------------------------------------------------------
+
+
+def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
+    """gauntlet's training path, exactly as ``gauntlet train`` builds it, plus a step clock."""
+    import pytorch_lightning as pl
+
+    from gauntlet.repro.manifest import new_run_id
+    from gauntlet.train import build, finish_wandb
+
+    class Clock(pl.Callback):
+        def __init__(self) -> None:
+            self.clock: StepClock | None = None
+
+        def on_fit_start(self, trainer, pl_module) -> None:
+            self.clock = StepClock(trainer.strategy.root_device, warmup_epochs, cpu_time)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.clock.mark(trainer.current_epoch, len(batch[1]))
+
+    datamodule, module, trainer = build(cfg, new_run_id())
+    clock = Clock()
+    trainer.callbacks.append(clock)
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    finally:
+        finish_wandb()
+    wall = time.perf_counter() - started
+    if trainer.current_epoch < epochs:
+        raise GauntletError(f"the full path stopped at epoch {trainer.current_epoch} of {epochs}")
+    return clock.clock.timing("full", wall)
+
+
+def run_plain(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
+    """The same network, batches, optimizer and precision in a hand-written loop."""
+    import torch
+    import torch.nn.functional as F
+    from omegaconf import open_dict
+
+    from gauntlet.data.base import TensorBatches
+    from gauntlet.train import build
+
+    with open_dict(cfg):
+        cfg.logger, cfg.callbacks = None, None
+    datamodule, module, trainer = build(cfg)  # same seed as the full path: same weights
+    device = trainer.strategy.root_device
+    module.configure_model()  # model.compile=true compiles the network the same way
+    net = module.net.to(device).train()
+    configured = module.configure_optimizers()
+    if isinstance(configured, dict):
+        optimizer = configured["optimizer"]
+        scheduler = configured["lr_scheduler"]["scheduler"]
+    else:
+        optimizer, scheduler = configured, None
+    epoch = 0
+    batches = TensorBatches(
+        datamodule.splits["train"].to(device),
+        datamodule.batch_size,
+        shuffle=True,
+        seed=datamodule.seed,
+        epoch_fn=lambda: epoch,
+    )
+    dtype = PRECISIONS[str(cfg.trainer.precision)]
+    if dtype == "float16" and device.type == "cpu":
+        dtype = "bfloat16"  # as Lightning does: no fp16 autocast on a CPU
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=getattr(torch, dtype))) if dtype else nullcontext
+    )
+    scaler = torch.amp.GradScaler(device.type) if dtype == "float16" else None
+    accumulate = int(cfg.trainer.accumulate_grad_batches)
+    clip = cfg.trainer.get("gradient_clip_val")
+    clip_by_value = cfg.trainer.get("gradient_clip_algorithm") == "value"
+    smoothing = module.label_smoothing
+    clock = StepClock(device, warmup_epochs, cpu_time)
+
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        last = len(batches) - 1
+        for i, (x, y) in enumerate(batches):
+            with autocast():
+                loss = F.cross_entropy(net(x), y, label_smoothing=smoothing)
+            loss = loss / accumulate
+            (scaler.scale(loss) if scaler else loss).backward()
+            if (i + 1) % accumulate == 0 or i == last:
+                if clip:
+                    if scaler:
+                        scaler.unscale_(optimizer)
+                    params = net.parameters()
+                    if clip_by_value:
+                        torch.nn.utils.clip_grad_value_(params, clip)
+                    else:
+                        torch.nn.utils.clip_grad_norm_(params, clip)
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            clock.mark(epoch, len(y))
+        if scheduler is not None:
+            scheduler.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return clock.timing("plain", time.perf_counter() - started)
+
+
+# -- one architecture ------------------------------------------------------------------------
+
+
+def bench_model(
+    name: str,
+    overrides: list[str],
+    steps: int,
+    rounds: int,
+    warmup_epochs: int,
+    workdir: Path,
+    cpu_time: bool = False,
+) -> dict[str, Any]:
+    import hydra
+
+    base = compose(overrides)
+    check_supported(base)
+    # whole epochs, so both paths see exactly the same batches: enough for `steps` timed ones
+    data = hydra.utils.instantiate(resolve_for(base, workdir / name / "probe").data)
+    data.setup("fit")
+    per_epoch = len(data.train_dataloader())
+    if per_epoch < 2:
+        raise GauntletError(
+            f"data.batch_size={data.batch_size}: only {per_epoch} step per epoch; steady state "
+            "needs at least 2"
+        )
+    epochs = warmup_epochs + math.ceil(steps / (per_epoch - 1))
+    overrides = [*overrides, f"trainer.max_epochs={epochs}", "trainer.max_steps=-1"]
+    base = compose(overrides)
+
+    results: dict[str, list[Timing]] = {"full": [], "plain": []}
+    for r in range(rounds):
+        # alternate the order so that drift (thermal, caches, neighbours) hits both alike
+        order = ("full", "plain") if r % 2 == 0 else ("plain", "full")
+        for path in order:
+            cfg = resolve_for(base, workdir / name / f"round{r}-{path}")
+            runner = run_full if path == "full" else run_plain
+            timing = runner(cfg, epochs, warmup_epochs, cpu_time)
+            results[path].append(timing)
+            log.info(
+                "%s round %d %s: %.0f samples/s, %.1f us/step",
+                name,
+                r,
+                path,
+                timing.samples_per_s,
+                timing.step_us,
+            )
+    shown = [o for o in overrides if not o.startswith("paths.log_dir=")]
+    row = summarize(name, shown, base, per_epoch, epochs, results)
+    row["clock"] = "cpu" if cpu_time else "wall"
+    return row
+
+
+def summarize(name, overrides, cfg, per_epoch, epochs, results) -> dict[str, Any]:
+    import torch
+
+    full, plain = results["full"], results["plain"]
+    med = statistics.median
+    full_sps, plain_sps = med(t.samples_per_s for t in full), med(t.samples_per_s for t in plain)
+    overheads = [f.step_us - p.step_us for f, p in zip(full, plain, strict=True)]
+    device = "cpu"
+    if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda"):
+        device = torch.cuda.get_device_name()
+    return {
+        "model": name,
+        "data": cfg.data._target_.rsplit(".", 1)[-1].replace("DataModule", "").lower(),
+        "overrides": overrides,
+        "device": device,
+        "precision": str(cfg.trainer.precision),
+        "compile": bool(cfg.model.get("compile")),
+        "batch_size": int(cfg.data.batch_size),
+        "steps_per_epoch": per_epoch,
+        "epochs": epochs,
+        "timed_steps": len(full[0].step_s),
+        "rounds": len(full),
+        "full_samples_per_s": full_sps,
+        "plain_samples_per_s": plain_sps,
+        "ratio": full_sps / plain_sps,
+        "full_step_us": med(t.step_us for t in full),
+        "plain_step_us": med(t.step_us for t in plain),
+        "overhead_us": med(overheads),
+        "full_wall_s": med(t.wall_s for t in full),
+        "plain_wall_s": med(t.wall_s for t in plain),
+        "per_round": [
+            {"full": _round(f), "plain": _round(p)} for f, p in zip(full, plain, strict=True)
+        ],
+    }
+
+
+def _round(t: Timing) -> dict[str, float]:
+    d = asdict(t)
+    del d["step_s"]
+    return {**d, "samples_per_s": t.samples_per_s, "step_us": t.step_us}
+
+
+# -- output ----------------------------------------------------------------------------------
+
+COLUMNS = (
+    ("model", "model", "{}"),
+    ("data", "data", "{}"),
+    ("precision", "precision", "{}"),
+    ("compile", "compile", "{}"),
+    ("full samples/s", "full_samples_per_s", "{:,.0f}"),
+    ("plain samples/s", "plain_samples_per_s", "{:,.0f}"),
+    ("ratio", "ratio", "{:.3f}"),
+    ("overhead us/step", "overhead_us", "{:+.0f}"),
+    ("plain us/step", "plain_step_us", "{:.0f}"),
+)
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    return [fmt.format(row[key]) for _, key, fmt in COLUMNS]
+
+
+def markdown_table(rows: list[dict[str, Any]], header: bool = True) -> str:
+    lines = []
+    if header:
+        lines.append("| " + " | ".join(title for title, _, _ in COLUMNS) + " |")
+        lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    lines += ["| " + " | ".join(cells(row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 120))
+    table = Table(
+        title=f"gauntlet bench: full training path vs a plain PyTorch loop ({rows[0]['device']})"
+    )
+    for title, _, _ in COLUMNS:
+        table.add_column(title, justify="left" if title in ("model", "data") else "right")
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table)
+    for row in rows:
+        print(
+            f"{row['model']}: full {row['full_samples_per_s']:,.0f} samples/s, "
+            f"plain {row['plain_samples_per_s']:,.0f} samples/s, ratio {row['ratio']:.3f}, "
+            f"overhead {row['overhead_us']:+.0f} us/step "
+            f"({row['timed_steps']} timed steps of batch {row['batch_size']} x {row['rounds']} "
+            f"rounds; whole runs {row['full_wall_s']:.1f} s vs {row['plain_wall_s']:.1f} s)"
+        )
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet bench",
+        description="Train each model through gauntlet's full path and through a plain PyTorch "
+        "loop (same network, batches, optimizer), alternating; print samples/s of each, the "
+        "ratio and the per-step overhead. Other arguments are config overrides, e.g. "
+        "trainer.precision=bf16-mixed model.compile=true.",
+    )
+    parser.add_argument("--models", default="cnn,rnn,transformer", help="comma-separated")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per run, at least")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating full/plain rounds")
+    parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed first epochs")
+    parser.add_argument(
+        "--experiment-prefix",
+        default=None,
+        help="use experiment=PREFIX<model> for each model (e.g. gpu_) instead of the defaults",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time steps by wall clock (default) or by process CPU time (steadier on a shared "
+        "CPU; ignored on a GPU)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write a Markdown table")
+    parser.add_argument("--no-header", action="store_true", help="Markdown rows only")
+    parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
+    args = parser.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in MODEL_DEFAULTS]
+    if unknown or not args.models:
+        raise GauntletError(
+            f"--models {unknown or args.models}: choose from {list(MODEL_DEFAULTS)}"
+        )
+    if args.steps < 1 or args.rounds < 1 or args.warmup_epochs < 0:
+        raise GauntletError(
+            f"--steps {args.steps} --rounds {args.rounds} --warmup-epochs {args.warmup_epochs}: "
+            "expected steps >= 1, rounds >= 1, warm-up epochs >= 0"
+        )
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise GauntletError(f"{bad}: expected config overrides of the form key=value")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    args = parse_args(list(argv or []))
+    os.environ.setdefault("WANDB_MODE", "offline")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gauntlet-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in args.models:
+            preset = (
+                [f"experiment={args.experiment_prefix}{name}"]
+                if args.experiment_prefix
+                else MODEL_DEFAULTS[name]
+            )
+            # runs go to a scratch log dir: the bench leaves no runs on the leaderboard
+            overrides = [*preset, *args.overrides, f"paths.log_dir={workdir}"]
+            rows.append(
+                bench_model(
+                    name,
+                    overrides,
+                    args.steps,
+                    args.rounds,
+                    args.warmup_epochs,
+                    workdir,
+                    cpu_time=args.clock == "cpu",
+                )
+            )
+    print_table(rows)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"results: {args.json}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_table(rows, header=not args.no_header))
+        print(f"table: {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
