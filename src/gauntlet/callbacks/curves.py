@@ -1,17 +1,33 @@
-"""Draws the per-epoch train/val loss and accuracy curves to a PNG in the run directory."""
+"""Draws the per-epoch train/val loss and accuracy curves to a PNG in the run directory.
+
+The picture answers "did this run overfit?" at a glance: the gap between the train and val
+curves is shaded, the best epoch is a dashed line, the epochs after overfitting set in are
+shaded red, and the title states the verdict with the final gaps. With a wandb logger the PNG
+is also logged as an image (``curves``), so it sits in the run's media beside the charts.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
 
+from gauntlet.callbacks.overfitting import OverfittingMonitor, Row, Verdict
+
 log = logging.getLogger(__name__)
 
+TRAIN, VAL, OVERFIT, FINE = "tab:blue", "tab:orange", "tab:red", "tab:green"
 
-def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> Path | None:
-    """Two panels (loss, accuracy), train vs val, the best val-accuracy epoch marked."""
+
+def plot_curves(
+    history: Sequence[Row],
+    path: Path,
+    title: str = "",
+    verdict: Verdict | None = None,
+) -> Path | None:
+    """Two panels (loss, accuracy), train vs val, the best epoch and any overfitting marked."""
     rows = [r for r in history if "val/acc" in r]
     if not rows:
         return None
@@ -20,20 +36,48 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["epoch"] + 1 for r in rows]
-    best = max(rows, key=lambda r: r["val/acc"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric in zip(axes, ("loss", "acc"), strict=True):
-        ax.plot(epochs, [r[f"train/{metric}"] for r in rows], "o-", ms=3, label=f"train/{metric}")
-        ax.plot(epochs, [r[f"val/{metric}"] for r in rows], "s-", ms=3, label=f"val/{metric}")
-        ax.axvline(
-            best["epoch"] + 1, color="grey", ls="--", lw=1, label=f"best epoch {best['epoch'] + 1}"
-        )
+    verdict = verdict or OverfittingMonitor().judge(rows)
+    epochs = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, metric, name in zip(axes, ("loss", "acc"), ("loss", "accuracy"), strict=True):
+        train = [r[f"train/{metric}"] for r in rows]
+        val = [r[f"val/{metric}"] for r in rows]
+        ax.plot(epochs, train, "o-", ms=3, color=TRAIN, label=f"train/{metric}")
+        ax.plot(epochs, val, "s-", ms=3, color=VAL, label=f"val/{metric}")
+        ax.fill_between(epochs, train, val, color="grey", alpha=0.15, label="gap")
+        if verdict.overfit_epoch is not None:
+            ax.axvspan(
+                verdict.overfit_epoch,
+                epochs[-1] + 0.5,
+                color=OVERFIT,
+                alpha=0.08,
+                label=f"overfitting (from epoch {verdict.overfit_epoch})",
+            )
+        if verdict.best_epoch is not None:
+            ax.axvline(
+                verdict.best_epoch,
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"best epoch {verdict.best_epoch}",
+            )
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
+        ax.legend(fontsize=8, loc="best")
+    last = rows[-1]
+    gaps = (
+        f"final gap: loss {last['gap/loss']:+.3f}, acc {last['gap/acc']:+.3f}"
+        if ("gap/loss" in last)
+        else ""
+    )
+    overfit = verdict.overfit_epoch is not None
+    headline = verdict.describe().upper() if overfit else verdict.describe()
+    fig.suptitle(
+        " | ".join(s for s in (title, headline, gaps) if s),
+        color=OVERFIT if overfit else FINE,
+        fontweight="bold",
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -42,6 +86,8 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
 
 
 class CurvesPlot(pl.Callback):
+    """Writes ``filename`` into the run directory at the end of fit (and logs it to wandb)."""
+
     def __init__(self, filename: str = "curves.png") -> None:
         self.filename = filename
         self.path: Path | None = None
@@ -50,6 +96,20 @@ class CurvesPlot(pl.Callback):
         if trainer.global_rank != 0 or not trainer.default_root_dir:
             return
         history = getattr(pl_module, "history", [])
-        self.path = plot_curves(history, Path(trainer.default_root_dir) / self.filename)
-        if self.path:
-            log.info("curves: %s", self.path)
+        # judge with the monitor's settings when one runs, so picture and metrics agree
+        monitor = next(
+            (c for c in trainer.callbacks if isinstance(c, OverfittingMonitor)),
+            OverfittingMonitor(),
+        )
+        verdict = monitor.judge(history)
+        title = type(getattr(pl_module, "net", pl_module)).__name__
+        path = Path(trainer.default_root_dir) / self.filename
+        self.path = plot_curves(history, path, title=title, verdict=verdict)
+        if self.path is None:
+            return
+        log.info("curves: %s", self.path)
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                import wandb
+
+                logger.experiment.log({"curves": wandb.Image(str(self.path))})

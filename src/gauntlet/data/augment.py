@@ -49,6 +49,19 @@ def _window_mask(starts: torch.Tensor, lengths: torch.Tensor, size: int) -> torc
     return (pos >= starts[:, None]) & (pos < (starts + lengths)[:, None])
 
 
+def as_input_spec(spec: Any) -> InputSpec:
+    """The InputSpec back from the config node Hydra makes of it when passed to instantiate."""
+    if isinstance(spec, InputSpec):
+        return spec
+    from omegaconf import DictConfig, OmegaConf
+
+    fields = OmegaConf.to_container(spec) if isinstance(spec, DictConfig) else dict(spec)
+    for key in ("shape", "value_range", "class_names", "vocab"):
+        if fields.get(key) is not None:
+            fields[key] = tuple(fields[key])
+    return InputSpec(**fields)
+
+
 class BatchAugment:
     """Shared checks: the modality this transform is for, and a readable repr for the logs."""
 
@@ -56,6 +69,7 @@ class BatchAugment:
     preset = ""
 
     def __init__(self, spec: InputSpec) -> None:
+        spec = as_input_spec(spec)
         if spec.modality != self.modality:
             others = ", ".join(m for m in MODALITIES if m != self.modality)
             raise GauntletError(
@@ -212,8 +226,8 @@ class TokenAugment(BatchAugment):
             raise GauntletError(f"augment.drop_to: expected 'unk' or 'pad', got {drop_to!r}")
         self.drop_to = drop_to
         if unk_id is None:
-            vocab = spec.vocab or ()
-            unk_id = vocab.index("<unk>") if "<unk>" in vocab else spec.pad_id + 1
+            vocab = self.spec.vocab or ()
+            unk_id = vocab.index("<unk>") if "<unk>" in vocab else self.spec.pad_id + 1
         self.unk_id = unk_id
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -260,6 +274,7 @@ def for_modality(
     name: str = "light",
 ) -> BatchAugment:
     """The augmentation for the data's modality, from that modality's settings in the preset."""
+    spec = as_input_spec(spec)
     settings = {"image": image, "sequence": sequence, "tokens": tokens}[spec.modality]
     if settings is None:
         raise GauntletError(
