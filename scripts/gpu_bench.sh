@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# gauntlet bench on a GPU: the gpu_cnn / gpu_rnn / gpu_transformer presets in 32-true and
+# bf16-mixed, eager and with torch.compile; a Markdown table and JSON go to $OUT (else logs/bench).
+#
+#   scripts/gpu_bench.sh            on a machine with CUDA (about 5 minutes on an H200)
+#   scripts/gpu_bench.sh --dry-run  the same steps on a CPU, tiny and eager only (a smoke test)
+#
+# Offline installation: dependencies not already on the machine are wheel files in .whl/.
+# PYTHON picks the interpreter (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DRY_RUN=0
+if [[ "${1:-}" == "--dry-run" ]]; then
+    DRY_RUN=1
+elif [[ $# -gt 0 ]]; then
+    echo "usage: scripts/gpu_bench.sh [--dry-run]" >&2
+    exit 2
+fi
+
+OUT_DIR="${OUT:-logs/bench}"
+mkdir -p "$OUT_DIR"
+export WANDB_MODE=offline WANDB_SILENT=true
+# generated datasets (MNIST-1D) are cached between the bench invocations, outside $OUT
+export GAUNTLET_CACHE_DIR="${GAUNTLET_CACHE_DIR:-$PWD/logs/.cache}"
+PY="${PYTHON:-python3}"
+if [[ $DRY_RUN == 1 && -z "${PYTHON:-}" && -x .venv/bin/python ]]; then
+    PY=.venv/bin/python
+fi
+
+# -- install (GPU machine: offline wheels, then gauntlet itself) -------------------------------
+if [[ -d .whl ]] && compgen -G ".whl/*.whl" > /dev/null; then
+    echo "== installing $(ls .whl/*.whl | wc -l) wheels from .whl/"
+    "$PY" -m pip install --quiet --no-index --no-deps .whl/*.whl
+fi
+if ! "$PY" -c "import gauntlet" 2> /dev/null; then
+    if "$PY" -c "import setuptools" 2> /dev/null \
+        && "$PY" -m pip install --quiet --no-deps --no-build-isolation -e .; then
+        echo "== gauntlet installed (editable)"
+    else
+        echo "== no editable install (setuptools missing or it failed): using PYTHONPATH=src"
+        export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+fi
+
+# -- the device --------------------------------------------------------------------------------
+if [[ $DRY_RUN == 1 ]]; then
+    DEVICE="cpu (dry run)"
+else
+    DEVICE=$("$PY" - << 'EOF'
+import sys
+import torch
+
+if not torch.cuda.is_available():
+    sys.exit("gpu_bench.sh: CUDA is not visible to torch "
+             f"{torch.__version__} (built for CUDA {torch.version.cuda}); nothing benchmarked")
+print(torch.cuda.get_device_name())
+EOF
+    )
+fi
+echo "== device: $DEVICE"
+
+# -- the benches -------------------------------------------------------------------------------
+if [[ $DRY_RUN == 1 ]]; then
+    PRECISIONS=(32-true bf16-mixed)
+    COMPILES=(false)
+    SIZE=(--steps 4 --rounds 1 trainer.accelerator=cpu data.fraction=0.1 data.batch_size=32
+        model.net.hidden=32 model.net.depth=1)
+    LIMIT=600
+else
+    PRECISIONS=(32-true bf16-mixed)
+    COMPILES=(false true)
+    SIZE=(--steps 150)
+    LIMIT=150 # seconds per bench invocation, so the whole script ends in time
+fi
+
+RESULTS=()
+for compile in "${COMPILES[@]}"; do
+    for precision in "${PRECISIONS[@]}"; do
+        name="bench_${precision}_compile-${compile}"
+        rounds=(--rounds 3)
+        [[ $compile == true ]] && rounds=(--rounds 2) # each round compiles twice
+        echo "== $name"
+        started=$SECONDS
+        if timeout "$LIMIT" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
+            "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" \
+            --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
+            RESULTS+=("$OUT_DIR/$name.json")
+            grep -E "^(cnn|rnn|transformer): " "$OUT_DIR/$name.log" || true
+        else
+            echo "   failed or over ${LIMIT}s; the last lines of $OUT_DIR/$name.log:"
+            tail -n 5 "$OUT_DIR/$name.log" | sed 's/^/   /'
+        fi
+        echo "   $((SECONDS - started)) s"
+    done
+done
+
+# -- one table, one JSON -----------------------------------------------------------------------
+"$PY" - "$OUT_DIR" "$DEVICE" "${RESULTS[@]}" << 'EOF'
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from gauntlet.bench import markdown_table
+
+out, device, files = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+rows = [row for f in files for row in json.loads(Path(f).read_text())]
+(out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+today = datetime.date.today().isoformat()
+text = (
+    f"gauntlet bench, {today}, {device}, torch {torch.__version__}: steady-state samples/s of "
+    "the full training path and of a plain PyTorch loop (same network, batches, optimizer)\n\n"
+)
+text += markdown_table(rows) if rows else "no bench finished\n"
+(out / "bench.md").write_text(text)
+print(text)
+EOF
+[[ ${#RESULTS[@]} -gt 0 ]]

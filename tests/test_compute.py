@@ -1,0 +1,243 @@
+"""Limited compute: every lever composes and trains; throughput reaches the manifest; DDP steps."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, compose
+
+PERF = (
+    "perf/samples_per_s",
+    "perf/step_ms",
+    "perf/peak_mem_mb",
+    "perf/epoch_s",
+    "perf/effective_batch_size",
+)
+
+
+def assert_trained(manifest: dict) -> dict:
+    assert manifest["status"] == "completed", manifest.get("error")
+    metrics = manifest["metrics"]
+    assert math.isfinite(metrics["train/loss"])
+    return metrics
+
+
+@pytest.mark.parametrize(
+    ("overrides", "precision"),
+    [
+        (["trainer.precision=32-true"], "32-true"),
+        (["trainer.precision=bf16-mixed"], "bf16-mixed"),
+        # no fp16 autocast on a CPU: Lightning runs bf16-mixed and says so
+        (["trainer.precision=16-mixed"], "16-mixed"),
+    ],
+)
+def test_precision_trains_and_is_recorded(train, overrides, precision):
+    manifest, _ = train(*overrides)
+    assert_trained(manifest)
+    assert manifest["config"]["trainer"]["precision"] == precision
+
+
+def test_bf16_mixed_really_runs_the_network_in_bfloat16(tmp_path):
+    import pytorch_lightning as pl
+
+    from conftest import strip_hydra
+    from gauntlet.train import build
+
+    cfg = compose(
+        [f"paths.log_dir={tmp_path}", "trainer.precision=bf16-mixed", "logger=none"],
+        run_dir=tmp_path / "run",
+    )
+    datamodule, module, trainer = build(strip_hydra(cfg))
+    seen: list[torch.dtype] = []
+    module.net.head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+
+    class StopAfterOne(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = True
+
+    trainer.callbacks.append(StopAfterOne())
+    trainer.fit(module, datamodule=datamodule)
+    assert seen and seen[0] == torch.bfloat16
+
+
+def test_accumulation_sets_the_effective_batch_size(train):
+    manifest, _ = train("trainer.accumulate_grad_batches=3", "data.batch_size=32")
+    metrics = assert_trained(manifest)
+    assert metrics["perf/effective_batch_size"] == 32 * 3
+
+
+@pytest.mark.parametrize("model", ["cnn", "transformer"])
+def test_activation_checkpointing_trains(train, model):
+    manifest, _ = train(f"model={model}", "model.net.checkpointing=true")
+    assert_trained(manifest)
+    assert manifest["config"]["model"]["net"]["checkpointing"] is True
+
+
+def test_activation_checkpointing_gives_the_same_gradients(tmp_path):
+    """Recomputing the blocks in the backward pass must not change what is learnt."""
+    import hydra
+
+    from conftest import strip_hydra
+
+    grads = []
+    for flag in ("false", "true"):
+        cfg = strip_hydra(
+            compose(
+                [
+                    f"paths.log_dir={tmp_path}",
+                    "model=transformer",
+                    "model.net.dropout=0.0",
+                    f"model.net.checkpointing={flag}",
+                ],
+                run_dir=tmp_path / flag,
+            )
+        )
+        data = hydra.utils.instantiate(cfg.data)
+        data.setup("fit")
+        torch.manual_seed(0)
+        net = hydra.utils.instantiate(cfg.model.net, spec=data.spec).train()
+        x, y = data.splits["train"].x[:16], data.splits["train"].y[:16]
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_compile_compiles_the_network_and_trains(train, caplog):
+    # the GRU compiles in seconds on a CPU; the CNN and Transformer take minutes here
+    with caplog.at_level(logging.INFO, logger="gauntlet.models.module"):
+        manifest, run_dir = train("model=rnn", "model.compile=true")
+    assert_trained(manifest)
+    assert "RNN.forward_embedded compiled" in caplog.text
+    assert "running eager" not in caplog.text
+    # the checkpoint keeps the plain network's keys, so eval loads it without compile
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert "net.rnn.weight_ih_l0" in state
+
+
+def test_compile_falls_back_to_eager_with_a_message(train, caplog):
+    import torch._inductor.config as inductor_config
+
+    torch._dynamo.reset()
+    # no C++ compiler: the CPU backend cannot build its kernels
+    with (
+        inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",), "fx_graph_cache": False}),
+        caplog.at_level(logging.WARNING, logger="gauntlet.models.module"),
+    ):
+        manifest, _ = train("model=rnn", "model.compile=true", "model.net.hidden=24")
+    torch._dynamo.reset()
+    assert_trained(manifest)
+    assert "model.compile=true: compiling RNN failed" in caplog.text
+    assert "running eager" in caplog.text
+
+
+def test_throughput_metrics_reach_the_manifest_and_the_csv(train):
+    manifest, run_dir = train("trainer.limit_train_batches=8", "data.batch_size=32")
+    metrics = assert_trained(manifest)
+    for key in PERF:
+        assert key in metrics, sorted(metrics)
+    assert metrics["perf/samples_per_s"] > 0
+    assert metrics["perf/step_ms"] > 0
+    # batch over step time and samples/s measure the same steps (median vs total)
+    assert 0.2 < metrics["perf/samples_per_s"] * metrics["perf/step_ms"] / 1000 / 32 < 5
+    assert metrics["perf/epoch_s"] * 1000 > metrics["perf/step_ms"] * 5
+    assert metrics["perf/peak_mem_mb"] > 50  # a process with torch loaded, on the CPU: RSS
+    assert metrics["perf/effective_batch_size"] == 32
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "perf/samples_per_s" in header
+
+
+def test_devices_and_nodes_levers_compose(tmp_path):
+    cfg = compose(["trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"])
+    assert (cfg.trainer.strategy, cfg.trainer.devices, cfg.trainer.num_nodes) == ("ddp", 4, 2)
+    assert cfg.trainer.accelerator == "gpu"
+    cfg = compose(["trainer=fsdp"])
+    assert cfg.trainer.strategy._target_.endswith("FSDPStrategy")
+    cfg = compose(["trainer=ddp_cpu"])
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.devices == 2
+    assert cfg.trainer.strategy.process_group_backend == "gloo"
+
+
+def test_ddp_preset_builds_a_ddp_trainer_on_cpu(tmp_path):
+    from conftest import strip_hydra
+    from gauntlet.train import build
+
+    cfg = compose(
+        [f"paths.log_dir={tmp_path}", "trainer=ddp", "trainer.accelerator=cpu", "logger=none"],
+        run_dir=tmp_path / "run",
+    )
+    _, _, trainer = build(strip_hydra(cfg))
+    assert type(trainer.strategy).__name__ == "DDPStrategy"
+    assert trainer.world_size == 2
+
+
+@pytest.mark.slow
+def test_ddp_cpu_steps_per_epoch_follow_the_effective_batch_size(tmp_path):
+    """Two gloo processes: optimizer steps per epoch = ceil(train / (batch x accum x world))."""
+    batch, accum, world = 32, 2, 2
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "gauntlet",
+        "train",
+        "trainer=ddp_cpu",
+        f"trainer.devices={world}",
+        f"trainer.accumulate_grad_batches={accum}",
+        f"data.batch_size={batch}",
+        "trainer.max_epochs=2",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+        "test=false",
+        f"paths.log_dir={tmp_path}",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    metrics = assert_trained(manifest)
+    train_size = manifest["data_sizes"]["train"]
+    # every rank keeps an equal share; the last partial accumulation still steps
+    batches_per_rank = math.ceil((train_size // world) / batch)
+    steps_per_epoch = math.ceil(batches_per_rank / accum)
+    assert steps_per_epoch == math.ceil(train_size / (batch * accum * world))
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 2 * steps_per_epoch
+    assert metrics["perf/effective_batch_size"] == batch * accum * world
+    assert manifest["config"]["trainer"]["devices"] == world
+
+
+def test_gpu_presets_compose():
+    for name in ("cnn", "rnn", "transformer"):
+        cfg = compose([f"experiment=gpu_{name}"])
+        assert cfg.model.net._target_.rsplit(".", 1)[-1].lower() == name
+        assert cfg.data.batch_size >= 256
+        assert cfg.experiment_name == f"gpu_{name}"
+
+
+def test_gpu_bench_script_dry_run(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "WANDB_MODE": "offline"}
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu_bench.sh"), "--dry-run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    table = (out / "bench.md").read_text()
+    assert "| model |" in table and "ratio" in table
+    rows = json.loads((out / "bench.json").read_text())
+    assert {r["model"] for r in rows} == {"cnn", "rnn", "transformer"}
+    assert all(r["full_samples_per_s"] > 0 and r["plain_samples_per_s"] > 0 for r in rows)
