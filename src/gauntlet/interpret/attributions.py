@@ -68,7 +68,8 @@ def attribute(
         )
     device = device_of(net)
     x, y = x.to(device), y.to(device)
-    with evaluating(net), backward_through_rnn(net), torch.random.fork_rng(devices=[]):
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with evaluating(net), backward_through_rnn(net), torch.random.fork_rng(devices=devices):
         if seed is not None:
             torch.manual_seed(int(seed))
         with torch.no_grad():
