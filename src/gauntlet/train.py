@@ -242,6 +242,30 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
             hc.run.dir = run_dir
 
 
+# what Lightning's DDP launcher puts into this process's environment for its children
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@contextmanager
+def job_scope(job: JobInfo) -> Iterator[None]:
+    """Leave no distributed state behind a multirun job, so the next job in this process
+    starts its own process group (on a fresh port) instead of reusing one whose peers exited."""
+    saved = {key: os.environ.get(key) for key in _DDP_ENV}
+    try:
+        yield
+    finally:
+        if job.multirun:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 def check_finite(metrics: dict[str, float]) -> None:
     for key in ("train/loss", "val/loss"):
         if key in metrics and not math.isfinite(metrics[key]):
@@ -347,7 +371,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         record(manifest, cfg)
     started = time.perf_counter()
     try:
-        metrics = fit_and_test(cfg, run_dir, manifest, ckpt_path, job)
+        with job_scope(job):
+            metrics = fit_and_test(cfg, run_dir, manifest, ckpt_path, job)
         manifest.update(status="completed", metrics=metrics, error=None)
     except BaseException as err:
         # optuna.TrialPruned: the sweep stopped a hopeless trial on purpose
@@ -363,7 +388,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
             record(manifest, cfg)
         finish_wandb()
     value = manifest["metrics"].get(cfg.optimized_metric)
-    log.info("run %s completed: %s", manifest["run_id"], _summary(manifest["metrics"]))
+    if is_zero:
+        log.info("run %s completed: %s", manifest["run_id"], _summary(manifest["metrics"]))
     return value
 
 

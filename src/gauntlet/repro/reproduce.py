@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     out, err = Console(), Console(stderr=True)
+    if not out.is_terminal:
+        out = Console(width=max(out.width, 120))  # piped: keep the table's rows on one line
     manifest = find_run(args.run, args.log_dir, args.leaderboard_url)
     run_id = manifest["run_id"]
     recorded = {k: v for k, v in (manifest.get("metrics") or {}).items()}
@@ -249,18 +251,14 @@ def _table(run_id: str, new_id: str | None, rows: list[Comparison], rtol: float)
     from rich.table import Table
 
     table = Table(title=f"reproduce {run_id} -> {new_id}")
-    for name, justify in (
-        ("metric", "left"),
-        ("recorded", "right"),
-        ("reproduced", "right"),
-        ("|diff|", "right"),
-        ("result", "left"),
-    ):
-        table.add_column(name, justify=justify)
+    table.add_column("metric", no_wrap=True)
+    for name in ("recorded", "reproduced", "|diff|"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("result")
     styles = {"same": "green", "close": "green", "MISMATCH": "bold red", "missing": "bold red"}
     notes = {
-        "timing": "timing, not compared",
-        "after run": "measured after the run, not compared",
+        "timing": "timing (not compared)",
+        "after run": "measured after the run (not compared)",
         "new": "not recorded",
         "close": f"within rtol {rtol:g}",
     }
