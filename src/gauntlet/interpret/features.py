@@ -9,8 +9,10 @@ Attributions live on the embedded input ``e = net.embed(x)``:
 | ``tokens``   | (T, D)           | a token, summed over the embedding     | a token           |
 
 A removed feature takes its baseline value: for images and sequences 0 clipped into the data's
-``value_range`` (the background of images scaled to [0, 1], the mean of a standardised signal,
-and never a value the data cannot take); for tokens the embedding of ``pad_id``.
+``value_range`` -- the black background of images scaled to [0, 1], the flat level of a signal
+centred on 0 such as MNIST-1D, and never a value the data cannot take (the data's minimum would
+be an extreme value for a centred signal, so removing a feature would add one); for tokens the
+embedding of ``pad_id``.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def plot_attributions(
 
 
 def plot_deletion(curves: DeletionCurves, method: str, path: Path) -> Path:
-    fig = Figure(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6), layout="constrained")
     ax = fig.subplots()
     x = curves.fractions.numpy()
     for probs, auc, name, colour in (
@@ -76,7 +76,7 @@ def _label(spec: InputSpec, index: int) -> str:
 def _grid(n: int, cell: tuple[float, float]) -> tuple[Figure, list[Axes]]:
     cols = min(n, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(cell[0] * cols, cell[1] * rows))
+    fig = Figure(figsize=(cell[0] * cols, cell[1] * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     flat = list(axes.flat)
     for ax in flat[n:]:
@@ -98,7 +98,11 @@ def _images(x: Tensor, scores: np.ndarray, spec: InputSpec) -> Figure:
             ax.imshow(img.transpose(1, 2, 0), interpolation="nearest")
         else:
             ax.imshow(img.mean(0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.imshow(score, cmap="bwr", norm=_symmetric(score), alpha=0.55, interpolation="nearest")
+        # opacity follows |score|, so the input shows through where attribution is weak
+        norm = _symmetric(score)
+        overlay = matplotlib.colormaps["bwr"](norm(score))
+        overlay[..., 3] = 0.85 * np.abs(score) / norm.vmax
+        ax.imshow(overlay, interpolation="nearest")
         ax.set_axis_off()
     return fig
 
@@ -107,17 +111,17 @@ def _sequences(x: Tensor, scores: np.ndarray, spec: InputSpec) -> Figure:
     fig, axes = _grid(x.shape[0], (3.2, 2.0))
     for ax, signal, score in zip(axes, x.float().numpy(), scores, strict=True):
         t = np.arange(signal.shape[0])
-        norm = _symmetric(score)
-        # one segment per timestep, coloured by that step's score
+        # one segment per timestep, coloured by that step's score and as opaque as it is strong,
+        # over a thin grey trace that keeps the weak stretches of the signal visible
         seg_score = (score[:-1] + score[1:]) / 2
+        norm = _symmetric(seg_score)
+        colours = matplotlib.colormaps["bwr"](norm(seg_score))
+        colours[:, 3] = np.abs(seg_score) / norm.vmax
         for f in range(signal.shape[1]):
-            # a thin grey trace underneath keeps steps near zero score (white) visible
-            ax.plot(t, signal[:, f], color="0.7", linewidth=0.8)
+            ax.plot(t, signal[:, f], color="0.6", linewidth=0.8)
             points = np.stack([t, signal[:, f]], axis=1)
             segments = np.stack([points[:-1], points[1:]], axis=1)
-            lines = LineCollection(segments, cmap="bwr", norm=norm, linewidths=2)
-            lines.set_array(seg_score)
-            ax.add_collection(lines)
+            ax.add_collection(LineCollection(segments, colors=colours, linewidths=2.5))
         ax.set_xlim(0, max(1, signal.shape[0] - 1))
         pad = 0.05 * (float(signal.max() - signal.min()) or 1.0)
         ax.set_ylim(float(signal.min()) - pad, float(signal.max()) + pad)
@@ -136,7 +140,7 @@ def _tokens(x: Tensor, scores: np.ndarray, spec: InputSpec) -> Figure:
         rows.append((words, _symmetric(score)))
     # x positions in characters of the monospace font: 8 pt text is about 0.07 inch a character
     width = max([sum(len(w) + 2 for w, _ in words) for words, _ in rows] + [20])
-    fig = Figure(figsize=(0.6 + 0.07 * width, 0.7 * len(rows) + 0.4))
+    fig = Figure(figsize=(0.6 + 0.07 * width, 0.7 * len(rows) + 0.4), layout="constrained")
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (words, norm) in zip(axes[:, 0], rows, strict=True):
         ax.set_axis_off()
@@ -157,6 +161,5 @@ def _token(spec: InputSpec, index: int) -> str:
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path

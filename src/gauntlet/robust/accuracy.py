@@ -65,9 +65,9 @@ def robust_accuracy(
 
 
 def plot_robustness(metrics: Mapping[str, float], attack: str, path: Path) -> Path:
-    eps = [float(key.split("=", 1)[1]) for key in metrics]
-    acc = list(metrics.values())
-    fig = Figure(figsize=(4.5, 3.4))
+    points = sorted((float(key.split("=", 1)[1]), value) for key, value in metrics.items())
+    eps, acc = [p[0] for p in points], [p[1] for p in points]
+    fig = Figure(figsize=(4.5, 3.4), layout="constrained")
     ax = fig.subplots()
     ax.plot(eps, acc, marker="o", label=attack.upper())
     ax.set_xlabel("eps (L-inf budget)")
@@ -76,7 +76,6 @@ def plot_robustness(metrics: Mapping[str, float], attack: str, path: Path) -> Pa
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("accuracy under attack", fontsize=9)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
