@@ -7,8 +7,9 @@ which it logs itself. From those rows this callback derives, at the end of train
 - ``best_epoch``: the epoch with the best ``monitor`` value (``val/acc`` by default, the one the
   checkpoint keeps and the test runs on);
 - ``overfit_epoch``: the first epoch after which the validation loss rose above that epoch's
-  value for ``patience`` epochs in a row while the training loss kept falling, i.e. where early
-  stopping with that patience would have stopped and the gap widened. Absent when it never did;
+  value for ``patience`` epochs in a row while the training loss kept falling (and stayed below
+  the validation loss), i.e. where early stopping with that patience would have stopped and the
+  gap widened. Absent when it never did;
 - ``epochs_trained``.
 
 They land in ``trainer.callback_metrics`` (so the run manifest's metrics hold them), in the
@@ -45,14 +46,19 @@ def best_epoch(rows: Sequence[Row], monitor: str = "val/acc", mode: str = "max")
 
 def overfit_epoch(rows: Sequence[Row], patience: int = 3, min_delta: float = 0.0) -> int | None:
     """The first epoch after which val loss stayed above its value for ``patience`` epochs
-    while train loss went on falling; None when that never happened."""
+    while train loss went on falling and stayed below it; None when that never happened.
+
+    A val loss under the train loss (heavy augmentation or mixup make training the harder
+    task) is not overfitting, however it wobbles."""
     rows = [r for r in rows if "val/loss" in r and "train/loss" in r]
     for i in range(len(rows) - patience):
         here, later = rows[i], rows[i + 1 : i + 1 + patience]
         if any(r["val/loss"] < here["val/loss"] for r in rows[:i]):
             continue  # not the lowest val loss so far: an earlier epoch is the candidate
         rose = all(r["val/loss"] > here["val/loss"] + min_delta for r in later)
-        if rose and later[-1]["train/loss"] < here["train/loss"]:
+        end = later[-1]
+        # train loss still falling, and below val loss: the gap opened, the model memorises
+        if rose and end["train/loss"] < here["train/loss"] and end["val/loss"] > end["train/loss"]:
             return int(here["epoch"])
     return None
 
