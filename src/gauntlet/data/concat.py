@@ -37,9 +37,9 @@ def check_compatible(specs: Sequence[InputSpec]) -> None:
             problems.append("number of classes")
         elif first.class_names and spec.class_names and spec.class_names != first.class_names:
             problems.append("class names")
-        if first.modality == "tokens" and (first.vocab is None or spec.vocab is None):
-            if spec.vocab_size != first.vocab_size:
-                problems.append("vocabulary size (and no vocabulary to merge)")
+        mergeable = first.vocab is not None and spec.vocab is not None
+        if first.modality == "tokens" and not mergeable and spec.vocab_size != first.vocab_size:
+            problems.append("vocabulary size (and no vocabulary to merge)")
         if problems:
             raise GauntletError(
                 f"data.datasets: part 0 and part {i} cannot be concatenated, their "
