@@ -122,10 +122,11 @@ def test_compile_compiles_the_network_and_trains(train, caplog):
     assert "net.rnn.weight_ih_l0" in state
 
 
-def test_compile_falls_back_to_eager_with_a_message(train, caplog):
+def test_compile_falls_back_to_eager_with_a_message(train, caplog, tmp_path, monkeypatch):
     import torch._inductor.config as inductor_config
 
     torch._dynamo.reset()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # nothing built yet
     # no C++ compiler: the CPU backend cannot build its kernels
     with (
         inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",), "fx_graph_cache": False}),

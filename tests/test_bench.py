@@ -1,0 +1,75 @@
+"""`gauntlet bench`: both paths run on a tiny config and the figures reach the screen and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gauntlet.cli import main
+
+# digits at batch 256: 4 steps an epoch, so one warm-up epoch and two timed ones
+TINY = ["--steps", "4", "--rounds", "1", "data.batch_size=256", "model.net.hidden=8"]
+
+
+@pytest.mark.slow
+def test_bench_prints_both_figures_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    md = tmp_path / "bench.md"
+    code = main(["bench", "--models", "cnn", *TINY, "--json", str(out), "--markdown", str(md)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if x.startswith("cnn: "))
+    assert "full " in line and "plain " in line and "ratio" in line and "us/step" in line
+    (row,) = json.loads(out.read_text())
+    assert row["model"] == "cnn" and row["data"] == "digits"
+    assert row["full_samples_per_s"] > 0 and row["plain_samples_per_s"] > 0
+    assert abs(row["ratio"] - row["full_samples_per_s"] / row["plain_samples_per_s"]) < 1e-9
+    # both paths timed the same steps of the same batches
+    (rnd,) = row["per_round"]
+    assert rnd["full"]["samples"] == rnd["plain"]["samples"]
+    # 1,222 training images: four full batches of 256 and a last one of 198 an epoch
+    assert rnd["full"]["samples"] == row["timed_steps"] // 4 * (3 * 256 + 198)
+    assert row["timed_steps"] >= 4
+    assert f"{row['full_samples_per_s']:,.0f}" in printed
+    assert md.read_text().startswith("| model | data | precision |")
+
+
+def test_bench_runs_each_architecture_with_overrides(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(
+        [
+            "bench",
+            "--models",
+            "rnn,transformer",
+            *TINY,
+            "trainer.precision=bf16-mixed",
+            "data=digits",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    rows = json.loads(out.read_text())
+    assert [r["model"] for r in rows] == ["rnn", "transformer"]
+    assert all(r["precision"] == "bf16-mixed" for r in rows)
+    printed = capsys.readouterr().out
+    assert "rnn: full" in printed and "transformer: full" in printed
+
+
+def test_bench_rejects_an_unknown_model(capsys):
+    assert main(["bench", "--models", "mlp"]) == 2
+    err = capsys.readouterr().err
+    assert "--models ['mlp']" in err and "cnn" in err
+
+
+def test_bench_refuses_what_the_plain_loop_cannot_reproduce(capsys):
+    assert main(["bench", "--models", "cnn", "trainer.devices=2"]) == 2
+    assert "bench runs on one device" in capsys.readouterr().err
+    assert main(["bench", "--models", "cnn", "trainer.precision=64-true"]) == 2
+    assert "trainer.precision=64-true" in capsys.readouterr().err
+
+
+def test_bench_rejects_a_bad_override(capsys):
+    assert main(["bench", "--models", "cnn", "model.net.no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err
