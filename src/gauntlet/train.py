@@ -422,7 +422,11 @@ def main(cfg: DictConfig) -> float | None:
         return run(cfg, job)
     except Exception as err:
         if job.multirun:
-            log.error("job %s failed: %s: %s", HydraConfig.get().job.num, type(err).__name__, err)
+            num = HydraConfig.get().job.num
+            if type(err).__name__ == "TrialPruned":
+                log.info("job %s pruned: %s", num, err)
+            else:
+                log.error("job %s failed: %s: %s", num, type(err).__name__, err)
             return float("nan")
         if isinstance(err, GauntletError):
             exit_with(err)
