@@ -88,14 +88,18 @@ class TensorBatches:
             yield self.split.x[idx], self.split.y[idx]
 
 
-def stratified_subset(
-    y: np.ndarray, fraction: float = 1.0, per_class: int | None = None, seed: int = 0
-) -> np.ndarray:
-    """Indices of a seeded, class-stratified subset: a fraction of each class or N per class."""
+def check_subset(fraction: float, per_class: int | None) -> None:
     if not 0.0 < fraction <= 1.0:
         raise GauntletError(f"data.fraction must be in (0, 1], got {fraction}")
     if per_class is not None and per_class < 1:
         raise GauntletError(f"data.samples_per_class must be >= 1, got {per_class}")
+
+
+def stratified_subset(
+    y: np.ndarray, fraction: float = 1.0, per_class: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Indices of a seeded, class-stratified subset: a fraction of each class or N per class."""
+    check_subset(fraction, per_class)
     rng = np.random.default_rng(seed)
     keep = []
     for cls in np.unique(y):
@@ -178,6 +182,8 @@ class InMemoryDataModule(pl.LightningDataModule):
             keep, out = stratified_split(y, self.val_fraction, self.split_seed + 1)
             arrays["val"] = (x[out], y[out])
             x, y = x[keep], y[keep]
+        # validated even when nothing is dropped, so data.fraction=1.5 is an error, not a no-op
+        check_subset(self.fraction, self.samples_per_class)
         if self.fraction < 1.0 or self.samples_per_class is not None:
             keep = stratified_subset(y, self.fraction, self.samples_per_class, self.split_seed + 2)
             x, y = x[keep], y[keep]
