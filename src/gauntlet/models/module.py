@@ -175,6 +175,12 @@ class ClassifierModule(pl.LightningModule):
             logged.update({"gap/loss": row["gap/loss"], "gap/acc": row["gap/acc"]})
         self.log_dict(logged)
         self.history.append(row)
+        if self.trainer.is_global_zero:
+            log.info(
+                "epoch %d: %s",
+                row["epoch"],
+                "  ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"),
+            )
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(
