@@ -18,6 +18,14 @@ from gauntlet.models.mixing import build_mixing
 log = logging.getLogger(__name__)
 
 
+def build_adversarial(settings: Mapping[str, Any]) -> Any | None:
+    if not settings.get("attack"):
+        return None
+    from gauntlet.robust.adversarial_training import AdversarialTraining
+
+    return AdversarialTraining(**dict(settings))
+
+
 class ClassifierModule(pl.LightningModule):
     """One ``model_step`` serves train, val and test; metrics are torchmetrics objects.
 
@@ -28,7 +36,9 @@ class ClassifierModule(pl.LightningModule):
 
     ``mixup`` / ``cutmix`` are the ``model.mixup`` / ``model.cutmix`` nodes (``alpha``; 0 = off):
     the loss is then taken on soft targets while accuracy stays against the hard labels. A
-    ready ``mixing`` object takes precedence over them.
+    ready ``mixing`` object takes precedence over them. ``adversarial`` is the
+    ``model.adversarial`` node (``attack`` fgsm|pgd, ``eps``, ``ratio``, ``steps``) or a ready
+    object with ``perturb(net, e, y)``.
     """
 
     def __init__(
@@ -51,6 +61,8 @@ class ClassifierModule(pl.LightningModule):
         self.label_smoothing = label_smoothing
         self.augment = augment
         self.mixing = mixing if mixing is not None else build_mixing(mixup, cutmix)
+        if isinstance(adversarial, Mapping):  # the model.adversarial node; attack=null is off
+            adversarial = build_adversarial(adversarial)
         self.adversarial = adversarial
         self.compile_net = compile
         n = net.spec.num_classes
@@ -72,41 +84,63 @@ class ClassifierModule(pl.LightningModule):
 
         Compiling the method rather than wrapping the module keeps ``self.net`` a plain
         Network (its ``embed``/``forward_embedded`` split, which training, attacks and
-        attributions call, and its state-dict keys stay as they are). Compilation is lazy, so
-        a platform that cannot compile (no C++ compiler, an unsupported Python) fails on the
-        first call: the network then says so once and runs eager.
+        attributions call, and its state-dict keys stay as they are). Compilation is lazy: the
+        first call compiles and logs how long it took. Where nothing compiles (no C++ compiler,
+        an unsupported Python, a network Dynamo cannot trace such as the LSTM/GRU) the
+        network says so once and runs eager.
         """
+        import time
         import types
 
         net = self.net
         if not self.compile_net or "forward_embedded" in vars(net):  # off, or done (refit)
             return
         eager = type(net).forward_embedded
+        name = type(net).__name__
         try:
             compiled = torch.compile(eager)
         except Exception as err:  # torch.compile refuses up front (unsupported Python, ...)
             log.warning("model.compile=true: torch.compile is unavailable (%s); running eager", err)
             return
-        state = {"fn": compiled}
+        state = {"fn": compiled, "first": True}
+
+        def first_call(self_net, e: torch.Tensor) -> torch.Tensor:
+            from torch._dynamo.utils import counters
+
+            graphs = counters["stats"]["unique_graphs"]
+            started = time.perf_counter()
+            out = compiled(self_net, e)
+            state["first"] = False
+            if counters["stats"]["unique_graphs"] == graphs:  # Dynamo skipped the function
+                state["fn"] = eager
+                log.warning(
+                    "model.compile=true: torch.compile captured no graph of %s; eager", name
+                )
+            else:
+                log.info(
+                    "model.compile=true: %s compiled in %.1f s", name, time.perf_counter() - started
+                )
+            return out
 
         def forward_embedded(self_net, e: torch.Tensor) -> torch.Tensor:
             if state["fn"] is eager:
                 return eager(self_net, e)
             try:
-                return state["fn"](self_net, e)
+                return first_call(self_net, e) if state["first"] else compiled(self_net, e)
             except Exception as err:  # the backend failed to compile: say why, go on eager
                 state["fn"] = eager
+                first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 log.warning(
                     "model.compile=true: compiling %s failed (%s: %s); running eager",
-                    type(self_net).__name__,
+                    name,
                     type(err).__name__,
-                    str(err).splitlines()[0] if str(err) else "",
+                    first_line,
                 )
                 return eager(self_net, e)
 
         # bound with MethodType so that a deep copy of the network binds to the copy
         net.forward_embedded = types.MethodType(forward_embedded, net)
-        log.info("model.compile=true: %s.forward_embedded compiled", type(net).__name__)
+        log.info("model.compile=true: %s.forward_embedded will compile on its first call", name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
