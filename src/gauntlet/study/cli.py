@@ -1,0 +1,154 @@
+"""``gauntlet study experiments/NAME.yaml [--quick] [--launcher joblib]``.
+
+Exit status: 0 when every run completed and every claim passed (in ``--quick`` mode the claims
+are reported but not checked); 1 when a claim failed, or a run or post step failed or is
+missing; 2 for a bad study file or option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
+
+from gauntlet.errors import GauntletError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gauntlet study",
+        description="Run a study: its grid x seeds as Hydra multiruns (completed runs are "
+        "skipped), then report.md, plots, report.html and its claims checked.",
+    )
+    p.add_argument("file", help="the study file, e.g. experiments/data_scarcity.yaml")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: one seed, one short epoch; claims reported, not checked",
+    )
+    p.add_argument(
+        "--launcher",
+        help="Hydra launcher preset from conf/launcher (joblib runs jobs on every core)",
+    )
+    p.add_argument(
+        "--log-dir",
+        help="where runs and the leaderboard live (default: $GAUNTLET_LOG_DIR or logs)",
+    )
+    p.add_argument("--out", help="report directory (default: LOG_DIR/studies/NAME[_quick])")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="launch nothing: report on the runs recorded so far",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the multiruns that would be launched"
+    )
+    p.add_argument(
+        "--post-jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="post steps run on this many runs at once (default: 2)",
+    )
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    console = Console()
+    _logging(console)
+
+    from gauntlet.study.claims import evaluate
+    from gauntlet.study.report import claim_line, write_report
+    from gauntlet.study.runner import check_launcher, cover, find_runs, plan, run_study
+    from gauntlet.study.spec import load_study
+
+    study = load_study(args.file)
+    launcher = check_launcher(args.launcher) if args.launcher else None
+    if args.post_jobs < 1:
+        raise GauntletError(f"--post-jobs {args.post_jobs}: expected at least 1")
+    log_dir = Path(args.log_dir or os.environ.get("GAUNTLET_LOG_DIR") or "logs").resolve()
+    suffix = "_quick" if args.quick else ""
+    out_dir = Path(args.out) if args.out else log_dir / "studies" / f"{study.name}{suffix}"
+
+    if args.dry_run:
+        from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+        jobs = plan(study, quick=args.quick, log_dir=log_dir, launcher=launcher)
+        with Leaderboard.open(resolve_url(None, log_dir)) as board:
+            done, _ = find_runs(board, study, jobs)
+        todo = [job for i, job in enumerate(jobs) if i not in done]
+        console.print(f"{study.name}: {len(jobs)} runs, {len(done)} done, {len(todo)} to run")
+        from gauntlet.study.runner import multirun_overrides
+
+        for product in cover(todo):
+            overrides = multirun_overrides(todo[0].common, product)
+            console.print(Text("gauntlet train -m " + shlex.join(overrides)))
+        return 0
+
+    result = run_study(
+        study,
+        log_dir=log_dir,
+        out_dir=out_dir,
+        quick=args.quick,
+        launcher=launcher,
+        launch_runs=not args.report_only,
+        post_jobs=args.post_jobs,
+    )
+    claims = evaluate(study, result.labelled_rows())
+    command = "gauntlet study " + shlex.join(
+        [
+            args.file,
+            *(["--quick"] if args.quick else []),
+            *(["--launcher", launcher] if launcher else []),
+        ]
+    )
+    written = write_report(result, claims, out_dir, command)
+
+    table = Table(
+        title=f"study {study.name}" + (" (quick: claims not checked)" if args.quick else "")
+    )
+    table.add_column("claim")
+    table.add_column("result")
+    table.add_column("numbers")
+    for claim in claims:
+        style = "green" if claim.passed else "red"
+        table.add_row(Text(claim.name), Text(claim.verdict, style=style), Text(claim.numbers))
+    if claims:
+        console.print(table)
+    missing = result.missing()
+    console.print(
+        f"runs: {len(result.completed)} of {len(result.jobs)} completed "
+        f"({result.reused} from earlier, {result.launched} launched now)"
+        + (f"; {len(missing)} without a result" if missing else "")
+    )
+    console.print(f"report: {written['report.md']}")
+    for claim in claims:
+        logging.getLogger(__name__).debug(claim_line(claim))
+
+    failed_claims = [c for c in claims if not c.passed]
+    if missing or result.post_failures:
+        console.print(
+            f"[red]{len(missing)} runs without a result, "
+            f"{len(result.post_failures)} post steps failed[/red]"
+        )
+        return 1
+    if failed_claims and not args.quick:
+        console.print(f"[red]{len(failed_claims)} of {len(claims)} claims do not hold[/red]")
+        return 1
+    return 0
+
+
+def _logging(console: Console) -> None:
+    root = logging.getLogger("gauntlet")
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)

@@ -1,0 +1,294 @@
+"""A study's report: ``report.md``, one PNG per plot, ``report.html`` and ``results.json``.
+
+The results table groups the runs by the study's axes and aggregates each metric over seeds
+with the leaderboard's own :func:`aggregate` (mean ± std, n); the table is the leaderboard's
+Markdown, the HTML page its HTML writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gauntlet.leaderboard.aggregate import aggregate
+from gauntlet.leaderboard.report import Report, finite, format_metric
+from gauntlet.study.claims import PASS, ClaimResult, stats
+from gauntlet.study.runner import StudyRun
+from gauntlet.study.spec import PlotSpec, Study, fill, format_label
+
+log = logging.getLogger(__name__)
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+RESULTS_JSON = "results.json"
+
+
+def cell_groups(result: StudyRun) -> list[dict[str, Any]]:
+    """The completed runs grouped by cell (the axes' labels), metrics aggregated over seeds."""
+    study = result.study
+    return aggregate(
+        result.labelled_rows(), [axis.name for axis in study.axes], study.all_metrics()
+    )
+
+
+# -- plots -----------------------------------------------------------------------------------
+
+
+def plot_series(
+    study: Study, plot: PlotSpec, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, list[Any], list[dict[str, Any]]]]:
+    """``(label, xs, stats per x)`` for each line of a plot."""
+    xs = list(plot.x.values) if not plot.x.is_axis else study.axis(plot.x.name).labels()
+    line_levels = study.axis(plot.lines).labels() if plot.lines else [None]
+    series = []
+    for metric in plot.y:
+        for level in line_levels:
+            where = dict(plot.where)
+            if plot.lines:
+                where[plot.lines] = level
+            points = []
+            for x in xs:
+                if plot.x.is_axis:
+                    points.append(stats(rows, metric, {**where, plot.x.name: x}))
+                else:
+                    points.append(stats(rows, fill(metric, {plot.x.name: x}), where))
+            parts = [metric] if len(plot.y) > 1 else []
+            if plot.lines:
+                parts.append(f"{plot.lines}={format_label(level)}")
+            series.append((" ".join(parts) or metric, xs, points))
+    return series
+
+
+def draw_plot(study: Study, plot: PlotSpec, rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    """Draw one plot: a mean line per series with a ±std band over seeds and each run's value
+    as a dot. Returns False (and draws nothing) when no run recorded any of its values."""
+    from matplotlib.figure import Figure
+
+    series = plot_series(study, plot, rows)
+    if not any(point["n"] for _, _, points in series for point in points):
+        return False
+    xs = series[0][1]
+    numeric = all(_real(x) for x in xs)
+    positions = [float(x) for x in xs] if numeric else list(range(len(xs)))
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    for label, _, points in series:
+        kept = [(p, s) for p, s in zip(positions, points, strict=True) if s["n"]]
+        if not kept:
+            continue
+        px = [p for p, _ in kept]
+        mean = [s["mean"] for _, s in kept]
+        std = [s["std"] for _, s in kept]
+        (line,) = axes.plot(px, mean, marker="o", label=label)
+        axes.fill_between(
+            px,
+            [m - d for m, d in zip(mean, std, strict=True)],
+            [m + d for m, d in zip(mean, std, strict=True)],
+            color=line.get_color(),
+            alpha=0.18,
+            linewidth=0,
+        )
+        for p, s in kept:
+            axes.scatter(
+                [p] * len(s["values"]), s["values"], s=10, color=line.get_color(), alpha=0.5
+            )
+    if not numeric:
+        axes.set_xticks(positions, [format_label(x) for x in xs])
+    elif plot.logx:
+        axes.set_xscale("log")
+    axes.set_xlabel(_text(plot.x.name))
+    axes.set_ylabel(_text(plot.y[0] if len(plot.y) == 1 else "value") + " (mean ± std)")
+    axes.set_title(_text(plot.title))
+    axes.grid(alpha=0.3)
+    if len(series) > 1:
+        axes.legend(fontsize="small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def _text(text: str) -> str:
+    return text.replace("$", r"\$")  # "$" would start matplotlib mathtext
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def write_report(
+    result: StudyRun, claims: Sequence[ClaimResult], out_dir: Path, command: str
+) -> dict[str, Path]:
+    """Write the plots, ``report.md``, ``report.html`` and ``results.json``; returns their
+    paths by name."""
+    from gauntlet.leaderboard.formats import to_markdown
+    from gauntlet.leaderboard.html_page import write_html
+
+    study = result.study
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = result.labelled_rows()
+    groups = cell_groups(result)
+    keys = [axis.name for axis in study.axes]
+    written: dict[str, Path] = {}
+    pictures = []
+    for plot in study.plots:
+        path = out_dir / f"{plot.name}.png"
+        if draw_plot(study, plot, rows, path):
+            written[plot.name] = path
+            pictures.append((plot, path))
+        else:
+            path.unlink(missing_ok=True)
+            log.warning("plot %s: no run recorded %s", plot.name, ", ".join(plot.y))
+
+    table = Report(groups, list(study.metrics), keys, title=f"{study.name}: results per cell")
+    lines = [f"# Study: {study.name}", ""]
+    if study.description:
+        lines += [study.description, ""]
+    lines += _summary_lines(result, claims, command)
+    lines += ["", "## Results per cell", ""]
+    lines += [
+        f"Mean ± std over seeds; `runs` is n. Seeds: "
+        f"{', '.join(map(str, result.study.quick.seeds if result.quick else study.seeds))}.",
+        "",
+    ]
+    lines.append(to_markdown(table) if groups else "No completed runs yet.\n")
+    missing = result.missing()
+    if missing:
+        lines += ["", f"Runs without a completed result ({len(missing)}):", ""]
+        lines += [f"- {job.cell.describe() or 'base'}, seed {job.seed}" for job in missing]
+    if pictures:
+        lines += ["", "## Plots", ""]
+        for plot, path in pictures:
+            lines += [f"### {plot.title}", "", f"![{plot.title}]({path.name})", ""]
+    if claims:
+        lines += ["", "## Claims", ""]
+        if result.quick:
+            lines += ["Quick run: the claims are evaluated but not checked.", ""]
+        lines += ["| claim | result | checked | numbers |", "|---|---|---|---|"]
+        lines += [
+            f"| {_md(c.name)} | **{c.verdict}** | {_md(c.statement)} | {_md(c.numbers)} |"
+            for c in claims
+        ]
+    path = out_dir / REPORT_MD
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    written["report.md"] = path
+
+    description = " ".join(
+        [study.description, _claims_line(claims, result.quick)]
+        if study.description
+        else [_claims_line(claims, result.quick)]
+    ).strip()
+    written["report.html"] = write_html(
+        groups,
+        out_dir / REPORT_HTML,
+        list(study.metrics),
+        f"study {study.name}" + (" (quick)" if result.quick else ""),
+        keys=keys,
+        description=description or None,
+    )
+    written["results.json"] = _write_results(result, groups, claims, out_dir / RESULTS_JSON)
+    return written
+
+
+def _summary_lines(result: StudyRun, claims: Sequence[ClaimResult], command: str) -> list[str]:
+    n_jobs = len(result.jobs)
+    done = len(result.completed)
+    lines = [
+        f"- command: `{command}`",
+        f"- mode: {'quick (smoke run: plumbing, not claims)' if result.quick else 'full'}",
+        f"- runs: {done} of {n_jobs} completed ({result.reused} from earlier, "
+        f"{result.launched} launched now); {len(result.failed)} failed",
+        f"- wall time of this command: {result.wall_s:.0f} s",
+    ]
+    if result.post_failures:
+        lines.append(f"- post steps failed: {len(result.post_failures)}")
+    durations = [
+        float(row["duration_s"])
+        for row in result.completed.values()
+        if isinstance(row.get("duration_s"), (int, float))
+    ]
+    if durations:
+        lines.append(f"- training time, summed over runs: {sum(durations):.0f} s")
+    if claims:
+        lines.append(f"- claims: {_claims_line(claims, result.quick)}")
+    return lines
+
+
+def _claims_line(claims: Sequence[ClaimResult], quick: bool) -> str:
+    if not claims:
+        return ""
+    passed = sum(c.passed for c in claims)
+    text = f"{passed} of {len(claims)} claims pass"
+    failed = [c.name for c in claims if not c.passed]
+    if failed:
+        text += f"; not passing: {'; '.join(failed)}"
+    return text + (" (quick run: not checked)" if quick else "")
+
+
+def _write_results(
+    result: StudyRun, groups: list[dict[str, Any]], claims: Sequence[ClaimResult], path: Path
+) -> Path:
+    study = result.study
+    payload = {
+        "study": study.name,
+        "file": str(study.path),
+        "quick": result.quick,
+        "axes": {axis.name: axis.labels() for axis in study.axes},
+        "metrics": list(study.metrics),
+        "wall_s": result.wall_s,
+        "runs": [
+            {
+                "cell": job.cell.labels,
+                "seed": job.seed,
+                "status": "completed"
+                if index in result.completed
+                else result.failed.get(index, {}).get("status", "missing"),
+                "run_id": (result.completed.get(index) or result.failed.get(index) or {}).get(
+                    "run_id"
+                ),
+            }
+            for index, job in enumerate(result.jobs)
+        ],
+        "cells": groups,
+        "claims": [
+            {
+                "name": c.name,
+                "verdict": c.verdict,
+                "statement": c.statement,
+                "numbers": c.numbers,
+                "details": c.details,
+            }
+            for c in claims
+        ],
+        "post_failures": result.post_failures,
+    }
+    path.write_text(json.dumps(finite(payload), indent=1, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def claim_line(claim: ClaimResult) -> str:
+    """One line for the console."""
+    return f"{claim.verdict:<7} {claim.name}: {claim.numbers}"
+
+
+__all__ = [
+    "PASS",
+    "REPORT_HTML",
+    "REPORT_MD",
+    "RESULTS_JSON",
+    "cell_groups",
+    "claim_line",
+    "draw_plot",
+    "format_metric",
+    "write_report",
+]
