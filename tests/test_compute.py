@@ -163,6 +163,9 @@ def test_throughput_metrics_reach_the_manifest_and_the_csv(train):
     assert metrics["perf/epoch_s"] * 1000 > metrics["perf/step_ms"] * 5
     assert metrics["perf/peak_mem_mb"] > 50  # a process with torch loaded, on the CPU: RSS
     assert metrics["perf/effective_batch_size"] == 32
+    # the first step comes after the process started and after its imports
+    assert metrics["perf/startup_s"] > metrics["perf/epoch_s"] > 0
+    assert metrics["perf/startup_cpu_s"] > 0
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "perf/samples_per_s" in header
 

@@ -216,7 +216,7 @@ def run_plain(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> T
     if on:
         raise GauntletError(
             f"{', '.join(on)} switched on: bench compares a plain training step; switch it off "
-            "(augment=none, model.mixup.alpha=0, model.cutmix.alpha=0, model.adversarial=null)"
+            "(augment=none, model.mixup.alpha=0, model.cutmix.alpha=0, model.adversarial.attack=null)"
         )
     device = trainer.strategy.root_device
     module.configure_model()  # model.compile=true compiles the network the same way

@@ -9,12 +9,16 @@ synchronisation), so it costs next to nothing. Everything is reduced at the end 
   size (every rank trains an equal share);
 - ``perf/peak_mem_mb``: CUDA max allocated on a GPU, the process's max RSS on a CPU;
 - ``perf/epoch_s``: the epoch's wall time, validation included;
-- ``perf/effective_batch_size``: batch size x gradient accumulation x world size.
+- ``perf/effective_batch_size``: batch size x gradient accumulation x world size;
+- ``perf/startup_s`` (first epoch only, where the OS says when the process started): seconds
+  from the start of the process to the first training step, imports included, and
+  ``perf/startup_cpu_s``, the CPU time the process spent on the way (steadier on a busy machine).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import time
@@ -48,6 +52,19 @@ def cpu_peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+def process_start_time() -> float | None:
+    """When this process started (epoch seconds), from /proc on Linux; None elsewhere."""
+    try:
+        with open("/proc/self/stat") as f:
+            # field 22, starttime, in clock ticks since boot; fields restart after the ")"
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 class Throughput(pl.Callback):
     """Logs ``perf/*`` at the end of every training epoch; see the module docstring."""
 
@@ -65,6 +82,8 @@ class Throughput(pl.Callback):
         self._sizes: list[int] = []
         self._steps_seen = 0
         self._epoch_start = 0.0
+        self._startup_s: float | None = None
+        self._startup_cpu_s = 0.0
 
     # -- per step: one timestamp -----------------------------------------------------------
     def _mark(self) -> None:
@@ -91,6 +110,10 @@ class Throughput(pl.Callback):
     ) -> None:
         if not self._marks:
             self._mark()
+            if self._steps_seen == 0 and self._startup_s is None:
+                started = process_start_time()
+                self._startup_s = time.time() - started if started is not None else None
+                self._startup_cpu_s = time.process_time()
 
     def on_train_batch_end(
         self,
@@ -135,6 +158,9 @@ class Throughput(pl.Callback):
             "perf/epoch_s": time.perf_counter() - self._epoch_start,
             "perf/effective_batch_size": float(batch * trainer.accumulate_grad_batches * world),
         }
+        if self._startup_s is not None and not self.history:
+            values["perf/startup_s"] = self._startup_s
+            values["perf/startup_cpu_s"] = self._startup_cpu_s
         self.history.append({"epoch": trainer.current_epoch, **values})
         # every rank computes its own figures; logging them from rank zero needs no sync
         pl_module.log_dict(values, rank_zero_only=True)
