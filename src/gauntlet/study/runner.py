@@ -26,7 +26,7 @@ from typing import Any
 
 from gauntlet.errors import GauntletError
 from gauntlet.study.overrides import identity, key_of
-from gauntlet.study.spec import Cell, PostStep, Study, format_label, hydra_value
+from gauntlet.study.spec import QUICK_OVERRIDES, Cell, PostStep, Study, format_label, hydra_value
 
 log = logging.getLogger(__name__)
 
@@ -86,43 +86,48 @@ class StudyRun:
 def plan(
     study: Study, *, quick: bool = False, log_dir: Path, launcher: str | None = None
 ) -> list[Job]:
-    """Every run the study needs, cell by cell (grid order), seed by seed."""
+    """Every run the study needs, cell by cell (grid order), seed by seed.
+
+    Later settings win: the base preset, then the study's ``overrides``, then the cell's
+    levels, then (``quick``) the quick overrides. A key that some cells set is written out in
+    every cell (its fixed value where the cell leaves it), so cells stay one sweep.
+    """
     common = [f"study={study.name}", f"experiment_name={study.name}"]
     if study.base:
         common.append(f"experiment={study.base}")
-    axis_keys = {
-        key_of(f"{key}={hydra_value(value)}")
-        for axis in study.axes
-        for level in axis.levels
-        for key, value in level.overrides
-    }
-    settings: dict[str, str] = {}
-    for item in [*study.overrides, *(study.quick.overrides if quick else ())]:
-        settings[key_of(item)] = item
+    fixed = {key_of(item): item for item in study.overrides}
+    last: dict[str, str] = {}
     if quick:
-        for item in _quick_defaults(study):
-            settings.setdefault(key_of(item), item)
-    for key in axis_keys & set(settings):
-        log.debug("%s: the grid sets it; dropped from the fixed overrides", key)
-        del settings[key]
-    common += list(settings.values())
+        last = {key_of(item): item for item in QUICK_OVERRIDES}
+        last.update({key_of(item): item for item in study.quick.overrides})
+    axis_keys = {key_of(item) for cell in study.cells() for item in cell.overrides}
+    common += [item for key, item in fixed.items() if key not in axis_keys and key not in last]
+    common += [item for key, item in last.items() if key not in axis_keys]
     common += [f"paths.log_dir={log_dir}", "trainer.enable_progress_bar=false"]
     if launcher:
         common.append(f"launcher={launcher}")
     seeds = study.quick.seeds if quick else study.seeds
     jobs = []
+    seen: dict[frozenset, Cell] = {}
     for cell in study.cells():
-        pairs = tuple(_split(item) for item in cell.overrides)
+        pairs = dict(_split(item) for item in cell.overrides)
+        for key in sorted(axis_keys & set(fixed) - set(pairs)):
+            pairs[key] = _split(fixed[key])[1]
+        for key in sorted(axis_keys & set(last)):
+            pairs[key] = _split(last[key])[1]
+        ident = frozenset(pairs.items())
+        if ident in seen:
+            raise GauntletError(
+                f"{study.path}: in {'--quick' if quick else 'this'} mode cells "
+                f"{seen[ident].describe()} and {cell.describe()} run the same overrides "
+                f"({' '.join(f'{k}={v}' for k, v in pairs.items())}); "
+                "set quick.overrides so that they differ"
+            )
+        seen[ident] = cell
         for seed in seeds:
-            jobs.append(Job(cell, seed, (*pairs, ("seed", str(seed))), tuple(common)))
+            settings = (*pairs.items(), ("seed", str(seed)))
+            jobs.append(Job(cell, seed, settings, tuple(common)))
     return jobs
-
-
-def _quick_defaults(study: Study) -> list[str]:
-    from gauntlet.study.spec import QUICK_OVERRIDES
-
-    own = {key_of(item) for item in study.quick.overrides}
-    return [item for item in QUICK_OVERRIDES if key_of(item) not in own]
 
 
 def _split(item: str) -> tuple[str, str]:
@@ -155,7 +160,7 @@ def cover(jobs: Sequence[Job]) -> list[dict[str, list[str]]]:
 
 
 def _differs_in_one(a: Mapping[str, list[str]], b: Mapping[str, list[str]]) -> str | None:
-    if list(a) != list(b):
+    if set(a) != set(b):
         return None
     different = [key for key in a if a[key] != b[key]]
     return different[0] if len(different) == 1 else None
@@ -243,9 +248,15 @@ def run_study(
             for number, product in enumerate(cover(todo), start=1):
                 overrides = multirun_overrides(todo[0].common, product)
                 result.multiruns.append(overrides)
-                status = launch(overrides, out_dir / "logs" / f"multirun-{_stamp()}-{number}.log")
+                log_file = out_dir / "logs" / f"multirun-{_stamp()}-{number}.log"
+                status = launch(overrides, log_file)
                 if status != 0:
-                    log.warning("multirun %d exited with status %d", number, status)
+                    log.warning(
+                        "multirun %d exited with status %d; the end of its output:\n%s",
+                        number,
+                        status,
+                        _tail(log_file),
+                    )
             result.launched = len(todo)
         elif todo:
             log.info("%s: %d of %d runs missing (not launched)", study.name, len(todo), len(jobs))
@@ -259,6 +270,12 @@ def run_study(
             result.completed, result.failed = find_runs(board, study, jobs)
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(f"  | {line[:300]}" for line in kept)
 
 
 def _stamp() -> str:

@@ -629,21 +629,27 @@ def _as_list(reader: _Reader, data: Mapping[str, Any], key: str) -> list[Any]:
 def _check_keys_once(
     reader: _Reader, base: str | None, overrides: Sequence[str], axes: Sequence[Axis]
 ) -> None:
-    """Each config key is set in one place: base, overrides, or one axis."""
+    """A key is set once in ``overrides`` and by at most one axis (whose levels may change
+    an ``overrides`` value); ``experiment`` by ``base`` or an axis, not both."""
     from gauntlet.study.overrides import key_of
 
-    owner: dict[str, str] = {"experiment": "base"} if base else {}
+    seen: set[str] = set()
     for item in overrides:
         key = key_of(item)
-        if key in owner:
-            raise reader.fail("overrides", f"{key} is set twice ({owner[key]} and overrides)")
-        owner[key] = "overrides"
+        if key in seen:
+            raise reader.fail("overrides", f"{key} is set twice")
+        seen.add(key)
+        if key == "experiment" and base:
+            raise reader.fail("overrides", "experiment is the base: key; set it there")
+    owner: dict[str, str] = {}
     for axis in axes:
         keys = {key_of(override(k, v)) for level in axis.levels for k, v in level.overrides}
         for key in sorted(keys):
-            if key in owner and owner[key] != f"grid.{axis.name}":
-                raise reader.fail(f"grid.{axis.name}", f"{key} is also set by {owner[key]}")
-            owner[key] = f"grid.{axis.name}"
+            if key in owner:
+                raise reader.fail(f"grid.{axis.name}", f"{key} is also set by grid.{owner[key]}")
+            if key == "experiment" and base:
+                raise reader.fail(f"grid.{axis.name}", "sets experiment, which base: sets too")
+            owner[key] = axis.name
 
 
 def _check_cells_differ(reader: _Reader, study: Study) -> None:
