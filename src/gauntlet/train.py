@@ -320,6 +320,10 @@ def fit_and_test(
         metrics.update(
             {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         )
+    if cfg.get("robust") and cfg.robust.get("eval") and trainer.is_global_zero:
+        from gauntlet.robust.accuracy import evaluate_robustness
+
+        metrics.update(evaluate_robustness(module, datamodule, cfg.robust, run_dir))
     return metrics
 
 
@@ -428,6 +432,8 @@ def main(cfg: DictConfig) -> float | None:
             else:
                 log.error("job %s failed: %s: %s", num, type(err).__name__, err)
             return float("nan")
-        if isinstance(err, GauntletError):
-            exit_with(err)
+        # Hydra wraps errors raised while building an object in an InstantiationException
+        user_error = err if isinstance(err, GauntletError) else err.__cause__
+        if isinstance(user_error, GauntletError):
+            exit_with(user_error)
         raise
