@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONF, FAST, compose
 
+from conftest import CONF, FAST, compose
 from gauntlet.eval import evaluate
 
 GROUPS_WITH_OPTIONS = sorted(
@@ -94,7 +94,7 @@ def test_eval_on_the_best_checkpoint_gives_the_same_test_accuracy(train):
 
 
 def test_log_dir_moves_everything(train, tmp_path):
-    manifest, run_dir = train()
+    manifest, _ = train()
     assert Path(manifest["run_dir"]).is_relative_to(tmp_path)
     assert (tmp_path / "leaderboard.db").is_file()
 
@@ -139,7 +139,9 @@ def test_ddp_on_two_cpu_processes_trains_one_run(tmp_path):
 
 def test_eval_command_prints_the_metrics(train, tmp_path):
     manifest, run_dir = train()
-    result = gauntlet("eval", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", log_dir=tmp_path)
+    result = gauntlet(
+        "eval", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", log_dir=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/acc" in result.stdout
     assert f"{manifest['metrics']['test/acc']:.4f}" in result.stdout

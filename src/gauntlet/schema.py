@@ -112,6 +112,15 @@ class MixSchema:
 
 
 @dataclass
+class AdversarialSchema:
+    # null = off; fgsm or pgd replaces `ratio` of each batch by adversarial examples
+    attack: Optional[str] = None
+    eps: float = 0.1
+    ratio: float = 0.5
+    steps: int = 3
+
+
+@dataclass
 class ModelSchema:
     _target_: str = "gauntlet.models.module.ClassifierModule"
     net: Any = MISSING
@@ -120,7 +129,7 @@ class ModelSchema:
     label_smoothing: float = 0.0
     compile: bool = False
     mixing: Any = None
-    adversarial: Any = None
+    adversarial: AdversarialSchema = field(default_factory=AdversarialSchema)
     mixup: MixSchema = field(default_factory=MixSchema)
     cutmix: MixSchema = field(default_factory=MixSchema)
 
