@@ -5,7 +5,8 @@
 #   scripts/gpu_bench.sh            on a machine with CUDA (about 5 minutes on an H200)
 #   scripts/gpu_bench.sh --dry-run  the same steps on a CPU, tiny and eager only (a smoke test)
 #
-# Offline installation: dependencies not already on the machine are wheel files in .whl/.
+# Offline installation: dependencies not already on the machine are wheels (or source archives)
+# in .whl/; a dry run installs nothing.
 # PYTHON picks the interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,18 +29,31 @@ if [[ $DRY_RUN == 1 && -z "${PYTHON:-}" && -x .venv/bin/python ]]; then
     PY=.venv/bin/python
 fi
 
-# -- install (GPU machine: offline wheels, then gauntlet itself) -------------------------------
-if [[ -d .whl ]] && compgen -G ".whl/*.whl" > /dev/null; then
-    echo "== installing $(ls .whl/*.whl | wc -l) wheels from .whl/"
-    "$PY" -m pip install --quiet --no-index --no-deps .whl/*.whl
-fi
-if ! "$PY" -c "import gauntlet" 2> /dev/null; then
-    if "$PY" -c "import setuptools" 2> /dev/null \
-        && "$PY" -m pip install --quiet --no-deps --no-build-isolation -e .; then
-        echo "== gauntlet installed (editable)"
-    else
-        echo "== no editable install (setuptools missing or it failed): using PYTHONPATH=src"
-        export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# -- install (GPU machine: offline wheels and sdists, then gauntlet itself; not in a dry run) -----
+if [[ $DRY_RUN == 0 ]]; then
+    if compgen -G ".whl/*.whl" > /dev/null; then
+        echo "== installing $(ls .whl/*.whl | wc -l) wheels from .whl/"
+        "$PY" -m pip install --quiet --no-index --no-deps .whl/*.whl
+    fi
+    for sdist in .whl/*.tar.gz; do # e.g. antlr4-python3-runtime ships as a source archive
+        [[ -e $sdist ]] || continue
+        if ! "$PY" -m pip install --quiet --no-index --no-deps --no-build-isolation "$sdist"; then
+            # pure-Python sources: unpack them and put their src/ on the path
+            mkdir -p logs/.deps
+            tar -xzf "$sdist" -C logs/.deps
+            src=$(find "logs/.deps/$(basename "$sdist" .tar.gz)" -maxdepth 1 -name src -type d)
+            export PYTHONPATH="$PWD/${src:-logs/.deps/$(basename "$sdist" .tar.gz)}${PYTHONPATH:+:$PYTHONPATH}"
+            echo "== $sdist unpacked onto PYTHONPATH"
+        fi
+    done
+    if ! "$PY" -c "import gauntlet" 2> /dev/null; then
+        if "$PY" -c "import setuptools" 2> /dev/null \
+            && "$PY" -m pip install --quiet --no-deps --no-build-isolation -e .; then
+            echo "== gauntlet installed (editable)"
+        else
+            echo "== no editable install (setuptools missing or it failed): using PYTHONPATH=src"
+            export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+        fi
     fi
 fi
 
@@ -59,6 +73,17 @@ EOF
     )
 fi
 echo "== device: $DEVICE"
+"$PY" -c "import hydra, omegaconf, pytorch_lightning, torchmetrics, mnist1d, sklearn" || {
+    echo "gpu_bench.sh: a dependency above does not import; add its wheel to .whl/" >&2
+    exit 1
+}
+NOTE=""
+LOGGER=()
+if ! "$PY" -c "import wandb" 2> /dev/null; then
+    NOTE="wandb does not import here: the full path ran with logger=csv (no wandb)."
+    LOGGER=(logger=csv)
+    echo "== $NOTE"
+fi
 
 # -- the benches -------------------------------------------------------------------------------
 if [[ $DRY_RUN == 1 ]]; then
@@ -83,7 +108,7 @@ for compile in "${COMPILES[@]}"; do
         echo "== $name"
         started=$SECONDS
         if timeout "$LIMIT" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
-            "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" \
+            "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" ${LOGGER[@]+"${LOGGER[@]}"} \
             --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
             RESULTS+=("$OUT_DIR/$name.json")
             grep -E "^(cnn|rnn|transformer): " "$OUT_DIR/$name.log" || true
@@ -96,7 +121,7 @@ for compile in "${COMPILES[@]}"; do
 done
 
 # -- one table, one JSON -----------------------------------------------------------------------
-"$PY" - "$OUT_DIR" "$DEVICE" "${RESULTS[@]}" << 'EOF'
+"$PY" - "$OUT_DIR" "$DEVICE" "$NOTE" ${RESULTS[@]+"${RESULTS[@]}"} << 'EOF'
 import datetime
 import json
 import sys
@@ -106,7 +131,7 @@ import torch
 
 from gauntlet.bench import markdown_table
 
-out, device, files = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+out, device, note, files = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 rows = [row for f in files for row in json.loads(Path(f).read_text())]
 (out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
 today = datetime.date.today().isoformat()
@@ -115,6 +140,8 @@ text = (
     "the full training path and of a plain PyTorch loop (same network, batches, optimizer)\n\n"
 )
 text += markdown_table(rows) if rows else "no bench finished\n"
+if note:
+    text += f"\n{note}\n"
 (out / "bench.md").write_text(text)
 print(text)
 EOF
