@@ -240,6 +240,7 @@ def test_gpu_presets_compose():
         assert cfg.experiment_name == f"gpu_{name}"
 
 
+@pytest.mark.slow
 def test_gpu_bench_script_dry_run(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "WANDB_MODE": "offline"}
