@@ -100,24 +100,31 @@ else
 fi
 
 RESULTS=()
+# BENCH_CASES: precision:compile pairs; BENCH_LIMIT: seconds per bench invocation
+CASES=()
 for compile in "${COMPILES[@]}"; do
-    for precision in "${PRECISIONS[@]}"; do
-        name="bench_${precision}_compile-${compile}"
-        rounds=(--rounds 3)
-        [[ $compile == true ]] && rounds=(--rounds 2) # each round compiles twice
-        echo "== $name"
-        started=$SECONDS
-        if timeout "$LIMIT" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
-            "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" ${LOGGER[@]+"${LOGGER[@]}"} \
-            --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
-            RESULTS+=("$OUT_DIR/$name.json")
-            grep -E "^(cnn|rnn|transformer): " "$OUT_DIR/$name.log" || true
-        else
-            echo "   failed or over ${LIMIT}s; the last lines of $OUT_DIR/$name.log:"
-            tail -n 5 "$OUT_DIR/$name.log" | sed 's/^/   /'
-        fi
-        echo "   $((SECONDS - started)) s"
-    done
+    for precision in "${PRECISIONS[@]}"; do CASES+=("$precision:$compile"); done
+done
+read -r -a CASES <<< "${BENCH_CASES:-${CASES[*]}}"
+LIMIT="${BENCH_LIMIT:-$LIMIT}"
+for case in "${CASES[@]}"; do
+    precision="${case%%:*}"
+    compile="${case##*:}"
+    name="bench_${precision}_compile-${compile}"
+    rounds=(--rounds 3)
+    [[ $compile == true ]] && rounds=(--rounds 2) # each round compiles twice
+    echo "== $name"
+    started=$SECONDS
+    if timeout "$LIMIT" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
+        "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" ${LOGGER[@]+"${LOGGER[@]}"} \
+        --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
+        RESULTS+=("$OUT_DIR/$name.json")
+        grep -E "^(cnn|rnn|transformer): " "$OUT_DIR/$name.log" || true
+    else
+        echo "   failed or over ${LIMIT}s; the last lines of $OUT_DIR/$name.log:"
+        tail -n 5 "$OUT_DIR/$name.log" | sed 's/^/   /'
+    fi
+    echo "   $((SECONDS - started)) s"
 done
 
 # -- one table, one JSON -----------------------------------------------------------------------
