@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     _logging(console)
 
     from gauntlet.study.claims import evaluate
-    from gauntlet.study.report import claim_line, write_report
+    from gauntlet.study.report import write_report
     from gauntlet.study.runner import check_launcher, cover, find_runs, plan, run_study
     from gauntlet.study.spec import load_study
 
@@ -129,9 +129,6 @@ def main(argv: list[str]) -> int:
         + (f"; {len(missing)} without a result" if missing else "")
     )
     console.print(f"report: {written['report.md']}")
-    for claim in claims:
-        logging.getLogger(__name__).debug(claim_line(claim))
-
     failed_claims = [c for c in claims if not c.passed]
     if missing or result.post_failures:
         console.print(

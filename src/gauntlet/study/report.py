@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.leaderboard.aggregate import aggregate
-from gauntlet.leaderboard.report import Report, finite, format_metric
-from gauntlet.study.claims import PASS, ClaimResult, stats
+from gauntlet.leaderboard.report import Report, finite
+from gauntlet.study.claims import ClaimResult, stats
 from gauntlet.study.runner import StudyRun
 from gauntlet.study.spec import PlotSpec, Study, fill, format_label
 
@@ -56,7 +56,7 @@ def plot_series(
                     points.append(stats(rows, metric, {**where, plot.x.name: x}))
                 else:
                     points.append(stats(rows, fill(metric, {plot.x.name: x}), where))
-            parts = [metric] if len(plot.y) > 1 else []
+            parts = [metric.rsplit("/", 1)[-1]] if len(plot.y) > 1 else []
             if plot.lines:
                 parts.append(f"{plot.lines}={format_label(level)}")
             series.append((" ".join(parts) or metric, xs, points))
@@ -274,21 +274,3 @@ def _write_results(
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-
-
-def claim_line(claim: ClaimResult) -> str:
-    """One line for the console."""
-    return f"{claim.verdict:<7} {claim.name}: {claim.numbers}"
-
-
-__all__ = [
-    "PASS",
-    "REPORT_HTML",
-    "REPORT_MD",
-    "RESULTS_JSON",
-    "cell_groups",
-    "claim_line",
-    "draw_plot",
-    "format_metric",
-    "write_report",
-]

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 _PROGRESS = re.compile(r"run \S+ completed|job \S+ failed|\[HYDRA\] sweep|Traceback|Error:")
 
 
+# run fields a study may list, plot and check like metrics
+RUN_FIELDS_AS_METRICS = ("duration_s", "num_params")
+
+
 @dataclass(frozen=True)
 class Job:
     """One planned run: a cell of the grid with one seed."""
@@ -74,12 +78,18 @@ class StudyRun:
 
     def labelled_rows(self) -> list[dict[str, Any]]:
         """Each completed run, with its cell's axis labels as top-level keys (so that they
-        group and select by the labels the study file uses), in grid order."""
+        group and select by the labels the study file uses) and its ``duration_s`` and
+        ``num_params`` among its metrics, in grid order."""
         rows = []
         for index, job in enumerate(self.jobs):
             row = self.completed.get(index)
             if row is not None:
-                rows.append({**row, **job.cell.labels, "cell": job.cell.describe()})
+                metrics = dict(row.get("metrics") or {})
+                for name in RUN_FIELDS_AS_METRICS:
+                    if isinstance(row.get(name), (int, float)):
+                        metrics.setdefault(name, row[name])
+                labelled = {**row, "metrics": metrics, "cell": job.cell.describe()}
+                rows.append({**labelled, **job.cell.labels})
         return rows
 
 

@@ -12,7 +12,7 @@ A study file is YAML::
         none: {}
         dropout: {model.net.dropout: 0.3}
     seeds: [1, 2, 3]
-    metrics: [test/acc, gap/acc]         # the columns of the results table
+    metrics: [test/acc, gap/acc]         # the table's columns (also duration_s, num_params)
     quick:                               # what --quick changes (these are the defaults)
       seeds: [1]                         #   the first seed
       overrides: [trainer.max_epochs=1]  #   added to QUICK_OVERRIDES
@@ -23,6 +23,9 @@ A study file is YAML::
       - {x: data.fraction, y: test/acc, lines: augment}
     claims:                              # see gauntlet.study.claims
       - {name: ..., metric: test/acc, where: {augment: strong}, op: ">", than: {where: {augment: none}}}
+
+A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
+and, with ``--quick``, the quick overrides.
 
 Everything is checked when the file is read; a mistake raises :class:`GauntletError` naming the
 file, the key, what was expected and the valid choices.
