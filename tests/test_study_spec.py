@@ -242,3 +242,39 @@ def test_a_trend_that_turns_back_fails(tmp_path):
     results = {r.name: r for r in evaluate(study, rows)}
     assert results["robust"].verdict == FAIL
     assert "0: 0.5000" in results["robust"].numbers
+
+
+def test_post_steps_fill_in_the_run_and_skip_what_is_recorded(tmp_path):
+    from gauntlet.study.runner import _wanted, post_command
+
+    study = load_study(
+        write(
+            tmp_path,
+            """
+            grid: {robust: [fgsm, pgd]}
+            post:
+              - command: attack ckpt_path={ckpt} attack={robust} eps=[0,0.1] seed={seed}
+                metrics: [robust/acc@eps=0.1]
+                where: {robust: pgd}
+            """,
+        )
+    )
+    (step,) = study.post
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    row = {"run_id": "r1", "run_dir": str(run_dir), "seed": 3, "metrics": {"test/acc": 0.9}}
+    assert post_command(step, row, {"robust": "pgd"}) == [
+        "attack",
+        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+        "attack=pgd",
+        "eps=[0,0.1]",
+        "seed=3",
+    ]
+    assert _wanted(step, row, {"robust": "pgd"})
+    assert not _wanted(step, row, {"robust": "fgsm"})  # where: pgd only
+    done = {**row, "metrics": {"robust/acc@eps=0.1": 0.5}}
+    assert not _wanted(step, done, {"robust": "pgd"})  # already recorded: not rerun
+    (run_dir / "checkpoints" / "last.ckpt").unlink()
+    with pytest.raises(GauntletError, match=r"no checkpoints/best\.ckpt or last\.ckpt"):
+        post_command(step, row, {"robust": "pgd"})
