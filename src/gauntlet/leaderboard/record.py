@@ -20,8 +20,8 @@ def record(manifest: Mapping[str, Any], cfg: Any) -> bool:
     settings = cfg.get("leaderboard") or {}
     if not settings.get("enabled", True):
         return False
-    from gauntlet.leaderboard.redaction import redact_text
     from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
+    from gauntlet.redaction import redact_text
 
     paths = cfg.get("paths") or {}
     url = str(settings.get("url") or "the default store")

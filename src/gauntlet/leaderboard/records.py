@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.redaction import scrub_secrets
 from gauntlet.leaderboard.schema import MAX_RUN_ID_LENGTH
+from gauntlet.redaction import scrub_secrets
 
 log = logging.getLogger(__name__)
 

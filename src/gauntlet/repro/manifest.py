@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import platform
-import re
 import secrets
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.redaction import scrub_secrets
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ PACKAGES = (
     "captum",
     "gauntlet",
 )
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
 
 
 def now_iso() -> str:
@@ -42,17 +41,6 @@ def now_iso() -> str:
 def new_run_id() -> str:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def redact(value: Any) -> Any:
-    """The same structure with any password inside a URL replaced by ***."""
-    if isinstance(value, str):
-        return _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
@@ -155,10 +143,10 @@ def base_manifest(
         "finished": None,
         "duration_s": None,
         "metrics": {},
-        "config": redact(config),
+        "config": scrub_secrets(config),
         "choices": choices,
-        "overrides": redact(list(overrides)),
-        "command": redact([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "overrides": scrub_secrets(list(overrides)),
+        "command": scrub_secrets([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git": git_info(),
         "packages": package_versions(),
         "device": None,
@@ -216,7 +204,7 @@ def resumed_manifest(
 ) -> dict[str, Any]:
     """The manifest of a run continued in its own directory: same run_id, back to ``running``,
     with this resume appended to ``resumes`` (when, from which checkpoint, by which command)."""
-    config = redact(config)
+    config = scrub_secrets(config)
     changed = [
         k
         for k in changed_keys(previous.get("config") or {}, config)
@@ -237,7 +225,7 @@ def resumed_manifest(
             "previous_status": previous.get("status"),
             "checkpoint": checkpoint,
             "changed": changed,
-            "command": redact([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": scrub_secrets([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "git": git_info(),
             "log_dir": log_dir,
         },
