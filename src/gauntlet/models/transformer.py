@@ -1,4 +1,5 @@
-"""A pre-norm Transformer encoder; images are read as patches, tokens through an embedding."""
+"""A pre-norm Transformer encoder; images and sequences are read as patches, tokens through an
+embedding."""
 
 from __future__ import annotations
 
@@ -55,6 +56,14 @@ class Transformer(Network):
                     f"model.net.patch_size={patch_size} must divide the image size {h}x{w}"
                 )
             length, features = (h // patch_size) * (w // patch_size), c * patch_size**2
+        elif self.embedding is None:
+            # raw sequences are read as patches of consecutive steps, like images
+            t, f = spec.shape
+            if t % patch_size:
+                raise GauntletError(
+                    f"model.net.patch_size={patch_size} must divide the sequence length {t}"
+                )
+            length, features = t // patch_size, f * patch_size
         else:
             length, features = self.embedded_shape
         self.proj = nn.Identity() if self.embedding is not None else nn.Linear(features, hidden)
@@ -93,6 +102,9 @@ class Transformer(Network):
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
         if self.embedded_modality == "image":
             e = self.patchify(e)
+        elif self.embedding is None and self.patch_size > 1:
+            b, t, f = e.shape
+            e = e.reshape(b, t // self.patch_size, self.patch_size * f)  # (B, T/p, p*F)
         h = self.proj(e)  # (B, T, D)
         if self.pool == "cls":
             h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
