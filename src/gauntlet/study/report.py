@@ -97,7 +97,10 @@ def draw_plot(study: Study, plot: PlotSpec, rows: Sequence[Mapping[str, Any]], p
                 [p] * len(s["values"]), s["values"], s=10, color=line.get_color(), alpha=0.5
             )
     if not numeric:
-        axes.set_xticks(positions, [format_label(x) for x in xs])
+        labels = [format_label(x) for x in xs]
+        # long category names would run into each other
+        rotate = 30 if sum(len(t) for t in labels) > 40 else 0
+        axes.set_xticks(positions, labels, rotation=rotate, ha="right" if rotate else "center")
     elif plot.logx:
         axes.set_xscale("log")
     axes.set_xlabel(_text(plot.x.name))
