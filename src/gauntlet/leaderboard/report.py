@@ -13,25 +13,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gauntlet.leaderboard.query import MISSING, lookup
+from gauntlet.leaderboard.records import COLUMN_FIELDS
 
 # The columns every run listing shows first, and what CSV adds for a full record.
 RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")
-RUN_RECORD_FIELDS = (
-    "run_id",
-    "status",
-    "experiment",
-    "study",
-    "model",
-    "data",
-    "seed",
-    "user",
-    "host",
-    "started",
-    "finished",
-    "duration_s",
-    "num_params",
-    "run_dir",
-)
+# every stored scalar column; metrics and config are expanded into columns of their own
+RUN_RECORD_FIELDS = tuple(f for f in COLUMN_FIELDS if f not in ("metrics", "config", "error"))
 BLANK = "—"
 
 
