@@ -35,6 +35,10 @@ if [[ $DRY_RUN == 0 ]]; then
         echo "== installing $(ls .whl/*.whl | wc -l) wheels from .whl/"
         "$PY" -m pip install --quiet --no-index --no-deps .whl/*.whl
     fi
+    if [[ -d .whl/deps ]]; then # what those need and the machine lacks (wandb's dependencies)
+        "$PY" -m pip install --quiet --no-index --find-links .whl --find-links .whl/deps wandb \
+            || echo "== wandb's dependencies are incomplete in .whl/deps"
+    fi
     for sdist in .whl/*.tar.gz; do # e.g. antlr4-python3-runtime ships as a source archive
         [[ -e $sdist ]] || continue
         if ! "$PY" -m pip install --quiet --no-index --no-deps --no-build-isolation "$sdist"; then
@@ -100,28 +104,33 @@ else
 fi
 
 RESULTS=()
-# BENCH_CASES: precision:compile pairs; BENCH_LIMIT: seconds per bench invocation
+# BENCH_CASES: precision:compile pairs; BENCH_LIMIT: seconds per bench invocation;
+# BENCH_ROUNDS / BENCH_COMPILE_ROUNDS: alternating rounds of an eager / a compiled case;
+# BENCH_COMPILE_LIMIT: seconds for a compiled case (default BENCH_LIMIT)
 CASES=()
 for compile in "${COMPILES[@]}"; do
     for precision in "${PRECISIONS[@]}"; do CASES+=("$precision:$compile"); done
 done
 read -r -a CASES <<< "${BENCH_CASES:-${CASES[*]}}"
 LIMIT="${BENCH_LIMIT:-$LIMIT}"
+COMPILE_LIMIT="${BENCH_COMPILE_LIMIT:-$LIMIT}"
 for case in "${CASES[@]}"; do
     precision="${case%%:*}"
     compile="${case##*:}"
     name="bench_${precision}_compile-${compile}"
-    rounds=(--rounds 3)
-    [[ $compile == true ]] && rounds=(--rounds 2) # each round compiles twice
+    rounds=(--rounds "${BENCH_ROUNDS:-3}")
+    [[ $compile == true ]] && rounds=(--rounds "${BENCH_COMPILE_ROUNDS:-2}") # each round compiles twice
+    limit=$LIMIT
+    [[ $compile == true ]] && limit=$COMPILE_LIMIT
     echo "== $name"
     started=$SECONDS
-    if timeout "$LIMIT" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
+    if timeout "$limit" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
         "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" ${LOGGER[@]+"${LOGGER[@]}"} \
         --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
         RESULTS+=("$OUT_DIR/$name.json")
         grep -E "^(cnn|rnn|transformer): " "$OUT_DIR/$name.log" || true
     else
-        echo "   failed or over ${LIMIT}s; the last lines of $OUT_DIR/$name.log:"
+        echo "   failed or over ${limit}s; the last lines of $OUT_DIR/$name.log:"
         tail -n 5 "$OUT_DIR/$name.log" | sed 's/^/   /'
     fi
     echo "   $((SECONDS - started)) s"

@@ -120,8 +120,14 @@ def build(cfg: DictConfig, run_id: str | None = None):
             continue
         extra = {"id": run_id, "name": run_id} if node._target_.endswith("WandbLogger") else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    return datamodule, module, trainer
+    make_trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
+    )
+    if cfg.trainer.get("profiler"):
+        return datamodule, module, make_trainer()
+    from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
+
+    return datamodule, module, make_trainer(profiler=NoProfiler())
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:

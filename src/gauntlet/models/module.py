@@ -66,13 +66,16 @@ class ClassifierModule(pl.LightningModule):
         self.adversarial = adversarial
         self.compile_net = compile
         n = net.spec.num_classes
-        # no per-step input validation or NaN check in training: each one is a host sync on
-        # a GPU; a NaN loss still reaches the epoch mean, where the run is failed as diverged
-        self.train_acc = MulticlassAccuracy(num_classes=n, average="micro", validate_args=False)
+        # Training steps only add to three running sums on the device (see `count_train_batch`);
+        # once per epoch those sums go into these metrics, which reduce them across processes.
+        # No NaN check: a NaN loss reaches the epoch mean, where the run is failed as diverged.
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.train_acc = MeanMetric(nan_strategy="disable")
+        self._train_sums: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._train_counts = [0, 0]  # batches, samples
         self.val_acc = MulticlassAccuracy(num_classes=n, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=n, average="micro")
         self.test_f1 = MulticlassF1Score(num_classes=n, average="macro")
-        self.train_loss = MeanMetric(nan_strategy="disable")
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # a resumed run keeps its best so far
@@ -170,9 +173,24 @@ class ClassifierModule(pl.LightningModule):
             e = self.adversarial.perturb(self.net, e, y)
         logits = self.net.forward_embedded(e)
         loss = self.loss(logits, target)
-        self.train_loss.update(loss.detach())
-        self.train_acc.update(logits.detach(), y)
+        self.count_train_batch(loss, logits, y)
         return loss
+
+    def count_train_batch(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Add a batch to the epoch's running loss and correct-prediction sums.
+
+        Two in-place additions on the device per step, no host sync and no metric-object
+        dispatch: this is the whole per-step cost of the training metrics.
+        """
+        with torch.no_grad():
+            correct = (logits.argmax(dim=-1) == y).sum()
+            if self._train_sums is None:
+                self._train_sums = (loss.detach().float().clone(), correct)
+            else:
+                self._train_sums[0].add_(loss.detach())
+                self._train_sums[1].add_(correct)
+        self._train_counts[0] += 1
+        self._train_counts[1] += len(y)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self.model_step(batch)
@@ -198,6 +216,12 @@ class ClassifierModule(pl.LightningModule):
         self._val_row = {"val/loss": float(loss), "val/acc": float(acc)}
 
     def on_train_epoch_end(self) -> None:
+        if self._train_sums is not None:
+            (loss_sum, correct), (batches, samples) = self._train_sums, self._train_counts
+            # weighted, so the reduction over processes gives the mean over all their batches
+            self.train_loss.update(loss_sum / batches, weight=batches)
+            self.train_acc.update(correct / samples, weight=samples)
+            self._train_sums, self._train_counts = None, [0, 0]
         loss, acc = self.train_loss.compute(), self.train_acc.compute()
         self.train_loss.reset()
         self.train_acc.reset()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -276,4 +277,7 @@ def _write_results(
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    # a "<" reads as the start of an HTML tag only before a letter, "/", "!" or "?"; the
+    # comparisons in claims ("0.91 < 0.95", "a >= b") stay as written
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+    return text.replace("|", "\\|").replace("\n", " ")
