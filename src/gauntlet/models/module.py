@@ -66,13 +66,12 @@ class ClassifierModule(pl.LightningModule):
         self.adversarial = adversarial
         self.compile_net = compile
         n = net.spec.num_classes
-        # Training steps only add to three running sums on the device (see `count_train_batch`);
-        # once per epoch those sums go into these metrics, which reduce them across processes.
+        # Training steps only keep their loss and predictions (see `count_train_batch`); once
+        # per epoch their sums go into these metrics, which reduce them across processes.
         # No NaN check: a NaN loss reaches the epoch mean, where the run is failed as diverged.
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = MeanMetric(nan_strategy="disable")
-        self._train_sums: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._train_counts = [0, 0]  # batches, samples
+        self._train_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.val_acc = MulticlassAccuracy(num_classes=n, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=n, average="micro")
         self.test_f1 = MulticlassF1Score(num_classes=n, average="macro")
@@ -177,20 +176,13 @@ class ClassifierModule(pl.LightningModule):
         return loss
 
     def count_train_batch(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        """Add a batch to the epoch's running loss and correct-prediction sums.
+        """Keep the batch's loss and predicted classes for the epoch's training metrics.
 
-        Two in-place additions on the device per step, no host sync and no metric-object
-        dispatch: this is the whole per-step cost of the training metrics.
+        One kernel per step (the argmax), no host sync and no metric-object dispatch; the
+        comparison with the labels and the sums run once, at the end of the epoch.
         """
         with torch.no_grad():
-            correct = (logits.argmax(dim=-1) == y).sum()
-            if self._train_sums is None:
-                self._train_sums = (loss.detach().float().clone(), correct)
-            else:
-                self._train_sums[0].add_(loss.detach())
-                self._train_sums[1].add_(correct)
-        self._train_counts[0] += 1
-        self._train_counts[1] += len(y)
+            self._train_batches.append((loss.detach(), logits.argmax(dim=-1), y))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self.model_step(batch)
@@ -216,12 +208,14 @@ class ClassifierModule(pl.LightningModule):
         self._val_row = {"val/loss": float(loss), "val/acc": float(acc)}
 
     def on_train_epoch_end(self) -> None:
-        if self._train_sums is not None:
-            (loss_sum, correct), (batches, samples) = self._train_sums, self._train_counts
+        if self._train_batches:
+            batches, self._train_batches = self._train_batches, []
+            losses = torch.stack([loss for loss, _, _ in batches])
+            predicted = torch.cat([p for _, p, _ in batches])
+            labels = torch.cat([y for _, _, y in batches])
             # weighted, so the reduction over processes gives the mean over all their batches
-            self.train_loss.update(loss_sum / batches, weight=batches)
-            self.train_acc.update(correct / samples, weight=samples)
-            self._train_sums, self._train_counts = None, [0, 0]
+            self.train_loss.update(losses.float().mean(), weight=len(losses))
+            self.train_acc.update((predicted == labels).float().mean(), weight=len(labels))
         loss, acc = self.train_loss.compute(), self.train_acc.compute()
         self.train_loss.reset()
         self.train_acc.reset()
