@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,8 @@ def draw_plot(study: Study, plot: PlotSpec, rows: Sequence[Mapping[str, Any]], p
         axes.set_xscale("log")
     axes.set_xlabel(_text(plot.x.name))
     axes.set_ylabel(_text(plot.y[0] if len(plot.y) == 1 else "value") + " (mean ± std)")
-    axes.set_title(_text(plot.title))
+    # a long title would run off the figure: wrap it at about the figure's width
+    axes.set_title("\n".join(textwrap.wrap(_text(plot.title), 70)))
     axes.grid(alpha=0.3)
     if len(series) > 1:
         axes.legend(fontsize="small")
