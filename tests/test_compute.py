@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, compose
+from conftest import REPO, compose, strip_hydra
 
 PERF = (
     "perf/samples_per_s",
@@ -258,3 +258,51 @@ def test_gpu_bench_script_dry_run(tmp_path):
     rows = json.loads((out / "bench.json").read_text())
     assert {r["model"] for r in rows} == {"cnn", "rnn", "transformer"}
     assert all(r["full_samples_per_s"] > 0 and r["plain_samples_per_s"] > 0 for r in rows)
+
+
+def test_training_metrics_are_the_exact_epoch_means(train):
+    """With the learning rate at 0 and no dropout the network is fixed through the epoch, so
+    train/loss must be the mean of its batch losses and train/acc its accuracy on the split."""
+    import torch.nn.functional as F
+
+    from gauntlet.eval import load_run
+
+    manifest, run_dir = train(
+        "model=rnn",
+        "model.optimizer.lr=0",
+        "model.net.dropout=0",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=1",
+        "test=false",
+        fast=False,
+    )
+    loaded = load_run(run_dir / "checkpoints" / "last.ckpt")
+    loaded.datamodule.setup("fit")
+    net, losses, correct, seen = loaded.module.net, [], 0, 0
+    with torch.no_grad():
+        for x, y in loaded.datamodule.train_dataloader():
+            logits = net(x)
+            losses.append(float(F.cross_entropy(logits, y)))
+            correct += int((logits.argmax(-1) == y).sum())
+            seen += len(y)
+    metrics = manifest["metrics"]
+    assert seen == manifest["data_sizes"]["train"]
+    assert metrics["train/acc"] == pytest.approx(correct / seen, abs=1e-6)
+    assert metrics["train/loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-4)
+
+
+def test_no_profiler_by_default_and_a_real_one_on_request(tmp_path):
+    """Without trainer.profiler the trainer's profiler costs nothing; `simple` still reports."""
+    from gauntlet.profiler import NoProfiler
+    from gauntlet.train import build
+
+    cfg = strip_hydra(compose([f"paths.log_dir={tmp_path}"], run_dir=tmp_path / "a"))
+    _, _, trainer = build(cfg)
+    assert isinstance(trainer.profiler, NoProfiler)
+    with trainer.profiler.profile("step") as entered:
+        assert entered is None
+
+    cfg = compose([f"paths.log_dir={tmp_path}", "trainer.profiler=simple"], run_dir=tmp_path / "b")
+    cfg = strip_hydra(cfg)
+    _, _, trainer = build(cfg)
+    assert type(trainer.profiler).__name__ == "SimpleProfiler"
