@@ -31,6 +31,10 @@ def test_bench_prints_both_figures_and_writes_json(tmp_path, capsys):
     # 1,222 training images: four full batches of 256 and a last one of 198 an epoch
     assert rnd["full"]["samples"] == row["timed_steps"] // 4 * (3 * 256 + 198)
     assert row["timed_steps"] >= 4
+    # one round: the overhead's spread over rounds is that round's own figure
+    low, high = row["overhead_us_range"]
+    assert low == high == row["overhead_us"]
+    assert f"rounds {low:+.0f} to {high:+.0f}" in line
     assert f"{row['full_samples_per_s']:,.0f}" in printed
     assert md.read_text().startswith("| model | data | precision |")
 

@@ -359,6 +359,8 @@ def summarize(name, overrides, cfg, per_epoch, epochs, results) -> dict[str, Any
         "full_step_us": med(t.step_us for t in full),
         "plain_step_us": med(t.step_us for t in plain),
         "overhead_us": med(overheads),
+        # the spread over rounds: an overhead inside it is within the machine's noise
+        "overhead_us_range": [min(overheads), max(overheads)],
         "full_wall_s": med(t.wall_s for t in full),
         "plain_wall_s": med(t.wall_s for t in plain),
         "per_round": [
@@ -421,6 +423,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{row['model']}: full {row['full_samples_per_s']:,.0f} samples/s, "
             f"plain {row['plain_samples_per_s']:,.0f} samples/s, ratio {row['ratio']:.3f}, "
             f"overhead {row['overhead_us']:+.0f} us/step "
+            f"(rounds {row['overhead_us_range'][0]:+.0f} to {row['overhead_us_range'][1]:+.0f}) "
             f"({row['timed_steps']} timed steps of batch {row['batch_size']} x {row['rounds']} "
             f"rounds; whole runs {row['full_wall_s']:.1f} s vs {row['plain_wall_s']:.1f} s)"
         )
