@@ -77,3 +77,21 @@ def test_bench_refuses_what_the_plain_loop_cannot_reproduce(capsys):
 def test_bench_rejects_a_bad_override(capsys):
     assert main(["bench", "--models", "cnn", "model.net.no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
+
+
+def test_bench_breakdown_times_each_layer_of_the_full_path(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--models", "cnn", "--breakdown", *TINY, "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    lines = [x for x in printed.splitlines() if x.startswith("cnn breakdown: ")]
+    assert len(lines) == 3
+    assert "Lightning's loop" in lines[0] and "callbacks" in lines[1] and "loggers" in lines[2]
+    (row,) = json.loads(out.read_text())
+    layers = row["breakdown"]
+    assert [part["layer"] for part in layers] == ["lightning", "callbacks", "full"]
+    # the layers stack: the last is the full path, and their increments add up to its overhead
+    assert layers[-1]["step_us"] == pytest.approx(row["full_step_us"])
+    added = sum(part["adds_us"] for part in layers)
+    assert added == pytest.approx(row["full_step_us"] - row["plain_step_us"])
+    assert all(part["step_us"] > 0 for part in layers)

@@ -166,6 +166,29 @@ def check_supported(cfg) -> None:
 
 # -- the two paths ---------------------------------------------------------------------------
 
+# --breakdown: the full path taken apart, cheapest first; each adds to the one before it
+LAYERS = {
+    "lightning": "Lightning's loop (no callbacks, loggers, progress bar or checkpoints)",
+    "callbacks": "+ the configured callbacks and progress bar",
+    "full": "+ the loggers (the full path)",
+}
+
+
+def strip_to(cfg, layer: str):
+    """``cfg`` with the parts of the full path above ``layer`` switched off."""
+    from omegaconf import open_dict
+
+    if layer == "full":
+        return cfg
+    with open_dict(cfg):
+        cfg.logger = None
+        if layer == "lightning":
+            cfg.callbacks = None
+            cfg.trainer.enable_progress_bar = False
+            cfg.trainer.enable_checkpointing = False
+            cfg.trainer.enable_model_summary = False
+    return cfg
+
 
 def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
     """gauntlet's training path, exactly as ``gauntlet train`` builds it, plus a step clock."""
@@ -290,6 +313,7 @@ def bench_model(
     warmup_epochs: int,
     workdir: Path,
     cpu_time: bool = False,
+    breakdown: bool = False,
 ) -> dict[str, Any]:
     import hydra
 
@@ -308,14 +332,17 @@ def bench_model(
     overrides = [*overrides, f"trainer.max_epochs={epochs}", "trainer.max_steps=-1"]
     base = compose(overrides)
 
-    results: dict[str, list[Timing]] = {"full": [], "plain": []}
+    paths = ["plain", *(LAYERS if breakdown else ["full"])]
+    results: dict[str, list[Timing]] = {path: [] for path in paths}
     for r in range(rounds):
-        # alternate the order so that drift (thermal, caches, neighbours) hits both alike
-        order = ("plain", "full") if r % 2 == 0 else ("full", "plain")
+        # rotate the order so that drift (thermal, caches, neighbours) hits every path alike
+        order = paths[r % len(paths) :] + paths[: r % len(paths)]
         for path in order:
             cfg = resolve_for(base, workdir / name / f"round{r}-{path}")
-            runner = run_full if path == "full" else run_plain
-            timing = runner(cfg, epochs, warmup_epochs, cpu_time)
+            if path == "plain":
+                timing = run_plain(cfg, epochs, warmup_epochs, cpu_time)
+            else:
+                timing = run_full(strip_to(cfg, path), epochs, warmup_epochs, cpu_time)
             results[path].append(timing)
             log.info(
                 "%s round %d %s: %.0f samples/s, %.1f us/step",
@@ -328,6 +355,16 @@ def bench_model(
     shown = [o for o in overrides if not o.startswith("paths.log_dir=")]
     row = summarize(name, shown, base, per_epoch, epochs, results)
     row["clock"] = "cpu" if cpu_time else "wall"
+    if breakdown:
+        # median µs/step of each layer, and what it adds to the layer below it
+        below = row["plain_step_us"]
+        row["breakdown"] = []
+        for layer in LAYERS:
+            step_us = statistics.median(t.step_us for t in results[layer])
+            row["breakdown"].append(
+                {"layer": layer, "step_us": step_us, "adds_us": step_us - below}
+            )
+            below = step_us
     return row
 
 
@@ -419,6 +456,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         table.add_row(*cells(row))
     console.print(table)
     for row in rows:
+        for part in row.get("breakdown", []):
+            print(
+                f"{row['model']} breakdown: {LAYERS[part['layer']]}: "
+                f"{part['step_us']:.0f} us/step ({part['adds_us']:+.0f})"
+            )
         print(
             f"{row['model']}: full {row['full_samples_per_s']:,.0f} samples/s, "
             f"plain {row['plain_samples_per_s']:,.0f} samples/s, ratio {row['ratio']:.3f}, "
@@ -455,6 +497,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="wall",
         help="time steps by wall clock (default) or by process CPU time (steadier on a shared "
         "CPU; ignored on a GPU)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the full path with its loggers, then its callbacks, switched off: "
+        "what Lightning's loop, the callbacks and the loggers each add per step",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a Markdown table")
@@ -503,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.warmup_epochs,
                     workdir,
                     cpu_time=args.clock == "cpu",
+                    breakdown=args.breakdown,
                 )
             )
     print_table(rows)
