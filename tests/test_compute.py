@@ -306,3 +306,27 @@ def test_no_profiler_by_default_and_a_real_one_on_request(tmp_path):
     cfg = strip_hydra(cfg)
     _, _, trainer = build(cfg)
     assert type(trainer.profiler).__name__ == "SimpleProfiler"
+
+
+def test_checkpoint_callback_keeps_lightnings_key_and_skips_only_when_it_cannot_save(train):
+    from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
+
+    from gauntlet.callbacks.checkpoint import ModelCheckpoint
+
+    settings = {"monitor": "val/acc", "mode": "max"}
+    ours, theirs = ModelCheckpoint(**settings), LightningModelCheckpoint(**settings)
+    assert ours.state_key == theirs.state_key  # old checkpoints resume, new ones read back
+    # saving per epoch only: the batch-end hook has nothing to look at (not even the trainer)
+    ours.on_train_batch_end(None, None, None, None, 0)
+    # saving every step: the hook is Lightning's, and a run saves mid-epoch
+    _, run_dir = train(
+        "+callbacks.model_checkpoint.every_n_train_steps=2",
+        "callbacks.model_checkpoint.monitor=null",
+        "callbacks.model_checkpoint.save_last=false",
+        "callbacks.model_checkpoint.filename='step{step}'",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "trainer.limit_train_batches=5",
+        "test=false",
+    )
+    saved = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert saved == ["step2.ckpt", "step4.ckpt"], saved
