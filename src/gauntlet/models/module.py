@@ -181,8 +181,7 @@ class ClassifierModule(pl.LightningModule):
         One kernel per step (the argmax), no host sync and no metric-object dispatch; the
         comparison with the labels and the sums run once, at the end of the epoch.
         """
-        with torch.no_grad():
-            self._train_batches.append((loss.detach(), logits.argmax(dim=-1), y))
+        self._train_batches.append((loss.detach(), logits.argmax(dim=-1), y))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self.model_step(batch)
