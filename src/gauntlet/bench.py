@@ -225,14 +225,12 @@ def run_plain(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> T
     """The same network, batches, optimizer and precision in a hand-written loop."""
     import torch
     import torch.nn.functional as F
-    from omegaconf import open_dict
 
     from gauntlet.data.base import TensorBatches
     from gauntlet.train import build
 
-    with open_dict(cfg):
-        cfg.logger, cfg.callbacks = None, None
-    datamodule, module, trainer = build(cfg)  # same seed as the full path: same weights
+    # same seed as the full path: same weights; the trainer only names the device
+    datamodule, module, trainer = build(strip_to(cfg, "lightning"))
     extras = {"augment": module.augment, "mixup/cutmix": module.mixing}
     extras["adversarial"] = module.adversarial
     on = [name for name, value in extras.items() if value is not None]
