@@ -79,9 +79,10 @@ def test_bench_rejects_a_bad_override(capsys):
     assert "no_such_key" in capsys.readouterr().err
 
 
-def test_bench_breakdown_times_each_layer_of_the_full_path(tmp_path, capsys):
+@pytest.mark.parametrize("paired", [[], ["--paired"]], ids=["separate-runs", "paired"])
+def test_bench_breakdown_times_each_layer_of_the_full_path(tmp_path, capsys, paired):
     out = tmp_path / "bench.json"
-    code = main(["bench", "--models", "cnn", "--breakdown", *TINY, "--json", str(out)])
+    code = main(["bench", "--models", "cnn", "--breakdown", *paired, *TINY, "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     lines = [x for x in printed.splitlines() if x.startswith("cnn breakdown: ")]
@@ -93,5 +94,25 @@ def test_bench_breakdown_times_each_layer_of_the_full_path(tmp_path, capsys):
     # the layers stack: the last is the full path, and their increments add up to its overhead
     assert layers[-1]["step_us"] == pytest.approx(row["full_step_us"])
     added = sum(part["adds_us"] for part in layers)
-    assert added == pytest.approx(row["full_step_us"] - row["plain_step_us"])
+    assert added == pytest.approx(layers[-1]["overhead_us"])
+    # the full layer's overhead is the row's: paired, each layer against its own plain steps
+    assert layers[-1]["overhead_us"] == pytest.approx(row["overhead_us"])
     assert all(part["step_us"] > 0 for part in layers)
+
+
+def test_bench_paired_times_both_paths_in_one_run(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--models", "cnn", "--paired", *TINY, "--json", str(out)])
+    assert code == 0
+    (row,) = json.loads(out.read_text())
+    assert row["paired"] is True
+    (rnd,) = row["per_round"]
+    # the plain loop stepped on every batch the full path did, and both were timed alike
+    timed = row["timed_steps"] // 4 * (3 * 256 + 198)
+    assert rnd["full"]["samples"] == rnd["plain"]["samples"] == timed
+    assert row["full_step_us"] > 0 and row["plain_step_us"] > 0
+    # one run holds both: its wall time is split between them
+    assert rnd["full"]["wall_s"] > 0 and rnd["plain"]["wall_s"] > 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cnn: "))
+    assert f"median of paired steps {row['overhead_us_step_median']:+.0f}" in line
+    assert "x 1 rounds" in line

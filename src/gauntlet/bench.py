@@ -13,6 +13,11 @@ other epoch the clock runs from the end of its first step to the end of its last
 work (iterator set-up, validation, checkpoints, epoch logs) is outside the window in both paths.
 The whole wall time of each run is reported beside it. Timestamps are ``perf_counter`` on a CPU
 and CUDA events on a GPU, so timing adds no synchronisation.
+
+With ``--paired`` both paths share one run: after each of the full path's steps the plain loop
+takes its own step on the same batch (see :func:`run_paired`). On a machine whose speed drifts
+from one minute to the next, this compares steps taken milliseconds apart rather than runs
+taken a minute apart.
 """
 
 from __future__ import annotations
@@ -98,14 +103,20 @@ class StepClock:
         self.marks.setdefault(epoch, []).append(stamp)
         self.sizes.setdefault(epoch, []).append(size)
 
-    def timing(self, path: str, wall_s: float) -> Timing:
+    def timing(self, path: str, wall_s: float, every: int = 1, offset: int = 0) -> Timing:
+        """The intervals that end on marks ``offset``, ``offset + every``, ... of each epoch.
+
+        A clock that both paths of a paired run mark in turn (full, plain, full, ...) gives the
+        full path's steps with ``every=2, offset=2`` and the plain loop's with ``every=2,
+        offset=3``; the first step of each epoch is left out either way.
+        """
         out = Timing(path, wall_s=wall_s)
         if self.cuda:
             self._torch.cuda.synchronize()
         for epoch, marks in sorted(self.marks.items()):
             if epoch < self.warmup_epochs:
                 continue
-            for i in range(1, len(marks)):
+            for i in range(offset or 1, len(marks), every):
                 a, b = marks[i - 1], marks[i]
                 out.step_s.append(a.elapsed_time(b) / 1000.0 if self.cuda else b - a)
                 out.samples += self.sizes[epoch][i]
@@ -221,83 +232,160 @@ def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Ti
     return clock.clock.timing("full", wall)
 
 
+class PlainLoop:
+    """A minimal hand-written training step: the same network (same seed, so the same initial
+    weights), optimizer, scheduler, precision, accumulation and clipping as the config's run."""
+
+    def __init__(self, cfg) -> None:
+        import torch
+
+        from gauntlet.train import build
+
+        # the trainer is built only to name the device
+        datamodule, module, trainer = build(strip_to(copy.deepcopy(cfg), "lightning"))
+        extras = {"augment": module.augment, "mixup/cutmix": module.mixing}
+        extras["adversarial"] = module.adversarial
+        on = [name for name, value in extras.items() if value is not None]
+        if on:
+            raise GauntletError(
+                f"{', '.join(on)} switched on: bench compares a plain training step; switch it "
+                "off (augment=none, model.mixup.alpha=0, model.cutmix.alpha=0, "
+                "model.adversarial.attack=null)"
+            )
+        self.datamodule = datamodule
+        self.device = device = trainer.strategy.root_device
+        module.configure_model()  # model.compile=true compiles the network the same way
+        self.net = module.net.to(device).train()
+        configured = module.configure_optimizers()
+        if isinstance(configured, dict):
+            self.optimizer = configured["optimizer"]
+            self.scheduler = configured["lr_scheduler"]["scheduler"]
+        else:
+            self.optimizer, self.scheduler = configured, None
+        dtype = PRECISIONS[str(cfg.trainer.precision)]
+        if dtype == "float16" and device.type == "cpu":
+            dtype = "bfloat16"  # as Lightning does: no fp16 autocast on a CPU
+        self.autocast = (
+            (lambda: torch.autocast(device.type, dtype=getattr(torch, dtype)))
+            if dtype
+            else nullcontext
+        )
+        self.scaler = torch.amp.GradScaler(device.type) if dtype == "float16" else None
+        self.accumulate = int(cfg.trainer.accumulate_grad_batches)
+        self.clip = cfg.trainer.get("gradient_clip_val")
+        self.clip_by_value = cfg.trainer.get("gradient_clip_algorithm") == "value"
+        self.smoothing = module.label_smoothing
+
+    def step(self, x, y, i: int, last: int) -> None:
+        """Batch ``i`` of an epoch whose last batch is ``last``."""
+        import torch
+        import torch.nn.functional as F
+
+        scaler, optimizer = self.scaler, self.optimizer
+        with self.autocast():
+            loss = F.cross_entropy(self.net(x), y, label_smoothing=self.smoothing)
+        loss = loss / self.accumulate
+        (scaler.scale(loss) if scaler else loss).backward()
+        if (i + 1) % self.accumulate == 0 or i == last:
+            if self.clip:
+                if scaler:
+                    scaler.unscale_(optimizer)
+                params = self.net.parameters()
+                if self.clip_by_value:
+                    torch.nn.utils.clip_grad_value_(params, self.clip)
+                else:
+                    torch.nn.utils.clip_grad_norm_(params, self.clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def epoch_end(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
 def run_plain(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
-    """The same network, batches, optimizer and precision in a hand-written loop."""
+    """The plain loop alone, over the same batches as the full path."""
     import torch
-    import torch.nn.functional as F
 
     from gauntlet.data.base import TensorBatches
-    from gauntlet.train import build
 
-    # same seed as the full path: same weights; the trainer only names the device
-    datamodule, module, trainer = build(strip_to(cfg, "lightning"))
-    extras = {"augment": module.augment, "mixup/cutmix": module.mixing}
-    extras["adversarial"] = module.adversarial
-    on = [name for name, value in extras.items() if value is not None]
-    if on:
-        raise GauntletError(
-            f"{', '.join(on)} switched on: bench compares a plain training step; switch it off "
-            "(augment=none, model.mixup.alpha=0, model.cutmix.alpha=0, model.adversarial.attack=null)"
-        )
-    device = trainer.strategy.root_device
-    module.configure_model()  # model.compile=true compiles the network the same way
-    net = module.net.to(device).train()
-    configured = module.configure_optimizers()
-    if isinstance(configured, dict):
-        optimizer = configured["optimizer"]
-        scheduler = configured["lr_scheduler"]["scheduler"]
-    else:
-        optimizer, scheduler = configured, None
+    loop = PlainLoop(cfg)
     epoch = 0
     batches = TensorBatches(
-        datamodule.splits["train"].to(device),
-        datamodule.batch_size,
+        loop.datamodule.splits["train"].to(loop.device),
+        loop.datamodule.batch_size,
         shuffle=True,
-        seed=datamodule.seed,
+        seed=loop.datamodule.seed,
         epoch_fn=lambda: epoch,
     )
-    dtype = PRECISIONS[str(cfg.trainer.precision)]
-    if dtype == "float16" and device.type == "cpu":
-        dtype = "bfloat16"  # as Lightning does: no fp16 autocast on a CPU
-    autocast = (
-        (lambda: torch.autocast(device.type, dtype=getattr(torch, dtype))) if dtype else nullcontext
-    )
-    scaler = torch.amp.GradScaler(device.type) if dtype == "float16" else None
-    accumulate = int(cfg.trainer.accumulate_grad_batches)
-    clip = cfg.trainer.get("gradient_clip_val")
-    clip_by_value = cfg.trainer.get("gradient_clip_algorithm") == "value"
-    smoothing = module.label_smoothing
-    clock = StepClock(device, warmup_epochs, cpu_time)
-
+    clock = StepClock(loop.device, warmup_epochs, cpu_time)
     started = time.perf_counter()
     for epoch in range(epochs):
         last = len(batches) - 1
         for i, (x, y) in enumerate(batches):
-            with autocast():
-                loss = F.cross_entropy(net(x), y, label_smoothing=smoothing)
-            loss = loss / accumulate
-            (scaler.scale(loss) if scaler else loss).backward()
-            if (i + 1) % accumulate == 0 or i == last:
-                if clip:
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    params = net.parameters()
-                    if clip_by_value:
-                        torch.nn.utils.clip_grad_value_(params, clip)
-                    else:
-                        torch.nn.utils.clip_grad_norm_(params, clip)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+            loop.step(x, y, i, last)
             clock.mark(epoch, len(y))
-        if scheduler is not None:
-            scheduler.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        loop.epoch_end()
+    if loop.device.type == "cuda":
+        torch.cuda.synchronize(loop.device)
     return clock.timing("plain", time.perf_counter() - started)
+
+
+def run_paired(
+    cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False
+) -> tuple[Timing, Timing]:
+    """Both paths in one run, a step of each in turn: after each of the full path's steps the
+    plain loop takes its own step on the same batch. Each full step is timed from the end of
+    the plain step before it, so the two figures of a step are milliseconds apart and drift in
+    the machine's speed falls on both alike. ``wall_s`` splits the run's wall time between them.
+    """
+    import pytorch_lightning as pl
+    import torch
+
+    from gauntlet.repro.manifest import new_run_id
+    from gauntlet.train import build, finish_wandb
+
+    loop = PlainLoop(cfg)
+
+    class Paired(pl.Callback):
+        def __init__(self) -> None:
+            self.clock: StepClock | None = None
+
+        def on_fit_start(self, trainer, pl_module) -> None:
+            self.clock = StepClock(trainer.strategy.root_device, warmup_epochs, cpu_time)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            x, y = batch
+            epoch = trainer.current_epoch
+            self.clock.mark(epoch, len(y))
+            with torch.enable_grad():
+                loop.step(x, y, batch_idx, trainer.num_training_batches - 1)
+            self.clock.mark(epoch, len(y))
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            loop.epoch_end()
+
+    datamodule, module, trainer = build(cfg, new_run_id())
+    paired = Paired()
+    trainer.callbacks.append(paired)
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    finally:
+        finish_wandb()
+    wall = time.perf_counter() - started
+    if trainer.current_epoch < epochs:
+        raise GauntletError(f"the full path stopped at epoch {trainer.current_epoch} of {epochs}")
+    plain = paired.clock.timing("plain", 0.0, every=2, offset=3)
+    full = paired.clock.timing("full", 0.0, every=2, offset=2)
+    paired.clock.warmup_epochs = 0
+    plain_all = paired.clock.timing("plain", 0.0, every=2, offset=1).seconds  # every step
+    full.wall_s, plain.wall_s = wall - plain_all, plain_all
+    return full, plain
 
 
 # -- one architecture ------------------------------------------------------------------------
@@ -312,6 +400,7 @@ def bench_model(
     workdir: Path,
     cpu_time: bool = False,
     breakdown: bool = False,
+    paired: bool = False,
 ) -> dict[str, Any]:
     import hydra
 
@@ -330,39 +419,71 @@ def bench_model(
     overrides = [*overrides, f"trainer.max_epochs={epochs}", "trainer.max_steps=-1"]
     base = compose(overrides)
 
-    paths = ["plain", *(LAYERS if breakdown else ["full"])]
-    results: dict[str, list[Timing]] = {path: [] for path in paths}
+    layers = list(LAYERS) if breakdown else ["full"]
+
+    def plain_for(layer: str) -> str:
+        """Where the plain timings that ``layer`` is compared with are kept: a paired run has
+        its own plain steps, an unpaired one shares the plain runs."""
+        return f"plain/{layer}" if paired and layer != "full" else "plain"
+
+    results: dict[str, list[Timing]] = {p: [] for p in {"plain", *layers, *map(plain_for, layers)}}
+
+    def record(path: str, r: int, timing: Timing) -> None:
+        results[path].append(timing)
+        log.info(
+            "%s round %d %s: %.0f samples/s, %.1f us/step",
+            name,
+            r,
+            path,
+            timing.samples_per_s,
+            timing.step_us,
+        )
+
     for r in range(rounds):
         # rotate the order so that drift (thermal, caches, neighbours) hits every path alike
-        order = paths[r % len(paths) :] + paths[: r % len(paths)]
-        for path in order:
+        paths = layers if paired else ["plain", *layers]
+        for path in paths[r % len(paths) :] + paths[: r % len(paths)]:
             cfg = resolve_for(base, workdir / name / f"round{r}-{path}")
-            if path == "plain":
-                timing = run_plain(cfg, epochs, warmup_epochs, cpu_time)
+            if paired:
+                full, plain = run_paired(strip_to(cfg, path), epochs, warmup_epochs, cpu_time)
+                record(path, r, full)
+                record(plain_for(path), r, plain)
+            elif path == "plain":
+                record(path, r, run_plain(cfg, epochs, warmup_epochs, cpu_time))
             else:
-                timing = run_full(strip_to(cfg, path), epochs, warmup_epochs, cpu_time)
-            results[path].append(timing)
-            log.info(
-                "%s round %d %s: %.0f samples/s, %.1f us/step",
-                name,
-                r,
-                path,
-                timing.samples_per_s,
-                timing.step_us,
-            )
+                record(path, r, run_full(strip_to(cfg, path), epochs, warmup_epochs, cpu_time))
     shown = [o for o in overrides if not o.startswith("paths.log_dir=")]
     row = summarize(name, shown, base, per_epoch, epochs, results)
     row["clock"] = "cpu" if cpu_time else "wall"
+    row["paired"] = paired
+    if paired:
+        # each step's own difference: a step that the machine slowed down moves the median little
+        steps = [
+            f - p
+            for full, plain in zip(results["full"], results["plain"], strict=True)
+            for f, p in zip(full.step_s, plain.step_s, strict=True)
+        ]
+        row["overhead_us_step_median"] = statistics.median(steps) * 1e6
     if breakdown:
-        # median µs/step of each layer, and what it adds to the layer below it
-        below = row["plain_step_us"]
-        row["breakdown"] = []
+        # each layer's overhead over the plain loop, and what it adds to the layer below it
+        row["breakdown"], below = [], 0.0
         for layer in LAYERS:
-            step_us = statistics.median(t.step_us for t in results[layer])
+            timings, plains = results[layer], results[plain_for(layer)]
+            step_us = statistics.median(t.step_us for t in timings)
+            if paired:
+                pairs = zip(timings, plains, strict=True)
+                overhead = statistics.median(t.step_us - p.step_us for t, p in pairs)
+            else:
+                overhead = step_us - row["plain_step_us"]
             row["breakdown"].append(
-                {"layer": layer, "step_us": step_us, "adds_us": step_us - below}
+                {
+                    "layer": layer,
+                    "step_us": step_us,
+                    "overhead_us": overhead,
+                    "adds_us": overhead - below,
+                }
             )
-            below = step_us
+            below = overhead
     return row
 
 
@@ -457,13 +578,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         for part in row.get("breakdown", []):
             print(
                 f"{row['model']} breakdown: {LAYERS[part['layer']]}: "
-                f"{part['step_us']:.0f} us/step ({part['adds_us']:+.0f})"
+                f"{part['step_us']:.0f} us/step, overhead {part['overhead_us']:+.0f} "
+                f"({part['adds_us']:+.0f})"
             )
+        low, high = row["overhead_us_range"]
+        spread = f"rounds {low:+.0f} to {high:+.0f}"
+        if row.get("paired"):
+            spread += f"; median of paired steps {row['overhead_us_step_median']:+.0f}"
         print(
             f"{row['model']}: full {row['full_samples_per_s']:,.0f} samples/s, "
             f"plain {row['plain_samples_per_s']:,.0f} samples/s, ratio {row['ratio']:.3f}, "
-            f"overhead {row['overhead_us']:+.0f} us/step "
-            f"(rounds {row['overhead_us_range'][0]:+.0f} to {row['overhead_us_range'][1]:+.0f}) "
+            f"overhead {row['overhead_us']:+.0f} us/step ({spread}) "
             f"({row['timed_steps']} timed steps of batch {row['batch_size']} x {row['rounds']} "
             f"rounds; whole runs {row['full_wall_s']:.1f} s vs {row['plain_wall_s']:.1f} s)"
         )
@@ -501,6 +626,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also time the full path with its loggers, then its callbacks, switched off: "
         "what Lightning's loop, the callbacks and the loggers each add per step",
+    )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="run both paths in one run, a step of each in turn on the same batch: each step's "
+        "two figures are milliseconds apart, so drift in the machine's speed cancels",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a Markdown table")
@@ -550,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
                     workdir,
                     cpu_time=args.clock == "cpu",
                     breakdown=args.breakdown,
+                    paired=args.paired,
                 )
             )
     print_table(rows)
