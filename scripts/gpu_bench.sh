@@ -106,7 +106,8 @@ fi
 RESULTS=()
 # BENCH_CASES: precision:compile pairs; BENCH_LIMIT: seconds per bench invocation;
 # BENCH_ROUNDS / BENCH_COMPILE_ROUNDS: alternating rounds of an eager / a compiled case;
-# BENCH_COMPILE_LIMIT: seconds for a compiled case (default BENCH_LIMIT)
+# BENCH_COMPILE_LIMIT: seconds for a compiled case (default BENCH_LIMIT);
+# BENCH_ARGS: more `gauntlet bench` flags, e.g. "--paired"
 CASES=()
 for compile in "${COMPILES[@]}"; do
     for precision in "${PRECISIONS[@]}"; do CASES+=("$precision:$compile"); done
@@ -124,7 +125,8 @@ for case in "${CASES[@]}"; do
     [[ $compile == true ]] && limit=$COMPILE_LIMIT
     echo "== $name"
     started=$SECONDS
-    if timeout "$limit" "$PY" -m gauntlet bench --experiment-prefix gpu_ \
+    read -r -a extra <<< "${BENCH_ARGS:-}"
+    if timeout "$limit" "$PY" -m gauntlet bench --experiment-prefix gpu_ ${extra[@]+"${extra[@]}"} \
         "${rounds[@]}" "${SIZE[@]}" "trainer.precision=$precision" "model.compile=$compile" ${LOGGER[@]+"${LOGGER[@]}"} \
         --json "$OUT_DIR/$name.json" > "$OUT_DIR/$name.log" 2>&1; then
         RESULTS+=("$OUT_DIR/$name.json")
