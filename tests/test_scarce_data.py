@@ -268,3 +268,23 @@ def test_training_on_concatenated_sequences_with_augmentation_and_cutmix(train):
     sizes = manifest["data_sizes"]
     assert sizes["train"] + sizes["val"] + sizes["test"] == 2 * 600
     assert np.isfinite(manifest["metrics"]["train/loss"])
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits as from_sklearn
+
+    from gauntlet.data.digits import load_digits
+
+    images, target = load_digits()
+    reference = from_sklearn()
+    assert np.array_equal(images, reference.images)
+    assert np.array_equal(target, reference.target)
+    probe = (
+        "import sys; from gauntlet.data.digits import load_digits; x, y = load_digits(); "
+        "print(x.shape, len(y), 'sklearn' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "(1797, 8, 8) 1797 False", done.stderr[-2000:]
