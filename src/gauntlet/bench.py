@@ -201,9 +201,15 @@ def strip_to(cfg, layer: str):
     return cfg
 
 
-def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
-    """gauntlet's training path, exactly as ``gauntlet train`` builds it, plus a step clock."""
+def fit_timed(
+    cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False, plain: PlainLoop | None = None
+) -> tuple[StepClock, float]:
+    """gauntlet's training path, exactly as ``gauntlet train`` builds it, plus a step clock
+    that marks the end of each step. With ``plain``, the plain loop then takes its own step on
+    the same batch, and the clock marks its end too. Returns the clock and the fit's wall time.
+    """
     import pytorch_lightning as pl
+    import torch
 
     from gauntlet.repro.manifest import new_run_id
     from gauntlet.train import build, finish_wandb
@@ -216,7 +222,16 @@ def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Ti
             self.clock = StepClock(trainer.strategy.root_device, warmup_epochs, cpu_time)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            self.clock.mark(trainer.current_epoch, len(batch[1]))
+            epoch, size = trainer.current_epoch, len(batch[1])
+            self.clock.mark(epoch, size)
+            if plain is not None:
+                with torch.enable_grad():
+                    plain.step(*batch, batch_idx, trainer.num_training_batches - 1)
+                self.clock.mark(epoch, size)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if plain is not None:
+                plain.epoch_end()
 
     datamodule, module, trainer = build(cfg, new_run_id())
     clock = Clock()
@@ -229,7 +244,12 @@ def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Ti
     wall = time.perf_counter() - started
     if trainer.current_epoch < epochs:
         raise GauntletError(f"the full path stopped at epoch {trainer.current_epoch} of {epochs}")
-    return clock.clock.timing("full", wall)
+    return clock.clock, wall
+
+
+def run_full(cfg, epochs: int, warmup_epochs: int, cpu_time: bool = False) -> Timing:
+    clock, wall = fit_timed(cfg, epochs, warmup_epochs, cpu_time)
+    return clock.timing("full", wall)
 
 
 class PlainLoop:
@@ -343,47 +363,12 @@ def run_paired(
     the plain step before it, so the two figures of a step are milliseconds apart and drift in
     the machine's speed falls on both alike. ``wall_s`` splits the run's wall time between them.
     """
-    import pytorch_lightning as pl
-    import torch
-
-    from gauntlet.repro.manifest import new_run_id
-    from gauntlet.train import build, finish_wandb
-
-    loop = PlainLoop(cfg)
-
-    class Paired(pl.Callback):
-        def __init__(self) -> None:
-            self.clock: StepClock | None = None
-
-        def on_fit_start(self, trainer, pl_module) -> None:
-            self.clock = StepClock(trainer.strategy.root_device, warmup_epochs, cpu_time)
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            x, y = batch
-            epoch = trainer.current_epoch
-            self.clock.mark(epoch, len(y))
-            with torch.enable_grad():
-                loop.step(x, y, batch_idx, trainer.num_training_batches - 1)
-            self.clock.mark(epoch, len(y))
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            loop.epoch_end()
-
-    datamodule, module, trainer = build(cfg, new_run_id())
-    paired = Paired()
-    trainer.callbacks.append(paired)
-    started = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=datamodule)
-    finally:
-        finish_wandb()
-    wall = time.perf_counter() - started
-    if trainer.current_epoch < epochs:
-        raise GauntletError(f"the full path stopped at epoch {trainer.current_epoch} of {epochs}")
-    plain = paired.clock.timing("plain", 0.0, every=2, offset=3)
-    full = paired.clock.timing("full", 0.0, every=2, offset=2)
-    paired.clock.warmup_epochs = 0
-    plain_all = paired.clock.timing("plain", 0.0, every=2, offset=1).seconds  # every step
+    plain_loop = PlainLoop(cfg)  # first: built from the same seed as the full path after it
+    clock, wall = fit_timed(cfg, epochs, warmup_epochs, cpu_time, plain_loop)
+    plain = clock.timing("plain", 0.0, every=2, offset=3)
+    full = clock.timing("full", 0.0, every=2, offset=2)
+    clock.warmup_epochs = 0
+    plain_all = clock.timing("plain", 0.0, every=2, offset=1).seconds  # every step
     full.wall_s, plain.wall_s = wall - plain_all, plain_all
     return full, plain
 
