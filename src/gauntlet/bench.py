@@ -258,6 +258,8 @@ class PlainLoop:
 
     def __init__(self, cfg) -> None:
         import torch
+        import torch.nn.functional as F
+        from torch.nn.utils import clip_grad_norm_, clip_grad_value_
 
         from gauntlet.train import build
 
@@ -293,28 +295,23 @@ class PlainLoop:
         self.scaler = torch.amp.GradScaler(device.type) if dtype == "float16" else None
         self.accumulate = int(cfg.trainer.accumulate_grad_batches)
         self.clip = cfg.trainer.get("gradient_clip_val")
-        self.clip_by_value = cfg.trainer.get("gradient_clip_algorithm") == "value"
+        by_value = cfg.trainer.get("gradient_clip_algorithm") == "value"
+        self.clip_grad = clip_grad_value_ if by_value else clip_grad_norm_
+        self.cross_entropy = F.cross_entropy
         self.smoothing = module.label_smoothing
 
     def step(self, x, y, i: int, last: int) -> None:
         """Batch ``i`` of an epoch whose last batch is ``last``."""
-        import torch
-        import torch.nn.functional as F
-
         scaler, optimizer = self.scaler, self.optimizer
         with self.autocast():
-            loss = F.cross_entropy(self.net(x), y, label_smoothing=self.smoothing)
+            loss = self.cross_entropy(self.net(x), y, label_smoothing=self.smoothing)
         loss = loss / self.accumulate
         (scaler.scale(loss) if scaler else loss).backward()
         if (i + 1) % self.accumulate == 0 or i == last:
             if self.clip:
                 if scaler:
                     scaler.unscale_(optimizer)
-                params = self.net.parameters()
-                if self.clip_by_value:
-                    torch.nn.utils.clip_grad_value_(params, self.clip)
-                else:
-                    torch.nn.utils.clip_grad_norm_(params, self.clip)
+                self.clip_grad(self.net.parameters(), self.clip)
             if scaler:
                 scaler.step(optimizer)
                 scaler.update()
