@@ -166,3 +166,28 @@ def test_resume_of_a_directory_without_a_run_names_it(tmp_path, capsys, monkeypa
         main(["train", f"resume={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path}"])
     assert exit_.value.code == 2
     assert f"no run manifest at {tmp_path / 'nowhere'}" in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_the_metrics_it_logged_before(train, tmp_path, monkeypatch):
+    """Lightning's CSV writer deletes an existing metrics.csv; gauntlet's continues it."""
+    import csv
+
+    from gauntlet.cli import main
+
+    def rows(run_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
+        with (run_dir / "metrics.csv").open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    _, run_dir = train("trainer.max_epochs=1", "test=false")
+    header, before = rows(run_dir)
+    # per-epoch rows, and one summary row (best epoch, epochs trained) without an epoch
+    assert {r["epoch"] for r in before} == {"0", ""}
+    monkeypatch.setattr(sys, "argv", ["gauntlet"])
+    main(["train", f"resume={run_dir}", "trainer.max_epochs=2", f"paths.log_dir={tmp_path}"])
+    header_after, after = rows(run_dir)
+    assert {r["epoch"] for r in after} == {"0", "1", ""}
+    assert set(header) <= set(header_after)
+    # the first epoch's rows come through unchanged, and no row has more fields than the header
+    assert [{k: r[k] for k in header} for r in after[: len(before)]] == before
+    assert all(None not in r for r in after)

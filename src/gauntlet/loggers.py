@@ -1,0 +1,35 @@
+"""Loggers that gauntlet configures in place of Lightning's own."""
+
+from __future__ import annotations
+
+import csv
+
+from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+
+class ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that it continues a ``metrics.csv`` already in its
+    directory. Lightning's deletes the file when it starts, so a run resumed in its own
+    directory would lose the rows of every epoch before the interruption."""
+
+    def _check_log_dir_exists(self) -> None:
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+            header = next(csv.reader(f), [])
+        # new rows are appended under this header; a new key rewrites the file with a wider one
+        self.metrics_keys = header
+
+
+class CSVLogger(LightningCSVLogger):
+    """Lightning's CSVLogger, writing through :class:`ContinuingWriter`."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ContinuingWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
