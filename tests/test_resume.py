@@ -191,3 +191,43 @@ def test_a_resumed_run_keeps_the_metrics_it_logged_before(train, tmp_path, monke
     # the first epoch's rows come through unchanged, and no row has more fields than the header
     assert [{k: r[k] for k in header} for r in after[: len(before)]] == before
     assert all(None not in r for r in after)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM, "stopped by SIGTERM"),
+        (signal.SIGINT, 1, "interrupted (Ctrl-C)"),
+    ],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_a_stopped_run_says_so_exits_non_zero_and_resumes(tmp_path, signum, code, said):
+    """Lightning turns SIGTERM into an exit with status 0; gauntlet exits 143 (128 + SIGTERM),
+    1 on Ctrl-C, and leaves a failed manifest and leaderboard row that say how to continue."""
+    run_dir = tmp_path / "stopped"
+    long_run = [o for o in RUN if not o.startswith("trainer.max_epochs=")]
+    proc = gauntlet(
+        *long_run, "trainer.max_epochs=500", f"hydra.run.dir={run_dir}", log_dir=tmp_path
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 600
+    while not last.is_file():
+        assert proc.poll() is None, f"the run ended before its first checkpoint: {finish(proc)}"
+        assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    returned, output = finish(proc)
+    assert returned == code, output[-2000:]
+    stopped = manifest(run_dir)
+    assert stopped["status"] == "failed"
+    assert stopped["error"] == f"{said}; continue it with: gauntlet train resume={run_dir}"
+    row = board_rows(tmp_path)[stopped["run_id"]]
+    assert row["status"] == "failed" and row["error"] == stopped["error"]
+
+    done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1  # epochs saved
+    returned, output = finish(
+        gauntlet(f"resume={run_dir}", f"trainer.max_epochs={done + 1}", log_dir=tmp_path)
+    )
+    assert returned == 0, output[-2000:]
+    assert manifest(run_dir)["status"] == "completed"
+    assert board_rows(tmp_path)[stopped["run_id"]]["status"] == "completed"

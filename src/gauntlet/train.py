@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -366,6 +367,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     ``job`` says how the run was started; by default Hydra's view of the current job.
     """
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from gauntlet.leaderboard.record import record
@@ -390,6 +392,14 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         manifest.update(
             status="pruned" if pruned else "failed", error=f"{type(err).__name__}: {err}"
         )
+        resume = f"continue it with: gauntlet train resume={run_dir}"
+        if isinstance(err, SIGTERMException):
+            # Lightning stops at the end of the step and raises a SystemExit without a code,
+            # which would exit 0: a scheduler or script would take the run for a success
+            manifest["error"] = f"stopped by SIGTERM; {resume}"
+            raise SystemExit(128 + signal.SIGTERM) from err
+        if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
+            manifest["error"] = f"interrupted (Ctrl-C); {resume}"  # Lightning exits 1 on it
         raise
     finally:
         manifest.update(finished=now_iso(), duration_s=round(time.perf_counter() - started, 3))
