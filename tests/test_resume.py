@@ -67,15 +67,21 @@ def board_rows(log_dir: Path) -> dict[str, dict]:
         return {row["run_id"]: row for row in board.runs()}
 
 
-def kill_after_first_epoch(run_dir: Path, log_dir: Path, *extra: str) -> None:
-    """Start the run and SIGKILL it as soon as its first last.ckpt exists."""
-    proc = gauntlet(*RUN, *extra, f"hydra.run.dir={run_dir}", log_dir=log_dir)
+def start_until_first_checkpoint(run_dir: Path, log_dir: Path, *args: str) -> subprocess.Popen:
+    """Start ``gauntlet train ARGS`` in ``run_dir``; return once its first last.ckpt exists."""
+    proc = gauntlet(*args, f"hydra.run.dir={run_dir}", log_dir=log_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 600
     while not last.is_file():
         assert proc.poll() is None, f"the run ended before its first checkpoint: {finish(proc)}"
         assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
         time.sleep(0.02)
+    return proc
+
+
+def kill_after_first_epoch(run_dir: Path, log_dir: Path, *extra: str) -> None:
+    """Start the run and SIGKILL it as soon as its first last.ckpt exists."""
+    proc = start_until_first_checkpoint(run_dir, log_dir, *RUN, *extra)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
@@ -206,15 +212,7 @@ def test_a_stopped_run_says_so_exits_non_zero_and_resumes(tmp_path, signum, code
     1 on Ctrl-C, and leaves a failed manifest and leaderboard row that say how to continue."""
     run_dir = tmp_path / "stopped"
     long_run = [o for o in RUN if not o.startswith("trainer.max_epochs=")]
-    proc = gauntlet(
-        *long_run, "trainer.max_epochs=500", f"hydra.run.dir={run_dir}", log_dir=tmp_path
-    )
-    last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.is_file():
-        assert proc.poll() is None, f"the run ended before its first checkpoint: {finish(proc)}"
-        assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
-        time.sleep(0.02)
+    proc = start_until_first_checkpoint(run_dir, tmp_path, *long_run, "trainer.max_epochs=500")
     proc.send_signal(signum)
     returned, output = finish(proc)
     assert returned == code, output[-2000:]
@@ -224,6 +222,7 @@ def test_a_stopped_run_says_so_exits_non_zero_and_resumes(tmp_path, signum, code
     row = board_rows(tmp_path)[stopped["run_id"]]
     assert row["status"] == "failed" and row["error"] == stopped["error"]
 
+    last = run_dir / "checkpoints" / "last.ckpt"
     done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1  # epochs saved
     returned, output = finish(
         gauntlet(f"resume={run_dir}", f"trainer.max_epochs={done + 1}", log_dir=tmp_path)
