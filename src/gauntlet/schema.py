@@ -63,90 +63,71 @@ class TextFileSchema(DataSchema):
 
 
 # -- model -----------------------------------------------------------------------------------
-
-
-@dataclass
-class OptimizerSchema:
-    _target_: str = "torch.optim.AdamW"
-    _partial_: bool = True
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+# Defaults are written once, in conf/model/*.yaml; here every value is MISSING and only the
+# types and the keys are given. The optimizer and scheduler stay open (any torch class, each
+# with its own arguments, checked against its signature when the module is built), and so does
+# a user's own network; gauntlet's three networks are typed, so `model.net.hiden=8` fails.
 
 
 @dataclass
 class NetSchema:
     _target_: str = MISSING
-    hidden: int = 64
-    depth: int = 2
-    dropout: float = 0.1
-    checkpointing: bool = False
+    hidden: int = MISSING
+    depth: int = MISSING
+    dropout: float = MISSING
+    checkpointing: bool = MISSING
 
 
 @dataclass
 class CNNSchema(NetSchema):
-    kernel_size: int = 3
-    embed_dim: int = 32
+    kernel_size: int = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class RNNSchema(NetSchema):
-    cell: str = "lstm"
-    bidirectional: bool = False
-    pool: str = "last"
-    embed_dim: int = 32
+    cell: str = MISSING
+    bidirectional: bool = MISSING
+    pool: str = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class TransformerSchema(NetSchema):
-    heads: int = 4
-    mlp_ratio: float = 2.0
-    patch_size: int = 2
-    positions: str = "learned"
-    pool: str = "cls"
+    heads: int = MISSING
+    mlp_ratio: float = MISSING
+    patch_size: int = MISSING
+    positions: str = MISSING
+    pool: str = MISSING
 
 
 @dataclass
 class MixSchema:
-    alpha: float = 0.0  # Beta(alpha, alpha) mixing share; 0 = off
+    alpha: float = MISSING  # Beta(alpha, alpha) mixing share; 0 = off
 
 
 @dataclass
 class AdversarialSchema:
     # null = off; fgsm or pgd replaces `ratio` of each batch by adversarial examples
-    attack: Optional[str] = None
-    eps: float = 0.1
-    ratio: float = 0.5
-    steps: int = 3
+    attack: Optional[str] = MISSING
+    eps: float = MISSING
+    ratio: float = MISSING
+    steps: int = MISSING
 
 
 @dataclass
 class ModelSchema:
-    _target_: str = "gauntlet.models.module.ClassifierModule"
+    _target_: str = MISSING
     net: Any = MISSING
-    optimizer: OptimizerSchema = field(default_factory=OptimizerSchema)
-    scheduler: Any = None
-    label_smoothing: float = 0.0
-    compile: bool = False
-    mixing: Any = None
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    scheduler_interval: Optional[str] = MISSING
+    label_smoothing: float = MISSING
+    compile: bool = MISSING
+    mixing: Any = MISSING
     adversarial: AdversarialSchema = field(default_factory=AdversarialSchema)
     mixup: MixSchema = field(default_factory=MixSchema)
     cutmix: MixSchema = field(default_factory=MixSchema)
-
-
-@dataclass
-class CNNModelSchema(ModelSchema):
-    net: CNNSchema = field(default_factory=CNNSchema)
-
-
-@dataclass
-class RNNModelSchema(ModelSchema):
-    net: RNNSchema = field(default_factory=RNNSchema)
-
-
-@dataclass
-class TransformerModelSchema(ModelSchema):
-    net: TransformerSchema = field(default_factory=TransformerSchema)
 
 
 # -- trainer ---------------------------------------------------------------------------------
@@ -222,9 +203,10 @@ SCHEMAS = {
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
     ("schema/data", "concat"): ConcatSchema,
-    ("schema/model", "cnn"): CNNModelSchema,
-    ("schema/model", "rnn"): RNNModelSchema,
-    ("schema/model", "transformer"): TransformerModelSchema,
+    ("schema/model", "base"): ModelSchema,
+    ("schema/net", "cnn"): CNNSchema,
+    ("schema/net", "rnn"): RNNSchema,
+    ("schema/net", "transformer"): TransformerSchema,
     ("schema/trainer", "base"): TrainerSchema,
 }
 

@@ -29,7 +29,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, exit_with
 from gauntlet.repro.manifest import (
     MANIFEST,
@@ -107,7 +107,9 @@ def build(cfg: DictConfig, run_id: str | None = None):
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
-    net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
+    from gauntlet.models.build import build_network
+
+    net = build_network(cfg.model.net, datamodule.spec)
     augment = None
     if cfg.get("augment") and "_target_" in cfg.augment:
         augment = hydra.utils.instantiate(cfg.augment, spec=datamodule.spec)
@@ -152,6 +154,7 @@ def resume_config(cfg: DictConfig, job: JobInfo) -> tuple[DictConfig, JobInfo]:
 
     run_dir = Path(str(cfg.resume)).expanduser().resolve()
     manifest = read_manifest(run_dir)
+    restore_project(manifest.get("project"))
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise GauntletError(

@@ -55,6 +55,14 @@ def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def code_record() -> dict[str, Any]:
+    """gauntlet's own version and commit (also outside a checkout), and where the user's
+    modules and config directory were, so resume and reproduce find them again."""
+    from gauntlet.config import gauntlet_version, project_record
+
+    return {"gauntlet": gauntlet_version(), "project": project_record()}
+
+
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -148,6 +156,7 @@ def base_manifest(
         "overrides": scrub_secrets(list(overrides)),
         "command": scrub_secrets([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git": git_info(),
+        **code_record(),
         "packages": package_versions(),
         "device": None,
         "num_params": None,
