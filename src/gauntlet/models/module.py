@@ -291,9 +291,10 @@ class ClassifierModule(pl.LightningModule):
         func = getattr(make, "func", make)
         given = getattr(make, "keywords", {})
         extra = {}
-        if "total_steps" in parameters(func)[0] and given.get("total_steps") is None:
-            if given.get("epochs") is None:  # OneCycleLR: one cycle over the whole fit
-                extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        takes_total = "total_steps" in parameters(func)[0]
+        if takes_total and given.get("total_steps") is None and given.get("epochs") is None:
+            # OneCycleLR: one cycle over the whole fit
+            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = make(optimizer=optimizer, **extra)
         interval = self.scheduler_interval or (
             "step" if getattr(func, "__name__", "") in STEP_SCHEDULERS else "epoch"
