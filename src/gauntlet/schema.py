@@ -16,23 +16,27 @@ from omegaconf import MISSING
 # -- data ------------------------------------------------------------------------------------
 
 
+# A default is written once: where a value is MISSING here, each data file sets it; the others
+# are the same for every dataset and live only here.
+
+
 @dataclass
 class DataSchema:
     _target_: str = MISSING
-    batch_size: int = 64
+    batch_size: int = MISSING
     eval_batch_size: int = 512
-    val_fraction: float = 0.1
+    val_fraction: float = MISSING
     test_fraction: float = 0.2
     split_seed: int = 0
     fraction: float = 1.0
     samples_per_class: Optional[int] = None
     on_device: bool = True
-    seed: int = 0
+    seed: int = MISSING
 
 
 @dataclass
 class MNIST1DSchema(DataSchema):
-    generator_seed: int = 42
+    generator_seed: int = MISSING
     num_samples: int = 5000
     iid_noise_scale: float = 2e-2
     corr_noise_scale: float = 0.25
@@ -47,6 +51,17 @@ class VisionSchema(DataSchema):
 
 
 @dataclass
+class ArraysSchema(DataSchema):
+    path: str = MISSING
+    labels: Optional[str] = MISSING
+    # null: read from the arrays' shape and dtype; image, sequence or tokens forces it
+    modality: Optional[str] = MISSING
+    vocab_size: Optional[int] = MISSING
+    pad_id: int = MISSING
+    class_names: Optional[list[str]] = MISSING
+
+
+@dataclass
 class ConcatSchema(DataSchema):
     # each entry a datamodule node with its own _target_; their input specs must agree
     datasets: list[Any] = field(default_factory=list)
@@ -57,7 +72,7 @@ class TextFileSchema(DataSchema):
     path: str = MISSING
     text_key: str = "text"
     label_key: str = "label"
-    max_len: int = 64
+    max_len: int = MISSING
     max_vocab: int = 20000
     min_freq: int = 1
 
@@ -203,6 +218,7 @@ SCHEMAS = {
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
     ("schema/data", "concat"): ConcatSchema,
+    ("schema/data", "arrays"): ArraysSchema,
     ("schema/model", "base"): ModelSchema,
     ("schema/net", "cnn"): CNNSchema,
     ("schema/net", "rnn"): RNNSchema,
