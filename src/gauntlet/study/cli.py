@@ -64,12 +64,15 @@ def main(argv: list[str]) -> int:
     console = Console()
     _logging(console)
 
+    from gauntlet.config import import_from, set_user_config_dir, user_config_dir
     from gauntlet.study.claims import evaluate
     from gauntlet.study.report import write_report
     from gauntlet.study.runner import check_launcher, cover, find_runs, plan, run_study
     from gauntlet.study.spec import load_study
 
     study = load_study(args.file)
+    if study.config_dir is not None and user_config_dir() is None:
+        import_from(set_user_config_dir(study.config_dir).parent)
     launcher = check_launcher(args.launcher) if args.launcher else None
     if args.post_jobs < 1:
         raise GauntletError(f"--post-jobs {args.post_jobs}: expected at least 1")
