@@ -40,7 +40,7 @@ class MNIST1DSchema(DataSchema):
     num_samples: int = 5000
     iid_noise_scale: float = 2e-2
     corr_noise_scale: float = 0.25
-    cache_dir: Optional[str] = None
+    cache_dir: Optional[str] = MISSING
 
 
 @dataclass
@@ -64,7 +64,7 @@ class ArraysSchema(DataSchema):
 @dataclass
 class ConcatSchema(DataSchema):
     # each entry a datamodule node with its own _target_; their input specs must agree
-    datasets: list[Any] = field(default_factory=list)
+    datasets: list[Any] = MISSING
 
 
 @dataclass
