@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -81,12 +82,14 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GAUNTLET_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delenv("GAUNTLET_USER_CONFIG_DIR", raising=False)
-    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.delitem(sys.modules, "my_nets", raising=False)
     return tmp_path
 
 
 def gauntlet(*args: str) -> int:
-    """``gauntlet ARGS`` in this process; its exit status."""
+    """``gauntlet ARGS`` in this process; its exit status. What the command sets for its child
+    processes (the config dir, PYTHONPATH) and sys.path are put back afterwards."""
+    import os
     import sys
 
     from hydra.core.global_hydra import GlobalHydra
@@ -94,13 +97,15 @@ def gauntlet(*args: str) -> int:
     from gauntlet.cli import main
 
     GlobalHydra.instance().clear()
-    argv = sys.argv
+    argv, path, environ = sys.argv, list(sys.path), dict(os.environ)
     try:
         return main(list(args))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     finally:
-        sys.argv = argv
+        sys.argv, sys.path[:] = argv, path
+        os.environ.clear()
+        os.environ.update(environ)
         GlobalHydra.instance().clear()
 
 
