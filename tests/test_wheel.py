@@ -162,13 +162,13 @@ def test_a_fresh_virtualenv_runs_the_example_project_through_every_command(wheel
     shown = run([gauntlet, "reproduce", str(run_dir), "--log-dir", str(logs)], empty, env).stdout
     assert "reproduced" in shown
 
-    # and the leaderboard row of the user's own net
-    board = run(
-        [gauntlet, "leaderboard", "--log-dir", str(logs), "--model", "tiny_mlp", "--runs"],
-        empty,
-        env,
-    ).stdout
-    assert "tiny_mlp" in board and "strokes" in board
+    # and the leaderboard rows of the user's own net
+    board = [gauntlet, "leaderboard", "--log-dir", str(logs), "--model", "tiny_mlp", "--runs"]
+    rows = json.loads(run([*board, "--format", "json"], empty, env).stdout)["items"]
+    assert len(rows) == 4  # the first run, two multirun jobs, the resumed run
+    assert {(r["model"], r["data"], r["status"]) for r in rows} == {
+        ("tiny_mlp", "strokes", "completed")
+    }
     print(
         f"wheel test: install {installed - started:.0f} s, commands "
         f"{time.monotonic() - installed:.0f} s"
