@@ -31,9 +31,9 @@ _TOKENIZER_TOKENS = ("pad", "unk", "bos", "eos", "cls", "sep", "mask", "start", 
 
 # scheme://user:password@ — the password runs to the last "@" before the path starts.
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^/\s]*)@")
-# KEY=VALUE or KEY: VALUE inside a string (an override, an argument, a connection string)
+# KEY=VALUE or "KEY: VALUE" inside a string (an override, an argument, a connection string)
 _KEY_VALUE = re.compile(
-    r"(?P<key>[A-Za-z_+~][\w.\-]*)(?P<sep>\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,'\"]+)"
+    r"(?P<key>[A-Za-z_+~][\w.\-]*)(?P<sep>\s*=\s*|:\s+)(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,'\"]+)"
 )
 
 

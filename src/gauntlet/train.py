@@ -399,6 +399,7 @@ def refuse_less(previous: dict[str, Any], cfg: DictConfig, ckpt_path: str | None
     from gauntlet.run.checkpoints import trained_so_far
 
     epochs, steps = trained_so_far(Path(ckpt_path))
+    epochs, steps = previous.get("epochs", epochs), previous.get("steps", steps)
     max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps") or -1
     more_epochs = max_epochs is not None and (max_epochs == -1 or max_epochs > epochs)
     if max_steps > steps or (max_steps == -1 and more_epochs):

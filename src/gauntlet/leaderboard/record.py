@@ -36,12 +36,14 @@ def record(manifest: Mapping[str, Any], cfg: Any, *, quiet: bool = False) -> boo
             log.debug("heartbeat of run %s not recorded: %s", manifest.get("run_id"), err)
             return False
         reason = redact_text(str(err))
-        where = "kept in the run directory"
+        run_dir = manifest.get("run_dir") or "RUN_DIR"
         try:
             path = pending.keep_pending(manifest, url, reason)
-            where = f"kept as {path}; the next gauntlet command that reaches it writes it"
+            where = f"kept as {path}; the next gauntlet command that reaches the store writes it"
         except OSError as keep_err:
-            where = f"and could not be kept pending either ({keep_err})"
+            where = (
+                f"not kept ({keep_err}); `gauntlet leaderboard import {run_dir}` records it later"
+            )
         log.error(
             "could not record run %s on %s: %s; its row is %s",
             manifest.get("run_id"),

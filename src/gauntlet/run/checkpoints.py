@@ -68,11 +68,8 @@ def last_good(directory: Path, but: Path | None = None) -> Path | None:
 def trained_so_far(path: Path) -> tuple[int, int]:
     """The (epochs, optimizer steps) a checkpoint has completed."""
     checkpoint = load(path)
-    loops = checkpoint.get("loops", {}).get("fit_loop", {})
-    epochs = loops.get("epoch_progress", {}).get("current", {}).get("completed")
-    if epochs is None:
-        epochs = int(checkpoint.get("epoch", -1)) + 1
-    return int(epochs), int(checkpoint.get("global_step", 0))
+    # saved at the end of an epoch, before the loop counts that epoch as completed
+    return int(checkpoint.get("epoch", -1)) + 1, int(checkpoint.get("global_step", 0))
 
 
 def check_same_model(path: Path, module: Any, what: str) -> None:
