@@ -161,11 +161,10 @@ def test_a_run_killed_by_sigkill_shows_as_lost_on_the_next_leaderboard(tmp_path,
     proc = spawn("train", *QUICK, "trainer.max_epochs=200", "trainer.limit_train_batches=1.0",
                  f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path}")  # fmt: skip
     deadline = time.monotonic() + 300
-    while not (run_dir / "manifest.json").is_file():
+    while not (run_dir / "checkpoints" / "last.ckpt").is_file():  # well into training
         assert proc.poll() is None, finish(proc)
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.5)
     proc.kill()
     proc.wait()
     running = manifest(run_dir)

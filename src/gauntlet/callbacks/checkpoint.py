@@ -20,6 +20,7 @@ Its batch-end hook also returns at once when neither ``every_n_train_steps`` nor
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -36,8 +37,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        # serialised in memory first (as Lightning does): a full disk then fails in Python's
+        # write, with an OSError that names the errno, not in torch's C++ stream
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
 
 
 class ModelCheckpoint(LightningModelCheckpoint):

@@ -97,7 +97,10 @@ class Leaderboard:
         """
         parsed = _parse(url)
         if parsed.get_backend_name() == "sqlite":
-            _check_sqlite_file(parsed, create)
+            from gauntlet.run.pending import pending_rows
+
+            # rows waiting for this database: it is made to take them
+            _check_sqlite_file(parsed, create or (settle and bool(pending_rows(url))))
         engine = _engine(parsed)
         board = cls(engine, url)
         try:

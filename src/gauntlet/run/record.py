@@ -60,16 +60,22 @@ class RunRecord:
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self._started = time.perf_counter()
+        self._previous_sigterm: Any = None
 
     # -- the life of a run -------------------------------------------------------------------
     def __enter__(self) -> RunRecord:
         if not self.writer:
             return self
         self._lock.acquire()
-        for directory in (self.run_dir, self.run_dir / "checkpoints"):
-            for stale in remove_stale_temporaries(directory):
-                log.warning("removed %s, left by a writer that was killed", stale)
-        self._write(row=True)
+        self._catch_sigterm()
+        try:
+            for directory in (self.run_dir, self.run_dir / "checkpoints"):
+                for stale in remove_stale_temporaries(directory):
+                    log.warning("removed %s, left by a writer that was killed", stale)
+            self._write(row=True)
+        except BaseException as err:
+            self.__exit__(type(err), err, err.__traceback__)
+            raise
         self._beat = threading.Thread(target=self._heartbeat, name="gauntlet-heartbeat")
         self._beat.daemon = True
         self._beat.start()
@@ -90,6 +96,8 @@ class RunRecord:
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
         self._stop.set()
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
         if err is not None:
             status, error = describe_failure(err, self.run_dir)
             with self._write_lock:
@@ -107,13 +115,26 @@ class RunRecord:
                 self._beat.join(timeout=5)
             self._write(row=True)
             self._lock.release()
-        if err is not None and self.manifest["status"] == "failed":
-            log.error("run %s failed: %s", self.manifest["run_id"], self.manifest["error"])
         if isinstance(err, _SIGTERM_TYPES()):
             raise SystemExit(EXIT_SIGTERM) from err
         if isinstance(err, OSError):
             raise RunFailed(self.manifest["error"]) from err
         return False
+
+    def _catch_sigterm(self) -> None:
+        """SIGTERM outside Lightning's fit (building, testing) ends the run like one inside it:
+        recorded, exit 143. Inside fit Lightning's own handler, which calls this one too,
+        stops at the end of the step."""
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if signal.getsignal(signal.SIGTERM) is on_sigterm:  # Lightning's is not in place
+                raise SIGTERMException
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
 
     # -- writing -----------------------------------------------------------------------------
     def _write(self, row: bool, quiet: bool = False) -> None:
