@@ -156,6 +156,45 @@ def test_a_second_process_on_one_run_is_refused_naming_the_first_ones_pid(tmp_pa
 # -- a row always ends in a final state ------------------------------------------------------
 
 
+def test_a_running_record_whose_process_is_gone_is_marked_lost(tmp_path):
+    from gauntlet.leaderboard.store import Leaderboard
+    from gauntlet.run.liveness import STALE_AFTER_S
+    from gauntlet.run.lock import RunLock
+    from gauntlet.run.manifest import base_manifest, write_manifest
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    url = sqlite(tmp_path / "leaderboard.db")
+    records = {}
+    for name, pid in (("gone", gone.pid), ("alive", os.getpid())):
+        run_dir = tmp_path / name
+        m = base_manifest(run_id=name, run_dir=run_dir, config={}, overrides=[], choices={},
+                          seed=0, experiment="e", study=None, tags=[])  # fmt: skip
+        m["pid"] = pid
+        write_manifest(run_dir, m)
+        records[name] = m
+    lock = RunLock(tmp_path / "alive")
+    lock.acquire()  # this process trains "alive"
+    (tmp_path / "gone" / ".lock").write_text(f"pid {gone.pid}\n")  # left behind, not held
+    far = {**records["alive"], "run_id": "far", "host": "elsewhere", "run_dir": "/nowhere",
+           "heartbeat": "2000-01-01T00:00:00+00:00"}  # fmt: skip
+    with Leaderboard.open(url, settle=False) as board:
+        for m in (*records.values(), far):
+            board.upsert(m)
+    try:
+        with Leaderboard.open(url) as board:  # what every command does when it opens it
+            status = {r["run_id"]: (r["status"], r["error"]) for r in board.runs()}
+    finally:
+        lock.release()
+    assert status["alive"] == ("running", None)
+    assert status["gone"][0] == "lost" and f"pid {gone.pid} on " in status["gone"][1]
+    assert status["far"][0] == "lost" and "sent no heartbeat for" in status["far"][1]
+    assert STALE_AFTER_S > 60
+    assert manifest(tmp_path / "gone")["status"] == "lost"
+    assert manifest(tmp_path / "alive")["status"] == "running"
+
+
+@pytest.mark.slow
 def test_a_run_killed_by_sigkill_shows_as_lost_on_the_next_leaderboard(tmp_path, capsys):
     run_dir = tmp_path / "run"
     proc = spawn("train", *QUICK, "trainer.max_epochs=200", "trainer.limit_train_batches=1.0",
@@ -182,6 +221,7 @@ def test_a_run_killed_by_sigkill_shows_as_lost_on_the_next_leaderboard(tmp_path,
     assert stored["status"] == "lost" and stored["error"] == lost["error"]
 
 
+@pytest.mark.slow
 def test_sigterm_before_the_first_checkpoint_does_not_suggest_resume(tmp_path):
     run_dir = tmp_path / "run"
     proc = spawn("train", *QUICK, "data.batch_size=1", "trainer.limit_train_batches=1.0",
@@ -281,20 +321,20 @@ def test_a_diverging_run_stops_at_once_and_says_what_to_change(tmp_path, capsys)
 # -- a full disk, a second filesystem ----------------------------------------------------------
 
 
-def test_a_full_disk_fails_the_run_with_one_message_and_always_in_its_row(tmp_path, tmpfs):
+def test_a_full_disk_fails_the_run_with_one_message_and_always_in_its_row(tmp_path, tmpfs, capsys):
     small = tmpfs("300k")  # room for the Hydra files and the manifest, not for a checkpoint
     url = sqlite(tmp_path / "leaderboard.db")
     run_dir = small / "run"
-    code, output = finish(spawn("train", *QUICK, f"leaderboard.url={url}",
-                                f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path}"))  # fmt: skip
+    code, output = cli("train", *QUICK, f"leaderboard.url={url}", f"hydra.run.dir={run_dir}",
+                       f"paths.log_dir={tmp_path}", capsys=capsys)  # fmt: skip
     assert code == 1, output[-3000:]
     assert "Traceback" not in output
-    said = [line for line in output.splitlines() if line.startswith("gauntlet: error:")]
-    assert len(said) == 1 and "no space left on device: " in said[0]
-    run_id = next(iter(r["run_id"] for r in _rows(url)))
-    stored = row(url, run_id)
+    said = [line for line in output.splitlines() if "no space left on device" in line]
+    assert said == [f"gauntlet: error: no space left on device: {run_dir}/checkpoints/best.ckpt"]
+    (stored,) = _rows(url)
     assert stored["status"] == "failed"
-    assert stored["error"].startswith(f"no space left on device: {run_dir}")
+    assert stored["error"] == f"no space left on device: {run_dir}/checkpoints/best.ckpt"
+    assert manifest(run_dir)["error"] == stored["error"]
     leftovers = [p.name for p in run_dir.rglob("*") if p.name.startswith(".tmp-")]
     assert leftovers == []
 
