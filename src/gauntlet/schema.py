@@ -232,3 +232,125 @@ def register_schemas() -> None:
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
     cs.store(name="train_schema", node=TrainSchema)
+
+
+# -- value ranges ----------------------------------------------------------------------------
+# Types are checked when Hydra composes; ranges here, before anything is built. Each entry is
+# the key, the test a value must pass, and what the key accepts (the message says it).
+
+
+def _int_at_least(low: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, (int, float)) and 0.0 <= v < 1.0
+
+
+def _limit(v: Any) -> bool:
+    # Lightning: a float share of the batches in [0, 1], or a whole count >= 0
+    if v is None:
+        return True
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return v >= 0
+    return isinstance(v, float) and 0.0 <= v <= 1.0
+
+
+PRECISIONS = (
+    "64-true", "64", 64, "32-true", "32", 32, "16-mixed", "16", 16, "bf16-mixed", "bf16",
+    "16-true", "bf16-true", "transformer-engine", "transformer-engine-float16",
+)  # fmt: skip
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+SEED_MAX = 2**32 - 1  # numpy's seed range, which seed_everything passes it to
+
+RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("seed", lambda v: isinstance(v, int) and 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
+    ("data.batch_size", _int_at_least(1), "a whole number >= 1"),
+    ("data.eval_batch_size", _int_at_least(1), "a whole number >= 1"),
+    ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.test_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.fraction", lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1]"),
+    ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
+    ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
+    ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_len", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
+    ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
+    ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
+    ("model.net.dropout", _fraction, "a fraction in [0, 1)"),
+    ("trainer.max_epochs", lambda v: v is None or v == -1 or v >= 1, "a whole number >= 1"),
+    ("trainer.min_epochs", lambda v: v is None or v >= 0, "a whole number >= 0"),
+    ("trainer.max_steps", lambda v: v == -1 or v >= 1, "-1 (no limit) or a whole number >= 1"),
+    (
+        "trainer.devices",
+        lambda v: v in ("auto", -1) or _int_at_least(1)(v) or isinstance(v, (list, str)),
+        "a count >= 1, a list of ids, or auto",
+    ),
+    ("trainer.num_nodes", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.accelerator", lambda v: str(v) in ACCELERATORS, ", ".join(ACCELERATORS)),
+    ("trainer.precision", lambda v: v in PRECISIONS, ", ".join(map(str, PRECISIONS[::3]))),
+    ("trainer.accumulate_grad_batches", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.check_val_every_n_epoch", lambda v: v is None or v >= 1, "a whole number >= 1"),
+    ("trainer.log_every_n_steps", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.gradient_clip_val", lambda v: v is None or v >= 0, "a number >= 0, or null"),
+    ("trainer.gradient_clip_algorithm", lambda v: v in ("norm", "value"), "norm or value"),
+    (
+        "trainer.limit_train_batches",
+        lambda v: _limit(v) and v != 0,
+        "a share in (0, 1] or a count >= 1",
+    ),
+    ("trainer.limit_val_batches", _limit, "a share in [0, 1] or a count >= 0"),
+    (
+        "trainer.limit_test_batches",
+        lambda v: _limit(v) and v != 0,
+        "a share in (0, 1] or a count >= 1",
+    ),
+    ("trainer.num_sanity_val_steps", lambda v: v == -1 or v >= 0, "-1 (all) or a count >= 0"),
+)
+
+
+def validate(cfg: Any) -> None:
+    """Refuse a value outside its range, naming the key and what it accepts."""
+    from omegaconf import OmegaConf
+
+    from gauntlet.errors import GauntletError
+
+    for key, ok, accepts in RANGES:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None and key not in ("seed",):
+            continue
+        try:
+            valid = bool(ok(value))
+        except TypeError:
+            valid = False
+        if not valid or (isinstance(value, float) and value != value):  # NaN
+            raise GauntletError(f"{key}={value}: expected {accepts}")
+    data = cfg.get("data") or {}
+    val, test = data.get("val_fraction"), data.get("test_fraction")
+    if isinstance(val, (int, float)) and isinstance(test, (int, float)) and val + test >= 1:
+        raise GauntletError(
+            f"data.val_fraction={val} + data.test_fraction={test} = {val + test:g} leaves no "
+            "training data; their sum must be below 1 (e.g. 0.1 and 0.2)"
+        )
+    _check_devices(cfg)
+
+
+def _check_devices(cfg: Any) -> None:
+    """A GPU asked for where none exists: say so before Lightning's traceback would."""
+    from gauntlet.errors import GauntletError
+
+    trainer = cfg.get("trainer") or {}
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        strategy = trainer.get("strategy", "auto")
+        raise GauntletError(
+            f"trainer.accelerator={accelerator} (strategy {strategy}): this machine has no "
+            "usable CUDA GPU; use trainer=default (accelerator auto picks the CPU here), or "
+            "trainer=ddp_cpu for DDP on CPU processes"
+        )
