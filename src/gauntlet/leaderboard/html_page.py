@@ -63,8 +63,22 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def render_html(report: Report) -> str:
-    """The whole page as a string."""
+Section = tuple[str, Sequence[str], Sequence[Sequence[Any]]]  # heading, columns, rows
+
+
+def _section(heading: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{_e(name)}</th>" for name in columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{_e(value)}</td>" for value in row) + "</tr>" for row in rows
+    )
+    return (
+        f"<section><h2>{_e(heading)}</h2><table class=\"sortable\">"
+        f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></section>"
+    )
+
+
+def render_html(report: Report, sections: Sequence[Section] = ()) -> str:
+    """The whole page as a string; ``sections`` are further tables after the main one."""
     numeric = report.numeric_columns()
     header = "".join(
         f'<th class="num">{_e(name)}</th>' if name in numeric else f"<th>{_e(name)}</th>"
@@ -110,6 +124,7 @@ def render_html(report: Report) -> str:
 </tbody>
 </table>
 {empty}
+{chr(10).join(_section(*section) for section in sections)}
 {chr(10).join(figures)}
 <script>{_SCRIPT}</script>
 </body>
@@ -126,6 +141,7 @@ def write_html(
     keys: Sequence[str] = (),
     source: str | None = None,
     description: str | None = None,
+    sections: Sequence[Section] = (),
 ) -> Path:
     """Write the HTML page for groups (from :func:`aggregate`) or runs; returns the path.
 
@@ -146,7 +162,7 @@ def write_html(
     )
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(report), encoding="utf-8")
+    target.write_text(render_html(report, sections), encoding="utf-8")
     return target
 
 
