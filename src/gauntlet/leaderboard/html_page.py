@@ -72,7 +72,7 @@ def _section(heading: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
         "<tr>" + "".join(f"<td>{_e(value)}</td>" for value in row) + "</tr>" for row in rows
     )
     return (
-        f"<section><h2>{_e(heading)}</h2><table class=\"sortable\">"
+        f'<section><h2>{_e(heading)}</h2><table class="sortable">'
         f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></section>"
     )
 

@@ -200,7 +200,7 @@ class Study:
     post: tuple[PostStep, ...]
     plots: tuple[PlotSpec, ...]
     claims: tuple[ClaimSpec, ...]
-    statistics: Settings = Settings()
+    statistics: Settings = field(default_factory=Settings)
 
     def axis(self, name: str) -> Axis | None:
         return next((axis for axis in self.axes if axis.name == name), None)
