@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from gauntlet.config import CONFIG_DIR, register_schemas
 from gauntlet.errors import GauntletError, exit_with
+from gauntlet.leaderboard.query import wandb_fields
 from gauntlet.repro.manifest import (
     MANIFEST,
     base_manifest,
@@ -119,7 +120,7 @@ def build(cfg: DictConfig, run_id: str | None = None):
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue
-        extra = {"id": run_id, "name": run_id} if node._target_.endswith("WandbLogger") else {}
+        extra = wandb_fields(cfg, run_id) if node._target_.endswith("WandbLogger") else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
     make_trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True

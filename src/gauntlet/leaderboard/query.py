@@ -234,3 +234,28 @@ def run_labels(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str,
     ``smoke`` (the reasons it is a smoke run, or an empty list) and ``sweep``."""
     smoke = smoke_reasons({"config": config, "overrides": list(overrides)})
     return {"smoke": smoke, "sweep": sweep_of()}
+
+
+def wandb_fields(cfg: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """How a run appears in W&B, so that its runs table groups seeds as the leaderboard does:
+    ``name`` ``<experiment>-s<seed>-<last 6 of run_id>``; ``group`` the study or sweep, else
+    the experiment; ``tags`` the configured ones plus ``seed:N``, ``study:NAME``,
+    ``sweep:NAME`` and ``smoke`` where they apply. The run's ``id`` stays its run_id."""
+    experiment = str(cfg.get("experiment_name") or "run")
+    seed = cfg.get("seed")
+    study = cfg.get("study")
+    sweep = sweep_of()
+    tags = [str(tag) for tag in (cfg.get("tags") or [])]
+    tags.append(f"seed:{seed}")
+    if study:
+        tags.append(f"study:{study}")
+    if sweep:
+        tags.append(f"sweep:{sweep}")
+    if smoke_reasons({"config": cfg}):
+        tags.append("smoke")
+    return {
+        "id": run_id,
+        "name": f"{experiment}-s{seed}-{run_id[-6:]}",
+        "group": str(study or sweep or experiment),
+        "tags": list(dict.fromkeys(tags)),
+    }
