@@ -219,6 +219,7 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         description=_describe(args),
         kind="runs" if args.runs else "groups",
         note=left_out,
+        runs=rows if not args.runs else (),
     )
     if args.output:
         path = write_report(report, fmt, args.output)

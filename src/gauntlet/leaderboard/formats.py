@@ -157,5 +157,11 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     """Write the report to ``path`` (parent directories are created); returns the path."""
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(report, fmt), encoding="utf-8")
+    if fmt == "html":  # links to the runs' files relative to the page
+        from gauntlet.leaderboard.html_page import render_html
+
+        text = render_html(report, base=target.parent.resolve())
+    else:
+        text = render(report, fmt)
+    target.write_text(text, encoding="utf-8")
     return target

@@ -47,12 +47,17 @@ class Report:
     description: str | None = None
     kind: str | None = None
     note: str | None = None  # what the view leaves out, for the summary line
+    runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
 
     def __post_init__(self) -> None:
         if self.kind is None:
             self.kind = "groups" if self.items and "group" in self.items[0] else "runs"
         if self.kind not in ("groups", "runs"):
             raise ValueError(f"Report kind must be 'groups' or 'runs', got {self.kind!r}")
+
+    def item_runs(self) -> list[Mapping[str, Any]]:
+        """The runs behind the report: its items for a runs report, else ``runs``."""
+        return list(self.items) if self.kind == "runs" else list(self.runs)
 
     @property
     def run_count(self) -> int:
