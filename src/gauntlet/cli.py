@@ -13,6 +13,11 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "study": ("gauntlet.study.cli", False, "run a study file: grid x seeds, report, claims"),
     "leaderboard": ("gauntlet.leaderboard.cli", False, "query the leaderboard, import runs"),
     "reproduce": ("gauntlet.repro.reproduce", False, "re-run a recorded run and compare metrics"),
+    "diff": (
+        "gauntlet.repro.diff",
+        False,
+        "what differs between runs: config, code, data, metrics",
+    ),
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench", False, "framework overhead against a plain PyTorch loop"),
@@ -30,7 +35,7 @@ def usage() -> str:
         "--config-dir DIR (-cd DIR), with any command, adds your own config groups (model/,",
         "data/, experiment/, ...) beside gauntlet's; modules in the working directory are",
         "importable by _target_.",
-        "gauntlet COMMAND --help shows each command's options.",
+        "gauntlet COMMAND --help shows each command's options; gauntlet --version.",
     ]
     return "\n".join(lines)
 
@@ -63,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         command, args = argv[0], argv[1:]
     elif os.environ.get(_COMMAND_ENV) in COMMANDS:
         command, args = os.environ[_COMMAND_ENV], argv
+    elif argv[:1] in (["--version"], ["-V"]):
+        from gauntlet import __version__
+
+        print(f"gauntlet {__version__}")
+        return 0
     else:
         print(usage(), file=sys.stderr if argv else sys.stdout)
         if argv and argv[0] not in ("-h", "--help"):

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
+from gauntlet.leaderboard.query import wandb_fields
 from gauntlet.run.manifest import (
     MANIFEST,
     base_manifest,
@@ -128,7 +129,7 @@ def build(cfg: DictConfig, run_id: str | None = None):
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue
-        extra = {"id": run_id, "name": run_id} if _is_wandb(node._target_) else {}
+        extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
     from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
 

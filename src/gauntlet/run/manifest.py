@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.query import run_labels
 from gauntlet.redaction import scrub_secrets
 from gauntlet.run.files import atomic_write_text
 
@@ -161,6 +162,7 @@ def base_manifest(
         "wandb": None,
         "error": None,
         "tags": list(tags),
+        **run_labels(config, overrides),
     }
 
 
