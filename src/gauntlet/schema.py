@@ -40,10 +40,24 @@ class MNIST1DSchema(DataSchema):
 
 
 @dataclass
+class ListOpsSchema(DataSchema):
+    max_length: int = 128
+    min_length: int = 16
+    max_depth: int = 6
+    max_args: int = 5
+    leaf_prob: float = 0.5
+    num_train: int = 10000
+    num_val: int = 1000
+    num_test: int = 2000
+    generator_seed: int = 0
+    cache_dir: Optional[str] = None
+
+
+@dataclass
 class VisionSchema(DataSchema):
     dataset: str = MISSING
     root: str = MISSING
-    download: bool = True
+    download: bool = False
 
 
 @dataclass
@@ -219,6 +233,7 @@ class TrainSchema:
 SCHEMAS = {
     ("schema/data", "base"): DataSchema,
     ("schema/data", "mnist1d"): MNIST1DSchema,
+    ("schema/data", "listops"): ListOpsSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
     ("schema/data", "concat"): ConcatSchema,
