@@ -72,6 +72,23 @@ class TextFileSchema(DataSchema):
     text_key: str = "text"
     label_key: str = "label"
     max_len: int = 64
+    tokenizer: str = "word"
+    max_vocab: int = 20000
+    min_freq: int = 1
+
+
+@dataclass
+class HFSchema(DataSchema):
+    path: Optional[str] = None
+    name: Optional[str] = None
+    config: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: Optional[str] = None
+    test_split: Optional[str] = None
+    max_len: int = 64
+    tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
@@ -236,6 +253,7 @@ SCHEMAS = {
     ("schema/data", "listops"): ListOpsSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
+    ("schema/data", "hf"): HFSchema,
     ("schema/data", "concat"): ConcatSchema,
     ("schema/model", "cnn"): CNNModelSchema,
     ("schema/model", "rnn"): RNNModelSchema,

@@ -44,15 +44,19 @@ DATASETS = {
         "idx",
         "FashionMNIST",
         "https://github.com/zalandoresearch/fashion-mnist",
-        ("t-shirt", "trouser", "pullover", "dress", "coat")
-        + ("sandal", "shirt", "sneaker", "bag", "ankle boot"),
+        (
+            *("t-shirt", "trouser", "pullover", "dress", "coat"),
+            *("sandal", "shirt", "sneaker", "bag", "ankle boot"),
+        ),
     ),
     "cifar10": VisionDataset(
         "cifar",
         "CIFAR10",
         "https://www.cs.toronto.edu/~kriz/cifar.html (the 'python version')",
-        ("airplane", "automobile", "bird", "cat", "deer")
-        + ("dog", "frog", "horse", "ship", "truck"),
+        (
+            *("airplane", "automobile", "bird", "cat", "deer"),
+            *("dog", "frog", "horse", "ship", "truck"),
+        ),
     ),
 }
 
@@ -105,6 +109,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("_codecs", "encode"),  # how a protocol-2 pickle made by Python 3 stores bytes
     }
 
     def find_class(self, module: str, name: str):
@@ -208,7 +213,8 @@ class VisionDataModule(InMemoryDataModule):
             )
             raise GauntletError(
                 f"data={self.dataset}: file {missing[0]} (or {missing[0]}.gz) not found in "
-                f"{searched}" + (f" ({len(missing) - 1} more missing)" if len(missing) > 1 else "")
+                f"{searched}"
+                + (f" ({len(missing) - 1} more missing)" if len(missing) > 1 else "")
                 + f". Get the dataset from {self.info.source} and place its files there "
                 f"(or set data.root); {how}."
             )
@@ -238,6 +244,11 @@ class VisionDataModule(InMemoryDataModule):
                     f"{self.dataset} has classes 0..{len(self.info.class_names) - 1}"
                 )
             out[split] = ((images.astype(np.float32) / 255.0), labels.astype(np.int64))
+        if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
+            raise GauntletError(
+                f"data={self.dataset}: train images are {out['train'][0].shape[1:]} but test "
+                f"images are {out['test'][0].shape[1:]}; the files come from different datasets"
+            )
         return out
 
     def make_spec(self, splits: dict[str, Split]) -> InputSpec:
