@@ -87,7 +87,15 @@ ARCH_ARGS = {
 }
 
 
-@pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
+@pytest.mark.parametrize(
+    "model",
+    # the fast suite trains the CNN to accuracy; the other two step on CIFAR-10 below
+    [
+        "cnn",
+        pytest.param("rnn", marks=pytest.mark.slow),
+        pytest.param("transformer", marks=pytest.mark.slow),
+    ],
+)
 def test_mnist_idx_files_train_every_architecture_to_better_than_chance(train, tmp_path, model):
     write_idx_dataset(tmp_path / "mnist")
     manifest, _ = train(
@@ -242,3 +250,32 @@ def test_a_corrupt_file_through_the_cli_exits_2_without_a_traceback(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert str(folder / "data_batch_1") in result.stderr
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "mnist_cnn",
+        "mnist_rnn",
+        "mnist_transformer",
+        "cifar10_cnn",
+        "cifar10_rnn",
+        "cifar10_transformer",
+    ],
+)
+@pytest.mark.slow
+def test_the_gpu_presets_build_and_step_on_the_real_formats(train, tmp_path, preset):
+    if preset.startswith("cifar10"):
+        write_cifar_dataset(tmp_path, per_batch=20, n_test=20)
+    else:
+        write_idx_dataset(tmp_path, n_train=100, n_test=20)
+    manifest, _ = train(
+        f"experiment={preset}",
+        "trainer=cpu",  # the presets ask for a GPU; the configuration is what is checked here
+        f"data.root={tmp_path}",
+        "data.batch_size=8",
+        "trainer.limit_train_batches=2",
+        "logger=csv",
+    )
+    assert manifest["status"] == "completed"
+    assert manifest["experiment"] == preset

@@ -159,7 +159,7 @@ class VisionDataModule(InMemoryDataModule):
             )
         self.dataset = dataset
         self.info = DATASETS[dataset]
-        self.root = Path(root)
+        self.root = Path(root).expanduser().resolve()
         self.download = download
 
     # -- finding the files -------------------------------------------------------------------
