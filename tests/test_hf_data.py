@@ -100,6 +100,20 @@ def test_the_datasets_own_splits_are_used_and_missing_ones_carved_seeded(tmp_pat
 
 
 @needs_hf
+def test_a_split_whose_labels_are_withheld_is_carved_from_train_instead(tmp_path):
+    hidden = reviews(50, 1)
+    hidden["label"] = [-1] * 50  # as in GLUE's test splits
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict(
+        {"train": Dataset.from_dict(reviews(100, 0)), "test": Dataset.from_dict(hidden)}
+    ).save_to_disk(str(tmp_path / "ds"))
+    dm = setup(path=str(tmp_path / "ds"), test_fraction=0.2)
+    assert dm.sizes() == {"train": 72, "val": 8, "test": 20}
+    assert set(dm.splits["test"].y.tolist()) == {0, 1}
+
+
+@needs_hf
 def test_columns_and_split_names_come_from_config_and_string_labels_work(tmp_path):
     from datasets import Dataset, DatasetDict
 

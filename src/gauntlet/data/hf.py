@@ -33,6 +33,11 @@ def import_datasets():
     return datasets
 
 
+def unlabelled(value) -> bool:
+    """None, or the -1 that datasets use for a withheld label (GLUE's test splits)."""
+    return value is None or (isinstance(value, int) and value == -1)
+
+
 class HFDataModule(TextDataModule):
     def __init__(
         self,
@@ -127,17 +132,18 @@ class HFDataModule(TextDataModule):
             self.classes = list(names)
             labels = {role: np.asarray(v, dtype=np.int64) for role, v in raw.items()}
         else:
-            self.classes = sorted({str(v) for v in raw["train"]})
+            self.classes = sorted({str(v) for v in raw["train"] if not unlabelled(v)})
             index = {c: i for i, c in enumerate(self.classes)}
             labels = {}
             for role, values in raw.items():
-                unknown = sorted({str(v) for v in values} - set(index))
-                if unknown and role != "train":
+                unknown = sorted({str(v) for v in values if not unlabelled(v)} - set(index))
+                if unknown:
                     raise GauntletError(
                         f"data.label_column={self.label_column!r}: the {role} split has labels "
                         f"{unknown[:5]} that the train split lacks"
                     )
-                labels[role] = np.array([index[str(v)] for v in values], dtype=np.int64)
+                ids = [-1 if unlabelled(v) else index[str(v)] for v in values]
+                labels[role] = np.array(ids, dtype=np.int64)
         if len(self.classes) < 2:
             raise GauntletError(
                 f"data.label_column={self.label_column!r}: the train split has one label only"

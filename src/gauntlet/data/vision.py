@@ -193,7 +193,7 @@ class VisionDataModule(InMemoryDataModule):
         for train in (True, False):
             try:
                 cls(str(self.root), train=train, download=True)
-            except Exception as err:  # network errors come in many classes; report them all
+            except (RuntimeError, OSError) as err:  # torchvision's download errors; URLError
                 raise GauntletError(
                     f"data={self.dataset}: torchvision could not download it into "
                     f"{self.root} ({err}); fetch the files from {self.info.source}"
