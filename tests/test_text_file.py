@@ -47,3 +47,19 @@ def test_a_well_formed_file_still_loads(text_file):
     assert dm.spec.class_names == ("neg", "pos")
     assert dm.vocab[:2] == ["<pad>", "<unk>"]
     assert sum(dm.sizes().values()) == 240
+
+
+def test_a_tokenizer_path_that_holds_no_tokenizer_is_named(text_file, tmp_path):
+    missing = tmp_path / "no_tokenizer_here"
+    dm = TextFileDataModule(path=str(text_file), tokenizer=str(missing))
+    with pytest.raises(GauntletError, match=r"data\.tokenizer=.*no_tokenizer_here"):
+        dm.setup()
+
+
+def test_a_corrupt_tokenizer_file_is_named(text_file, tmp_path):
+    pytest.importorskip("tokenizers", reason="the hf extra is not installed")
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"not": "a tokenizer"}')
+    dm = TextFileDataModule(path=str(text_file), tokenizer=str(bad))
+    with pytest.raises(GauntletError, match=r"tokenizer\.json is not a tokenizers file"):
+        dm.setup()
