@@ -44,10 +44,24 @@ class MNIST1DSchema(DataSchema):
 
 
 @dataclass
+class ListOpsSchema(DataSchema):
+    max_length: int = 128
+    min_length: int = 16
+    max_depth: int = 6
+    max_args: int = 5
+    leaf_prob: float = 0.5
+    num_train: int = 10000
+    num_val: int = 1000
+    num_test: int = 2000
+    generator_seed: int = 0
+    cache_dir: Optional[str] = MISSING
+
+
+@dataclass
 class VisionSchema(DataSchema):
     dataset: str = MISSING
     root: str = MISSING
-    download: bool = True
+    download: bool = False
 
 
 @dataclass
@@ -73,6 +87,23 @@ class TextFileSchema(DataSchema):
     text_key: str = "text"
     label_key: str = "label"
     max_len: int = MISSING
+    tokenizer: str = "word"
+    max_vocab: int = 20000
+    min_freq: int = 1
+
+
+@dataclass
+class HFSchema(DataSchema):
+    path: Optional[str] = None
+    name: Optional[str] = None
+    config: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: Optional[str] = None
+    test_split: Optional[str] = None
+    max_len: int = 64
+    tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
@@ -215,8 +246,10 @@ class TrainSchema:
 SCHEMAS = {
     ("schema/data", "base"): DataSchema,
     ("schema/data", "mnist1d"): MNIST1DSchema,
+    ("schema/data", "listops"): ListOpsSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
+    ("schema/data", "hf"): HFSchema,
     ("schema/data", "concat"): ConcatSchema,
     ("schema/data", "arrays"): ArraysSchema,
     ("schema/model", "base"): ModelSchema,
