@@ -104,6 +104,8 @@ class TransformerSchema(NetSchema):
     patch_size: int = 2
     positions: str = "learned"
     pool: str = "cls"
+    stem: str = "patch"
+    stem_kernel: int = 5
 
 
 @dataclass
@@ -212,6 +214,7 @@ class TrainSchema:
     paths: Any = MISSING
     leaderboard: Any = None
     augment: Any = None
+    synthesize: Any = None
     robust: Any = None
     extras: Any = None
 

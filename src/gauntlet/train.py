@@ -106,6 +106,8 @@ def build(cfg: DictConfig, run_id: str | None = None):
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
+    if cfg.get("synthesize") and "_target_" in cfg.synthesize:
+        datamodule.synthesizer = hydra.utils.instantiate(cfg.synthesize)
     datamodule.setup("fit")
     net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
     augment = None
