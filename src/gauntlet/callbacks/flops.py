@@ -8,8 +8,9 @@ only adds its batch size to the samples seen. Logged once per training epoch:
 - ``perf/flops_per_sample``: forward + backward FLOPs of the network for one sample;
 - ``perf/train_flops``: that times every training sample seen so far, across ranks.
 
-The count is the network's matrix work (the counter covers matmuls and convolutions, which
-dominate these models); extra passes a training recipe adds, such as the attack steps of
+The count is the network's matrix work (the counter covers matmuls, convolutions and
+attention, which dominate these models, plus the fused LSTM kernel of the CPU, given a formula
+here); extra passes a training recipe adds, such as the attack steps of
 adversarial training, are not in it. The samples seen are kept in checkpoints, so a resumed
 run goes on counting from where it stopped.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -30,11 +32,30 @@ from gauntlet.callbacks.throughput import batch_size_of
 log = logging.getLogger(__name__)
 
 
+def _rnn_layer_flops(input_shape: Any, w_ih: Any, w_hh: Any, *_: Any, **__: Any) -> int:
+    # one recurrent layer: the input and hidden matmuls of every gate at every step
+    steps = math.prod(input_shape[:-1])  # T x B, in either layout
+    return 2 * steps * (math.prod(w_ih) + math.prod(w_hh))
+
+
+def _rnn_layer_backward_flops(input_shape: Any, w_ih: Any, w_hh: Any, *_: Any, **__: Any) -> int:
+    # the gradients of the input and of both weight matrices: twice the forward matmuls
+    return 2 * _rnn_layer_flops(input_shape, w_ih, w_hh)
+
+
+# Fused CPU kernels the counter has no formula for (measured on torch 2.13): the LSTM runs as
+# one oneDNN op per layer, which the counter would count as zero
+_CUSTOM = {}
+if hasattr(torch.ops.aten, "mkldnn_rnn_layer"):
+    _CUSTOM[torch.ops.aten.mkldnn_rnn_layer] = _rnn_layer_flops
+    _CUSTOM[torch.ops.aten.mkldnn_rnn_layer_backward] = _rnn_layer_backward_flops
+
+
 def flops_per_sample(net: nn.Module, x: torch.Tensor) -> float:
     """Forward + backward FLOPs of ``net`` on the batch ``x``, divided by its size."""
     probe = copy.deepcopy(net).train()
     params = [p for p in probe.parameters() if p.requires_grad]
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
         out = probe(x)
         if params:
             torch.autograd.grad(out.float().sum(), params, allow_unused=True)
