@@ -190,18 +190,31 @@ def find_source(selection: Any, target: Any) -> Path:
     cfg = target.cfg
     settings = cfg.get("leaderboard") or {}
     url = resolve_url(settings.get("url"), (cfg.get("paths") or {}).get("log_dir") or "logs")
-    where = dict(selection)
+    where = flat_keys(selection)
     with Leaderboard.open(url, create=False) as board:
         rows = board.runs(status="completed", where=where)
     try:
         target_seed = int(read_manifest_seed(target.run_dir, cfg))
     except (TypeError, ValueError):
         target_seed = None
-    row = pick_source(rows, target_seed, selection)
+    row = pick_source(rows, target_seed, where)
     log.info(
         "source run %s (seed %s) in %s", row.get("run_id"), row.get("seed"), row.get("run_dir")
     )
     return checkpoint_of(str(row.get("run_dir")))
+
+
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{model: {net: {_target_: X}}}`` (what ``source.model.net._target_=X`` parses to) ->
+    ``{"model.net._target_": X}``, the leaderboard's key for it."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flat_keys(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def read_manifest_seed(run_dir: Path, cfg: Any) -> Any:
