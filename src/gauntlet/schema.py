@@ -145,6 +145,8 @@ class TransformerSchema(NetSchema):
     patch_size: int = MISSING
     positions: str = MISSING
     pool: str = MISSING
+    stem: str = MISSING
+    stem_kernel: int = MISSING
 
 
 @dataclass
@@ -239,6 +241,7 @@ class TrainSchema:
     paths: Any = MISSING
     leaderboard: Any = None
     augment: Any = None
+    synthesize: Any = None
     robust: Any = None
     extras: Any = None
 

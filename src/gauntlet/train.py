@@ -110,6 +110,10 @@ def build(cfg: DictConfig, run_id: str | None = None):
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)
+    if cfg.get("synthesize") and "_target_" in cfg.synthesize:
+        with from_constructor("synthesize"):
+            datamodule.synthesizer = hydra.utils.instantiate(cfg.synthesize)
+    with from_constructor("data"):
         datamodule.setup("fit")
     with from_constructor("model.net"):
         from gauntlet.models.build import build_network

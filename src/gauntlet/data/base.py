@@ -7,6 +7,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -160,8 +161,12 @@ class InMemoryDataModule(pl.LightningDataModule):
     Subclasses implement ``load()`` returning numpy arrays per split and ``make_spec()``.
     Missing validation or test splits are carved from train with a seeded stratified split;
     ``fraction`` / ``samples_per_class`` then shrink the training split only. ``split_seed``
-    fixes the splits; ``seed`` (the run's seed) fixes the shuffle order.
+    fixes the splits; ``seed`` (the run's seed) fixes the shuffle order. A ``synthesizer``
+    (``synthesize=gmm|vae``, set before ``setup``) then adds generated samples to the cut
+    training split, fitted on it alone.
     """
+
+    synthesizer: Callable[..., Any] | None = None
 
     def __init__(
         self,
@@ -226,6 +231,12 @@ class InMemoryDataModule(pl.LightningDataModule):
             for name, (ax, ay) in arrays.items()
         }
         self._spec = self.make_spec(self.splits)
+        self.synthetic_count = 0
+        if self.synthesizer is not None:
+            real = self.splits["train"]
+            made = self.synthesizer(real.x, real.y, self._spec)
+            self.splits["train"] = Split(torch.cat([real.x, made.x]), torch.cat([real.y, made.y]))
+            self.synthetic_count = len(made.y)
         log.info("data: %s; sizes %s", self._spec.describe(), self.sizes())
 
     @property
@@ -240,7 +251,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         return self.spec.num_classes
 
     def sizes(self) -> dict[str, int]:
-        return {name: len(split) for name, split in self.splits.items()}
+        """Samples per split; ``train`` counts the real ones, ``synthetic`` the generated."""
+        sizes = {name: len(split) for name, split in self.splits.items()}
+        if getattr(self, "synthetic_count", 0):
+            sizes["train"] -= self.synthetic_count
+            sizes["synthetic"] = self.synthetic_count
+        return sizes
 
     def fingerprint(self) -> str:
         """A short hash of the exact training split, recorded so two runs can be compared."""

@@ -34,6 +34,8 @@ class Transformer(Network):
         patch_size: int = 2,
         positions: str = "learned",
         pool: str = "cls",
+        stem: str = "patch",
+        stem_kernel: int = 5,
         checkpointing: bool = False,
     ) -> None:
         for key, value in (
@@ -60,8 +62,20 @@ class Transformer(Network):
             )
         if pool not in ("cls", "mean"):
             raise GauntletError(f"model.net.pool={pool!r}: choose 'cls' or 'mean'")
+        if stem not in ("patch", "conv"):
+            raise GauntletError(f"model.net.stem={stem!r}: choose 'patch' or 'conv'")
+        if stem == "conv" and (stem_kernel < 1 or stem_kernel % 2 == 0):
+            raise GauntletError(f"model.net.stem_kernel={stem_kernel}: expected an odd number >= 1")
         self.patch_size = patch_size
-        if self.embedded_modality == "image":
+        if stem == "conv" and self.embedding is not None:
+            # tokens: the convolution reads the embedded (T, D) sequence, patched like raw steps
+            t = spec.shape[0]
+            if t % patch_size:
+                raise GauntletError(
+                    f"model.net.patch_size={patch_size} must divide the sequence length {t}"
+                )
+            length, features = t // patch_size, self.embedding.embedding_dim
+        elif self.embedded_modality == "image":
             c, h, w = spec.shape
             if h % patch_size or w % patch_size:
                 raise GauntletError(
@@ -78,7 +92,25 @@ class Transformer(Network):
             length, features = t // patch_size, f * patch_size
         else:
             length, features = self.embedded_shape
-        self.proj = nn.Identity() if self.embedding is not None else nn.Linear(features, hidden)
+        self.stem: nn.Module | None = None
+        if stem == "conv":
+            # a convolution over neighbouring steps (pixels) before patching gives each token
+            # local features the attention layers would otherwise learn from few samples;
+            # the second, strided one cuts the patches
+            channels = (
+                spec.shape[0] if self.embedded_modality == "image" else self.embedded_shape[1]
+            )
+            conv = nn.Conv2d if self.embedded_modality == "image" else nn.Conv1d
+            self.stem = nn.Sequential(
+                conv(channels, hidden, stem_kernel, padding=stem_kernel // 2),
+                nn.GELU(),
+                conv(hidden, hidden, patch_size, stride=patch_size),
+            )
+            self.proj = nn.Identity()
+        elif self.embedding is not None:
+            self.proj = nn.Identity()
+        else:
+            self.proj = nn.Linear(features, hidden)
         self.pool = pool
         if pool == "cls":
             self.cls = nn.Parameter(torch.zeros(1, 1, hidden))
@@ -112,7 +144,12 @@ class Transformer(Network):
         return e.reshape(b, (h // p) * (w // p), c * p * p)  # (B, N, C*p*p)
 
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
-        if self.embedded_modality == "image":
+        if self.stem is not None:
+            if self.embedded_modality == "image":
+                e = self.stem(e).flatten(2).transpose(1, 2)  # (B, H/p * W/p, D)
+            else:
+                e = self.stem(e.transpose(1, 2)).transpose(1, 2)  # (B, T/p, D)
+        elif self.embedded_modality == "image":
             e = self.patchify(e)
         elif self.embedding is None and self.patch_size > 1:
             b, t, f = e.shape
