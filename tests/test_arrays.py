@@ -139,9 +139,7 @@ def test_bad_arrays_are_refused_naming_the_array_and_the_fix(tmp_path, case):
 def test_a_split_carved_empty_is_refused(tmp_path):
     x, y = images(6)
     np.savez(tmp_path / "tiny.npz", x_train=x, y_train=y)
-    with pytest.raises(
-        GauntletError, match=r"the test split carved from train is empty.*data\.test_fraction"
-    ):
+    with pytest.raises(GauntletError, match=r"split is empty.*raise data\.val_fraction"):
         datamodule(tmp_path / "tiny.npz")
 
 

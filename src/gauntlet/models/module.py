@@ -293,8 +293,10 @@ class ClassifierModule(pl.LightningModule):
         extra = {}
         takes_total = "total_steps" in parameters(func)[0]
         if takes_total and given.get("total_steps") is None and given.get("epochs") is None:
-            # OneCycleLR: one cycle over the whole fit
-            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
+            # OneCycleLR: one cycle over the whole fit; built before fit (to check the config),
+            # with no trainer attached yet, one step stands in
+            trainer = self._trainer
+            extra["total_steps"] = int(trainer.estimated_stepping_batches) if trainer else 1
         scheduler = make(optimizer=optimizer, **extra)
         interval = self.scheduler_interval or (
             "step" if getattr(func, "__name__", "") in STEP_SCHEDULERS else "epoch"
