@@ -70,7 +70,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str
     return code, captured.out, captured.err
 
 
-def as_json(capsys: pytest.CaptureFixture[str], log_dir: Path, *args: object) -> dict:
+def as_json(capsys: pytest.CaptureFixture[str], log_dir: Path, *args: object) -> list[dict]:
     code, out, err = run_cli(capsys, "--log-dir", log_dir, "--format", "json", *args)
     assert code == 0, err
     return json.loads(out)
@@ -79,43 +79,45 @@ def as_json(capsys: pytest.CaptureFixture[str], log_dir: Path, *args: object) ->
 def test_the_default_table_aggregates_the_seeds_of_each_setup(
     capsys: pytest.CaptureFixture[str], log_dir: Path
 ) -> None:
-    code, out, _ = run_cli(capsys, "--log-dir", log_dir)
+    code, out, _ = run_cli(capsys, "--log-dir", log_dir, "--all")
     assert code == 0
     # cnn: 0.9, 0.8, 0.7, 0.6, 0.64 -> mean 0.728, sample std sqrt(0.05968 / 4) = 0.1221
     assert "digits_cnn" in out and "0.7280 ± 0.1221" in out
-    # rnn: two runs, one failed without metrics -> n=1 for the metric
-    assert "0.5000 ± 0.0000 (n=1)" in out
+    # rnn: two runs, one failed without metrics -> n=1 for the metric, shown without a spread
+    assert "0.5000 (n=1)" in out and "± 0.0000" not in out
     assert "7 runs in 2 groups" in out
+    # by default only completed runs, and the summary says what it left out
+    code, out, _ = run_cli(capsys, "--log-dir", log_dir)
+    assert "6 runs in 2 groups" in out and "not shown: 1 failed (--all" in out
 
 
 def test_group_by_config_keys_sort_and_top(
     capsys: pytest.CaptureFixture[str], log_dir: Path
 ) -> None:
-    report = as_json(capsys, log_dir, "--group-by", "model.net.dropout")
-    assert report["kind"] == "groups" and report["keys"] == ["model.net.dropout"]
-    groups = report["items"]
-    assert [g["group"]["model.net.dropout"] for g in groups] == [0.1, 0.2]
+    groups = as_json(capsys, log_dir, "--group-by", "model.net.dropout", "--all")
+    assert [g["model.net.dropout"] for g in groups] == [0.1, 0.2]
     # dropout 0.1: 0.9, 0.8, 0.7, 0.5 (and one failed run) -> 0.725; 0.2: 0.6, 0.64 -> 0.62
-    assert groups[0]["n"] == 5 and groups[0]["metrics"]["test/acc"]["n"] == 4
-    assert groups[0]["metrics"]["test/acc"]["mean"] == pytest.approx(0.725)
-    assert groups[1]["metrics"]["test/acc"]["mean"] == pytest.approx(0.62)
-    assert groups[1]["metrics"]["test/acc"]["std"] == pytest.approx(math.sqrt(0.0008))
+    assert groups[0]["runs"] == 5 and groups[0]["test/acc.n"] == 4
+    assert sorted(groups[0]["run_ids"]) == ["c1", "c2", "c3", "r1", "r2"]
+    assert groups[0]["test/acc.mean"] == pytest.approx(0.725)
+    assert groups[1]["test/acc.mean"] == pytest.approx(0.62)
+    assert groups[1]["test/acc.std"] == pytest.approx(math.sqrt(0.0008))
 
     ascending = as_json(capsys, log_dir, "--group-by", "model.net.dropout", "--ascending")
-    assert [g["group"]["model.net.dropout"] for g in ascending["items"]] == [0.2, 0.1]
+    assert [g["model.net.dropout"] for g in ascending] == [0.2, 0.1]
     top = as_json(
         capsys, log_dir, "--group-by", "model", "--group-by", "model.net.dropout", "--top", "1"
     )
-    assert [g["group"] for g in top["items"]] == [{"model": "cnn", "model.net.dropout": 0.1}]
+    assert [(g["model"], g["model.net.dropout"]) for g in top] == [("cnn", 0.1)]
     by_loss = as_json(
         capsys, log_dir, "--metric", "test/loss", "--ascending", "--runs", "--top", "2"
     )
-    assert [r["run_id"] for r in by_loss["items"]] == ["c1", "c2"]
+    assert [r["run_id"] for r in by_loss] == ["c1", "c2"]
 
 
 def test_where_status_and_column_filters(capsys: pytest.CaptureFixture[str], log_dir: Path) -> None:
     def ids(*args: object) -> list[str]:
-        return [r["run_id"] for r in as_json(capsys, log_dir, "--runs", *args)["items"]]
+        return [r["run_id"] for r in as_json(capsys, log_dir, "--runs", "--all", *args)]
 
     # runs rank by test/acc, best first; the failed run (no metric) comes last
     assert ids("--where", "model.net.dropout=0.1") == ["c1", "c2", "c3", "r1", "r2"]
@@ -157,13 +159,23 @@ def test_csv_output_parses_with_one_column_per_statistic(
         "test/acc.mean",
         "test/acc.std",
         "test/acc.n",
+        "run_ids",
     ]
     assert [r["model"] for r in rows] == ["cnn", "rnn"]
     assert float(rows[0]["test/acc.mean"]) == pytest.approx(0.728)
-    assert (rows[1]["runs"], rows[1]["test/acc.n"], float(rows[1]["test/acc.std"])) == ("2", "1", 0)
+    # the failed rnn run is left out by default
+    assert (rows[1]["runs"], rows[1]["test/acc.n"], float(rows[1]["test/acc.std"])) == ("1", "1", 0)
 
     code, out, _ = run_cli(
-        capsys, "--log-dir", log_dir, "--format", "csv", "--runs", "--group-by", "model.net.dropout"
+        capsys,
+        "--log-dir",
+        log_dir,
+        "--format",
+        "csv",
+        "--runs",
+        "--all",
+        "--group-by",
+        "model.net.dropout",
     )
     runs = {r["run_id"]: r for r in csv.DictReader(io.StringIO(out))}
     assert set(runs) == {r["run_id"] for r in RUNS}
@@ -195,7 +207,7 @@ def test_markdown_output_is_a_table_with_escaped_cells(
         "cnn",
         "digits",
         "1",
-        "0.9000 ± 0.0000",
+        "0.9000",
     ]
     assert len(split) == 4 and all(len(row) == 5 for row in split)
 
@@ -216,8 +228,9 @@ def test_html_is_self_contained_sortable_and_escapes_every_value(
         page = page_path.read_text()
         assert SCRIPT not in page and "<b>t</b>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;t&lt;/b&gt;" in page
-        assert page.count("<script>") == 1  # the sorting script, nothing from the data
-        assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
+        assert page.count("<script>") == 1  # the page's script, nothing from the data
+        assert not re.search(r'src="(?!data:)', page)  # nothing loaded from elsewhere
+        assert not re.search(r'href="(https?:)?//', page)  # links stay on this machine
         assert "<link" not in page
         assert 'addEventListener("click"' in page and 'data-sort="0.9"' in page
         images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
@@ -239,7 +252,8 @@ def test_output_format_follows_the_file_suffix(
 ) -> None:
     for name, check in (
         ("board.csv", lambda text: next(csv.reader(io.StringIO(text)))[0] == "experiment"),
-        ("board.json", lambda text: json.loads(text)["kind"] == "groups"),
+        ("board.json", lambda text: json.loads(text)[0]["runs"] == 5),
+        ("board.jsonl", lambda text: json.loads(text.splitlines()[1])["model"] == "rnn"),
         ("board.md", lambda text: "| experiment |" in text),
         ("board.txt", lambda text: "0.7280 ± 0.1221" in text),
     ):
@@ -344,7 +358,7 @@ def test_the_gauntlet_command_dispatches_to_the_leaderboard(log_dir: Path) -> No
         timeout=120,
     )
     assert ok.returncode == 0, ok.stderr
-    assert {g["group"]["model"] for g in json.loads(ok.stdout)["items"]} == {"cnn", "rnn"}
+    assert {g["model"] for g in json.loads(ok.stdout)} == {"cnn", "rnn"}
     missing = subprocess.run(
         [sys.executable, "-m", "gauntlet.leaderboard", "--log-dir", str(log_dir.parent / "none")],
         capture_output=True,

@@ -532,3 +532,60 @@ def test_preset_storage_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GAUNTLET_OPTUNA_STORAGE", "sqlite:///optuna.db")
     cfg = compose_train(["hparams_search=cnn_optuna"])
     assert cfg.hydra.sweeper.storage == "sqlite:///optuna.db"
+
+
+# ------------------------------------------------------------------ resuming without replaying
+
+
+def trial_params(storage: str, study_name: str) -> list[tuple[int, dict[str, Any]]]:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return [(t.number, dict(t.params)) for t in study.trials]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_resumed_seeded_search_proposes_new_params_not_trial_0s_again(
+    tmp_path: Path, sampler: str
+) -> None:
+    storage = sqlite(tmp_path)
+    common = [
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=again",
+        f"hydra.sweeper.sampler={sampler}",
+        "hydra.sweeper.seed=7",
+        "x=interval(0, 4)",
+        "y=range(0, 1000)",
+    ]
+    sweep(tmp_path, *common, "hydra.sweeper.n_trials=3", name="first")
+    sweep(tmp_path, *common, "hydra.sweeper.n_trials=6", name="second")
+    params = trial_params(storage, "again")
+    assert [number for number, _ in params] == list(range(6))
+    seen = [tuple(sorted(p.items())) for _, p in params]
+    assert len(set(seen)) == 6, params  # no trial repeats another's parameters
+
+    # and the resumed search is itself reproducible: the same two steps give the same trials
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    twin = [c.replace(storage, other) for c in common]
+    sweep(tmp_path, *twin, "hydra.sweeper.n_trials=3", name="third")
+    sweep(tmp_path, *twin, "hydra.sweeper.n_trials=6", name="fourth")
+    assert trial_params(other, "again") == params
+
+
+def test_a_killed_sweeps_running_trial_is_failed_and_retried_when_asked(tmp_path: Path) -> None:
+    storage = sqlite(tmp_path)
+    common = [
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=retry",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.seed=3",
+        "x=interval(0, 4)",
+    ]
+    sweep(tmp_path, *common, "exit_on_jobs=[2]", name="first", rc=1)
+    assert states(storage, "retry")[2] == TrialState.RUNNING
+    sweep(tmp_path, *common, "hydra.sweeper.retry_abandoned=true", name="second")
+    study = optuna.load_study(study_name="retry", storage=storage)
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[2].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == 2]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == by_number[2].params
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4

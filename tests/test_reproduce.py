@@ -56,6 +56,8 @@ def test_reproduce_by_run_id_fails_naming_an_altered_metric(recorded, tmp_path, 
     captured = capsys.readouterr()
     assert "test/acc differs" in captured.err
     assert "1 metric(s) differ: test/acc" in captured.err
+    # gauntlet diff's comparison: nothing but the metric differs between the two runs
+    assert "config, overrides, code, packages, data and machine are the same" in captured.err
     assert "MISMATCH" in captured.out
 
 

@@ -209,26 +209,32 @@ claims:
 
 def test_claims_on_known_numbers(tmp_path):
     study = load_study(write(tmp_path, CLAIMS))
+    noise = {1: -0.01, 2: 0.0, 3: 0.012}  # the same seed noise in every cell: paired tests
+    cells = {
+        (0.1, "none"): {"test/acc": 0.75, "r@eps=0": 0.85, "r@eps=0.1": 0.55},
+        (0.1, "strong"): {"test/acc": 0.85},
+        (1.0, "none"): {"test/acc": 0.95},
+        (1.0, "strong"): {"test/acc": 0.96},
+    }
     rows = [
-        row("a", 0.1, "none", 1, **{"test/acc": 0.70, "r@eps=0": 0.9, "r@eps=0.1": 0.5}),
-        row("b", 0.1, "none", 2, **{"test/acc": 0.80, "r@eps=0": 0.8, "r@eps=0.1": 0.6}),
-        row("c", 0.1, "strong", 1, **{"test/acc": 0.85}),
-        row("d", 1.0, "none", 1, **{"test/acc": 0.95}),
-        row("e", 1.0, "strong", 1, **{"test/acc": 0.96}),
+        row(f"{f}-{a}-{seed}", f, a, seed, **{k: v + e for k, v in metrics.items()})
+        for (f, a), metrics in cells.items()
+        for seed, e in noise.items()
     ]
     results = {r.name: r for r in evaluate(study, rows)}
     helps = results["helps"]
     assert helps.verdict == PASS
-    assert helps.details["left"]["mean"] == pytest.approx(0.85)
-    assert helps.details["right"]["mean"] == pytest.approx(0.75)
-    assert helps.details["right"]["n"] == 2
-    assert "0.8500" in helps.numbers and "0.7500" in helps.numbers
+    assert helps.details["left"]["mean"] == pytest.approx(0.85 + 0.002 / 3)
+    assert helps.details["right"]["mean"] == pytest.approx(0.75 + 0.002 / 3)
+    assert helps.details["right"]["n"] == 3
+    assert helps.details["difference"] == pytest.approx(0.10)
+    assert "0.8507" in helps.numbers and "0.7507" in helps.numbers
     # for_each: one check per level
     assert results["ceiling [data.fraction=0.1]"].verdict == FAIL
     assert results["ceiling [data.fraction=1]"].verdict == PASS
     assert results["curve [augment=none]"].verdict == PASS
     assert results["curve [augment=strong]"].verdict == PASS
-    assert results["close"].verdict == FAIL  # 0.955 vs 0.7833: not within 0.05
+    assert results["close"].verdict == FAIL  # 0.955 vs 0.80: not within 0.05
     assert results["robust"].verdict == PASS  # 0.85 -> 0.55
     assert results["nothing"].verdict == NO_DATA
     assert not results["nothing"].passed
@@ -238,10 +244,12 @@ def test_a_trend_that_turns_back_fails(tmp_path):
     study = load_study(write(tmp_path, CLAIMS))
     rows = [
         row("a", 0.1, "none", 1, **{"r@eps=0": 0.5, "r@eps=0.1": 0.7}),
+        row("b", 0.1, "none", 2, **{"r@eps=0": 0.52, "r@eps=0.1": 0.71}),
+        row("c", 0.1, "none", 3, **{"r@eps=0": 0.49, "r@eps=0.1": 0.72}),
     ]
     results = {r.name: r for r in evaluate(study, rows)}
     assert results["robust"].verdict == FAIL
-    assert "0: 0.5000" in results["robust"].numbers
+    assert "0: 0.5033" in results["robust"].numbers
 
 
 def test_post_steps_fill_in_the_run_and_skip_what_is_recorded(tmp_path):

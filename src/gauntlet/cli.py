@@ -13,6 +13,11 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "study": ("gauntlet.study.cli", False, "run a study file: grid x seeds, report, claims"),
     "leaderboard": ("gauntlet.leaderboard.cli", False, "query the leaderboard, import runs"),
     "reproduce": ("gauntlet.repro.reproduce", False, "re-run a recorded run and compare metrics"),
+    "diff": (
+        "gauntlet.repro.diff",
+        False,
+        "what differs between runs: config, code, data, metrics",
+    ),
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench", False, "framework overhead against a plain PyTorch loop"),
@@ -25,8 +30,36 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: gauntlet COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "gauntlet COMMAND --help shows each command's options."]
+    lines += [
+        "",
+        "--config-dir DIR (-cd DIR), with any command, adds your own config groups (model/,",
+        "data/, experiment/, ...) beside gauntlet's; modules in the working directory are",
+        "importable by _target_.",
+        "gauntlet COMMAND --help shows each command's options; gauntlet --version.",
+    ]
     return "\n".join(lines)
+
+
+def take_config_dir(args: list[str]) -> tuple[str | None, list[str]]:
+    """``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR`` out of ``args``: (DIR, the rest)."""
+    rest: list[str] = []
+    value = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--config-dir", "-cd"):
+            if i + 1 == len(args):
+                from gauntlet.errors import GauntletError
+
+                raise GauntletError(f"{arg} needs a directory: {arg} DIR")
+            value, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--config-dir="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         command, args = argv[0], argv[1:]
     elif os.environ.get(_COMMAND_ENV) in COMMANDS:
         command, args = os.environ[_COMMAND_ENV], argv
+    elif argv[:1] in (["--version"], ["-V"]):
+        from gauntlet import __version__
+
+        print(f"gauntlet {__version__}")
+        return 0
     else:
         print(usage(), file=sys.stderr if argv else sys.stdout)
         if argv and argv[0] not in ("-h", "--help"):
@@ -48,9 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     from gauntlet.errors import GauntletError
 
     try:
+        from gauntlet.config import import_from, set_user_config_dir, user_config_dir
+
+        # the user's modules (my_nets.TinyMLP) import from where the command runs, as with
+        # `python -m`; PYTHONPATH carries that to launcher and DDP child processes
+        import_from(os.getcwd())
+        config_dir, args = take_config_dir(args)
+        if config_dir is not None:
+            import_from(set_user_config_dir(config_dir).parent)
         module = importlib.import_module(module_name)
         if is_hydra:
             os.environ[_COMMAND_ENV] = command
+            if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
+                args = ["--config-dir", str(user_config_dir()), *args]
             sys.argv = [sys.argv[0], *args]
             module.main()
             return 0

@@ -16,40 +16,69 @@ from omegaconf import MISSING
 # -- data ------------------------------------------------------------------------------------
 
 
+# A default is written once: where a value is MISSING here, each data file sets it; the others
+# are the same for every dataset and live only here.
+
+
 @dataclass
 class DataSchema:
     _target_: str = MISSING
-    batch_size: int = 64
+    batch_size: int = MISSING
     eval_batch_size: int = 512
-    val_fraction: float = 0.1
+    val_fraction: float = MISSING
     test_fraction: float = 0.2
     split_seed: int = 0
     fraction: float = 1.0
     samples_per_class: Optional[int] = None
     on_device: bool = True
-    seed: int = 0
+    seed: int = MISSING
 
 
 @dataclass
 class MNIST1DSchema(DataSchema):
-    generator_seed: int = 42
+    generator_seed: int = MISSING
     num_samples: int = 5000
     iid_noise_scale: float = 2e-2
     corr_noise_scale: float = 0.25
-    cache_dir: Optional[str] = None
+    cache_dir: Optional[str] = MISSING
+
+
+@dataclass
+class ListOpsSchema(DataSchema):
+    max_length: int = 128
+    min_length: int = 16
+    max_depth: int = 6
+    max_args: int = 5
+    leaf_prob: float = 0.5
+    num_train: int = 10000
+    num_val: int = 1000
+    num_test: int = 2000
+    generator_seed: int = 0
+    cache_dir: Optional[str] = MISSING
 
 
 @dataclass
 class VisionSchema(DataSchema):
     dataset: str = MISSING
     root: str = MISSING
-    download: bool = True
+    download: bool = False
+
+
+@dataclass
+class ArraysSchema(DataSchema):
+    path: str = MISSING
+    labels: Optional[str] = MISSING
+    # null: read from the arrays' shape and dtype; image, sequence or tokens forces it
+    modality: Optional[str] = MISSING
+    vocab_size: Optional[int] = MISSING
+    pad_id: int = MISSING
+    class_names: Optional[list[str]] = MISSING
 
 
 @dataclass
 class ConcatSchema(DataSchema):
     # each entry a datamodule node with its own _target_; their input specs must agree
-    datasets: list[Any] = field(default_factory=list)
+    datasets: list[Any] = MISSING
 
 
 @dataclass
@@ -57,96 +86,94 @@ class TextFileSchema(DataSchema):
     path: str = MISSING
     text_key: str = "text"
     label_key: str = "label"
+    max_len: int = MISSING
+    tokenizer: str = "word"
+    max_vocab: int = 20000
+    min_freq: int = 1
+
+
+@dataclass
+class HFSchema(DataSchema):
+    path: Optional[str] = None
+    name: Optional[str] = None
+    config: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: Optional[str] = None
+    test_split: Optional[str] = None
     max_len: int = 64
+    tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
 
 # -- model -----------------------------------------------------------------------------------
-
-
-@dataclass
-class OptimizerSchema:
-    _target_: str = "torch.optim.AdamW"
-    _partial_: bool = True
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+# Defaults are written once, in conf/model/*.yaml; here every value is MISSING and only the
+# types and the keys are given. The optimizer and scheduler stay open (any torch class, each
+# with its own arguments, checked against its signature when the module is built), and so does
+# a user's own network; gauntlet's three networks are typed, so `model.net.hiden=8` fails.
 
 
 @dataclass
 class NetSchema:
     _target_: str = MISSING
-    hidden: int = 64
-    depth: int = 2
-    dropout: float = 0.1
-    checkpointing: bool = False
+    hidden: int = MISSING
+    depth: int = MISSING
+    dropout: float = MISSING
+    checkpointing: bool = MISSING
 
 
 @dataclass
 class CNNSchema(NetSchema):
-    kernel_size: int = 3
-    embed_dim: int = 32
+    kernel_size: int = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class RNNSchema(NetSchema):
-    cell: str = "lstm"
-    bidirectional: bool = False
-    pool: str = "last"
-    embed_dim: int = 32
+    cell: str = MISSING
+    bidirectional: bool = MISSING
+    pool: str = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class TransformerSchema(NetSchema):
-    heads: int = 4
-    mlp_ratio: float = 2.0
-    patch_size: int = 2
-    positions: str = "learned"
-    pool: str = "cls"
+    heads: int = MISSING
+    mlp_ratio: float = MISSING
+    patch_size: int = MISSING
+    positions: str = MISSING
+    pool: str = MISSING
 
 
 @dataclass
 class MixSchema:
-    alpha: float = 0.0  # Beta(alpha, alpha) mixing share; 0 = off
+    alpha: float = MISSING  # Beta(alpha, alpha) mixing share; 0 = off
 
 
 @dataclass
 class AdversarialSchema:
     # null = off; fgsm or pgd replaces `ratio` of each batch by adversarial examples
-    attack: Optional[str] = None
-    eps: float = 0.1
-    ratio: float = 0.5
-    steps: int = 3
+    attack: Optional[str] = MISSING
+    eps: float = MISSING
+    ratio: float = MISSING
+    steps: int = MISSING
 
 
 @dataclass
 class ModelSchema:
-    _target_: str = "gauntlet.models.module.ClassifierModule"
+    _target_: str = MISSING
     net: Any = MISSING
-    optimizer: OptimizerSchema = field(default_factory=OptimizerSchema)
-    scheduler: Any = None
-    label_smoothing: float = 0.0
-    compile: bool = False
-    mixing: Any = None
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    scheduler_interval: Optional[str] = MISSING
+    label_smoothing: float = MISSING
+    compile: bool = MISSING
+    mixing: Any = MISSING
     adversarial: AdversarialSchema = field(default_factory=AdversarialSchema)
     mixup: MixSchema = field(default_factory=MixSchema)
     cutmix: MixSchema = field(default_factory=MixSchema)
-
-
-@dataclass
-class CNNModelSchema(ModelSchema):
-    net: CNNSchema = field(default_factory=CNNSchema)
-
-
-@dataclass
-class RNNModelSchema(ModelSchema):
-    net: RNNSchema = field(default_factory=RNNSchema)
-
-
-@dataclass
-class TransformerModelSchema(ModelSchema):
-    net: TransformerSchema = field(default_factory=TransformerSchema)
 
 
 # -- trainer ---------------------------------------------------------------------------------
@@ -219,12 +246,16 @@ class TrainSchema:
 SCHEMAS = {
     ("schema/data", "base"): DataSchema,
     ("schema/data", "mnist1d"): MNIST1DSchema,
+    ("schema/data", "listops"): ListOpsSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
+    ("schema/data", "hf"): HFSchema,
     ("schema/data", "concat"): ConcatSchema,
-    ("schema/model", "cnn"): CNNModelSchema,
-    ("schema/model", "rnn"): RNNModelSchema,
-    ("schema/model", "transformer"): TransformerModelSchema,
+    ("schema/data", "arrays"): ArraysSchema,
+    ("schema/model", "base"): ModelSchema,
+    ("schema/net", "cnn"): CNNSchema,
+    ("schema/net", "rnn"): RNNSchema,
+    ("schema/net", "transformer"): TransformerSchema,
     ("schema/trainer", "base"): TrainerSchema,
 }
 

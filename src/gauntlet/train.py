@@ -26,8 +26,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
+from gauntlet.leaderboard.query import wandb_fields
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
     MANIFEST,
@@ -113,7 +114,9 @@ def build(cfg: DictConfig, run_id: str | None = None):
         datamodule = hydra.utils.instantiate(cfg.data)
         datamodule.setup("fit")
     with from_constructor("model.net"):
-        net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
+        from gauntlet.models.build import build_network
+
+        net = build_network(cfg.model.net, datamodule.spec)
     augment = None
     if cfg.get("augment") and "_target_" in cfg.augment:
         with from_constructor("augment"):
@@ -128,7 +131,7 @@ def build(cfg: DictConfig, run_id: str | None = None):
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue
-        extra = {"id": run_id, "name": run_id} if _is_wandb(node._target_) else {}
+        extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
     from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
 
@@ -181,6 +184,7 @@ def resume_config(cfg: DictConfig, job: JobInfo) -> tuple[DictConfig, JobInfo]:
 
     run_dir = Path(str(cfg.resume)).expanduser().resolve()
     manifest = read_manifest(run_dir)
+    restore_project(manifest.get("project"))
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise GauntletError(

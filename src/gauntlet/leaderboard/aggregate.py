@@ -10,7 +10,7 @@ from typing import Any
 
 from gauntlet.leaderboard.query import MISSING, lookup
 
-DEFAULT_GROUP_BY = ("experiment", "model", "data")
+DEFAULT_GROUP_BY = ("study", "sweep", "experiment", "model", "data")
 
 
 def aggregate(

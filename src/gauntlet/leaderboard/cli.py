@@ -18,7 +18,14 @@ from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, sort_items
 from gauntlet.leaderboard.backfill import import_manifests
 from gauntlet.leaderboard.formats import FORMATS, format_for, render, rich_table, write_report
-from gauntlet.leaderboard.query import parse_where, require_key, require_metric
+from gauntlet.leaderboard.query import (
+    MISSING,
+    lookup,
+    parse_where,
+    require_key,
+    require_metric,
+    smoke_reasons,
+)
 from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
 
@@ -26,7 +33,8 @@ DEFAULT_METRIC = "test/acc"
 STATUSES = ("running", "completed", "failed", "lost", "pruned")
 
 _EXAMPLES = """examples:
-  gauntlet leaderboard
+  gauntlet leaderboard                      # completed full runs; --all adds failed and smoke runs
+  gauntlet leaderboard --all --runs
   gauntlet leaderboard --data digits --status completed --metric test/acc --metric test/f1
   gauntlet leaderboard --group-by model --group-by model.net.dropout --top 5
   gauntlet leaderboard --where data.fraction=0.1 --runs --format csv --output runs.csv
@@ -79,7 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     filters = parser.add_argument_group("filters (repeat an option to accept several values)")
     for name in ("data", "model", "study", "experiment"):
         filters.add_argument(f"--{name}", action="append", metavar=name.upper())
-    filters.add_argument("--status", action="append", choices=STATUSES)
+    filters.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        help="keep runs in this state (default: completed)",
+    )
+    filters.add_argument(
+        "--all",
+        action="store_true",
+        help="every run: any status (unless --status), and smoke runs (fast_dev_run, "
+        "limit_*_batches, max_steps, debug=...), which the default views leave out",
+    )
     filters.add_argument(
         "--where",
         action="append",
@@ -93,8 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         "--group-by",
         action="append",
         metavar="KEY",
-        help="group runs by this key, repeatable (default: experiment, model, data: "
-        "the seeds of one setup form a group)",
+        help="group runs by this key, repeatable (default: study, sweep, experiment, model, "
+        "data: the seeds of one setup form a group, a sweep's trials group under it)",
     )
     shaping.add_argument(
         "--metric",
@@ -145,25 +164,33 @@ def _positive(text: str) -> int:
 
 def _show(args: argparse.Namespace, out: Console) -> int:
     metrics = args.metric or [DEFAULT_METRIC]
-    group_by = args.group_by or list(DEFAULT_GROUP_BY)
+    group_by = list(args.group_by or DEFAULT_GROUP_BY)
     sort_key = args.sort or metrics[0]
     conditions = parse_where(args.where)
     fmt = format_for(args.output, args.format)
     url = resolve_url(args.url, args.log_dir, create=False)
+    statuses = args.status or (None if args.all else ["completed"])
     with Leaderboard.open(url, create=False) as board:
-        rows = board.runs(
-            status=args.status,
+        everything = board.runs(
             experiment=args.experiment,
             study=args.study,
             model=args.model,
             data=args.data,
         )
         source = board.url
+    rows = [row for row in everything if statuses is None or row.get("status") in statuses]
+    if not args.all:
+        rows = [row for row in rows if not smoke_reasons(row)]
+    left_out = _left_out(everything, rows)
     for condition in conditions:
         require_key(rows, condition.key, "--where")
     rows = [row for row in rows if all(c.matches(row) for c in conditions)]
     for metric in metrics:
         require_metric(rows, metric)
+    if not args.group_by:  # the default keys that no shown run has say nothing: leave them out
+        group_by = [
+            key for key in group_by if any(lookup(row, key) not in (None, MISSING) for row in rows)
+        ]
     for key in args.group_by or []:
         require_key(rows, key, "--group-by")
     if args.runs:
@@ -191,6 +218,8 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         source=source,
         description=_describe(args),
         kind="runs" if args.runs else "groups",
+        note=left_out,
+        runs=rows if not args.runs else (),
     )
     if args.output:
         path = write_report(report, fmt, args.output)
@@ -203,6 +232,21 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         sys.stdout.write(render(report, fmt))
         sys.stdout.flush()
     return 0
+
+
+def _left_out(everything: Sequence[dict[str, Any]], kept: Sequence[dict[str, Any]]) -> str | None:
+    """What the default view left out, in words: ``2 failed, 3 smoke runs not shown (--all)``."""
+    kept_ids = {row.get("run_id") for row in kept}
+    counts: dict[str, int] = {}
+    for row in everything:
+        if row.get("run_id") in kept_ids:
+            continue
+        reason = "smoke" if smoke_reasons(row) else str(row.get("status") or "unknown")
+        counts[reason] = counts.get(reason, 0) + 1
+    if not counts:
+        return None
+    parts = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    return f"not shown: {parts} (--all shows every run)"
 
 
 def _describe(args: argparse.Namespace) -> str | None:

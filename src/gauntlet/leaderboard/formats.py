@@ -15,10 +15,12 @@ from rich.text import Text
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.report import Report, finite
 
-FORMATS = ("table", "csv", "json", "md", "html")
+FORMATS = ("table", "csv", "json", "jsonl", "md", "html")
 SUFFIX_FORMATS = {
     ".csv": "csv",
     ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
     ".md": "md",
     ".markdown": "md",
     ".html": "html",
@@ -36,7 +38,14 @@ def format_for(path: str | Path | None, requested: str | None) -> str:
             )
         return requested
     if path is not None:
-        return SUFFIX_FORMATS.get(Path(path).suffix.lower(), "table")
+        suffix = Path(path).suffix.lower()
+        if suffix not in SUFFIX_FORMATS:
+            raise GauntletError(
+                f"--output {path}: {suffix or 'no suffix'} is not a format gauntlet writes; "
+                f"name the file {', '.join('*' + s for s in SUFFIX_FORMATS)}, or give --format "
+                f"({', '.join(FORMATS)})"
+            )
+        return SUFFIX_FORMATS[suffix]
     return "table"
 
 
@@ -44,9 +53,14 @@ def rich_table(report: Report) -> Table:
     """The report as a Rich table (cell text is never read as Rich markup)."""
     numeric = report.numeric_columns()
     table = Table(title=report.title, caption=report.summary(), header_style="bold")
-    for name in report.columns():
+    cells = report.cells()
+    for index, name in enumerate(report.columns()):
+        if name == "run_id":  # what reproduce and diff take: never cut, at any width
+            longest = max([len(name), *(len(row[index].text) for row in cells)])
+            table.add_column(Text(name), no_wrap=True, min_width=longest, overflow="ignore")
+            continue
         table.add_column(Text(name), justify="right" if name in numeric else "left")
-    for row in report.cells():
+    for row in cells:
         table.add_row(*(Text(cell.text) for cell in row))
     return table
 
@@ -87,8 +101,14 @@ def _csv_value(value: Any) -> Any:
 
 
 def to_json(report: Report) -> str:
-    """The report's payload as strict JSON (NaN and infinities become null)."""
-    return json.dumps(finite(report.payload()), indent=2, default=str) + "\n"
+    """The report's flat records as a strict JSON list (NaN and infinities become null):
+    ``pandas.read_json(text)`` reads it as one row per group or run."""
+    return json.dumps(finite(report.records()), indent=1, default=str) + "\n"
+
+
+def to_jsonl(report: Report) -> str:
+    """One JSON record per line (``pandas.read_json(text, lines=True)``)."""
+    return "".join(json.dumps(finite(record), default=str) + "\n" for record in report.records())
 
 
 def to_markdown(report: Report) -> str:
@@ -122,6 +142,8 @@ def render(report: Report, fmt: str) -> str:
         return to_csv(report)
     if fmt == "json":
         return to_json(report)
+    if fmt == "jsonl":
+        return to_jsonl(report)
     if fmt == "md":
         return to_markdown(report)
     if fmt == "html":
@@ -135,5 +157,11 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     """Write the report to ``path`` (parent directories are created); returns the path."""
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(report, fmt), encoding="utf-8")
+    if fmt == "html":  # links to the runs' files relative to the page
+        from gauntlet.leaderboard.html_page import render_html
+
+        text = render_html(report, base=target.parent.resolve())
+    else:
+        text = render(report, fmt)
+    target.write_text(text, encoding="utf-8")
     return target

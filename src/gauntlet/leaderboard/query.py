@@ -169,3 +169,93 @@ def require_metric(rows: list[Mapping[str, Any]], metric: str) -> None:
         f"--metric {metric!r}: no matching run recorded this metric{hint}; "
         f"recorded metrics: {', '.join(recorded)}"
     )
+
+
+# -- what kind of run a row is ---------------------------------------------------------------
+
+_LIMITS = ("limit_train_batches", "limit_val_batches", "limit_test_batches")
+
+
+def smoke_reasons(run: Mapping[str, Any]) -> list[str]:
+    """Why a run is a smoke run rather than a full one (empty when it is full): Lightning's
+    ``fast_dev_run``, a ``limit_*_batches`` below the whole split (a fraction below 1.0, or any
+    whole number of batches), ``max_steps`` set (it cuts the epochs short), or a ``debug=``
+    preset. Reads a manifest or a leaderboard row; a run marked ``smoke`` at its start keeps
+    that mark."""
+    marked = run.get("smoke")
+    if isinstance(marked, list) and marked:
+        return [str(reason) for reason in marked]
+    config = run.get("config") if isinstance(run.get("config"), Mapping) else {}
+    trainer = config.get("trainer") if isinstance(config.get("trainer"), Mapping) else {}
+    reasons = []
+    if trainer.get("fast_dev_run"):
+        reasons.append(f"trainer.fast_dev_run={trainer['fast_dev_run']}")
+    for name in _LIMITS:
+        value = trainer.get(name)
+        cut = isinstance(value, float) and value < 1.0
+        cut |= isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and cut:
+            reasons.append(f"trainer.{name}={value}")
+    steps = trainer.get("max_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
+        reasons.append(f"trainer.max_steps={steps}")
+    for item in run.get("overrides") or []:
+        if str(item).lstrip("+").startswith("debug="):
+            reasons.append(str(item).lstrip("+"))
+    choices = run.get("choices") if isinstance(run.get("choices"), Mapping) else {}
+    if choices.get("debug") and not any(r.startswith("debug=") for r in reasons):
+        reasons.append(f"debug={choices['debug']}")
+    return reasons
+
+
+def sweep_of() -> str | None:
+    """The sweep the running Hydra job belongs to: the Optuna study's name for an Optuna
+    search, else the multirun's directory name; None outside a multirun."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+    except ImportError:
+        return None
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return None
+    sweeper = hydra.get("sweeper") or {}
+    if "optuna" in str(sweeper.get("_target_", "")) and sweeper.get("study_name"):
+        return str(sweeper.get("study_name"))
+    from pathlib import Path
+
+    return Path(str(hydra.sweep.dir)).name or None
+
+
+def run_labels(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """The fields a new manifest gets at its start so that leaderboards group and filter it:
+    ``smoke`` (the reasons it is a smoke run, or an empty list) and ``sweep``."""
+    smoke = smoke_reasons({"config": config, "overrides": list(overrides)})
+    return {"smoke": smoke, "sweep": sweep_of()}
+
+
+def wandb_fields(cfg: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """How a run appears in W&B, so that its runs table groups seeds as the leaderboard does:
+    ``name`` ``<experiment>-s<seed>-<last 6 of run_id>``; ``group`` the study or sweep, else
+    the experiment; ``tags`` the configured ones plus ``seed:N``, ``study:NAME``,
+    ``sweep:NAME`` and ``smoke`` where they apply. The run's ``id`` stays its run_id."""
+    experiment = str(cfg.get("experiment_name") or "run")
+    seed = cfg.get("seed")
+    study = cfg.get("study")
+    sweep = sweep_of()
+    tags = [str(tag) for tag in (cfg.get("tags") or [])]
+    tags.append(f"seed:{seed}")
+    if study:
+        tags.append(f"study:{study}")
+    if sweep:
+        tags.append(f"sweep:{sweep}")
+    if smoke_reasons({"config": cfg}):
+        tags.append("smoke")
+    return {
+        "id": run_id,
+        "name": f"{experiment}-s{seed}-{run_id[-6:]}",
+        "group": str(study or sweep or experiment),
+        "tags": list(dict.fromkeys(tags)),
+    }

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from gauntlet.leaderboard.query import MISSING, lookup
+from gauntlet.leaderboard.query import MISSING, lookup, smoke_reasons
 from gauntlet.leaderboard.records import COLUMN_FIELDS
 
 # The columns every run listing shows first, and what CSV adds for a full record.
@@ -46,12 +46,18 @@ class Report:
     source: str | None = None
     description: str | None = None
     kind: str | None = None
+    note: str | None = None  # what the view leaves out, for the summary line
+    runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
 
     def __post_init__(self) -> None:
         if self.kind is None:
             self.kind = "groups" if self.items and "group" in self.items[0] else "runs"
         if self.kind not in ("groups", "runs"):
             raise ValueError(f"Report kind must be 'groups' or 'runs', got {self.kind!r}")
+
+    def item_runs(self) -> list[Mapping[str, Any]]:
+        """The runs behind the report: its items for a runs report, else ``runs``."""
+        return list(self.items) if self.kind == "runs" else list(self.runs)
 
     @property
     def run_count(self) -> int:
@@ -61,6 +67,8 @@ class Report:
         """One line: how many runs (and groups) the report shows, and from where."""
         runs = f"{self.run_count} run{'s' if self.run_count != 1 else ''}"
         text = f"{runs} in {len(self.items)} groups" if self.kind == "groups" else runs
+        if self.note:
+            text += f" · {self.note}"
         return f"{text} · {self.source}" if self.source else text
 
     def columns(self) -> list[str]:
@@ -96,7 +104,9 @@ class Report:
             if stats["mean"] is None:
                 cells.append(Cell(BLANK, None))
                 continue
-            text = f"{format_metric(stats['mean'])} ± {format_metric(stats['std'])}"
+            text = format_metric(stats["mean"])
+            if stats["n"] > 1:  # a single run has no spread to show
+                text += f" ± {format_metric(stats['std'])}"
             if stats["n"] != group["n"]:
                 text += f" (n={stats['n']})"
             cells.append(Cell(text, float(stats["mean"])))
@@ -130,9 +140,12 @@ class Report:
                     record.update(
                         {f"{metric}.{part}": stats[part] for part in ("mean", "std", "n")}
                     )
+                record["run_ids"] = list(item.get("run_ids") or [])
             else:
                 record = {name: item.get(name) for name in RUN_RECORD_FIELDS}
                 record["git_commit"] = (item.get("git") or {}).get("commit")
+                record["sweep"] = item.get("sweep")
+                record["smoke"] = smoke_reasons(item)
                 record.update({key: _get(item, key) for key in self.keys if key not in record})
                 recorded = item.get("metrics") or {}
                 record.update({metric: recorded.get(metric) for metric in self.metrics})
@@ -172,6 +185,8 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
+    if isinstance(value, float):
+        return f"{value:.6g}"  # 0.30000000000000004 reads 0.3
     return str(value)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gauntlet.config import restore_project
 from gauntlet.errors import GauntletError
 from gauntlet.repro.manifest import (
     MANIFEST,
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if not out.is_terminal:
         out = Console(width=max(out.width, 120))  # piped: keep the table's rows on one line
     manifest = find_run(args.run, args.log_dir, args.leaderboard_url)
+    restore_project(manifest.get("project"))
     run_id = manifest["run_id"]
     recorded = {k: v for k, v in (manifest.get("metrics") or {}).items()}
     if not recorded:
@@ -211,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
             )
         names = ", ".join(r.metric for r in failed)
         err.print(f"[red]not reproduced:[/] {len(failed)} metric(s) differ: {names}")
+        from gauntlet.repro.diff import diff, explain_lines
+
+        reasons = explain_lines(diff([manifest, new]))
+        if reasons:
+            err.print("what differs between the two runs besides their metrics (gauntlet diff):")
+            for line in reasons:
+                err.print(f"  {line}", markup=False, highlight=False)
+        else:
+            err.print(
+                "config, overrides, code, packages, data and machine are the same "
+                "(gauntlet diff): the difference comes from the run itself (nondeterminism) "
+                "or from an edited record"
+            )
         return 1
     compared = sum(r.verdict in ("same", "close") for r in rows)
     out.print(f"[green]reproduced:[/] {compared} metrics match (rtol {rtol:g})")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.query import run_labels
 from gauntlet.redaction import scrub_secrets
 from gauntlet.run.files import atomic_write_text
 
@@ -54,6 +55,14 @@ def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+def code_record() -> dict[str, Any]:
+    """gauntlet's own version and commit (also outside a checkout), and where the user's
+    modules and config directory were, so resume and reproduce find them again."""
+    from gauntlet.config import gauntlet_version, project_record
+
+    return {"gauntlet": gauntlet_version(), "project": project_record()}
 
 
 def package_versions() -> dict[str, str | None]:
@@ -148,6 +157,7 @@ def base_manifest(
         "overrides": scrub_secrets(list(overrides)),
         "command": scrub_secrets([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git": git_info(),
+        **code_record(),
         "packages": package_versions(),
         "device": None,
         "num_params": None,
@@ -155,6 +165,7 @@ def base_manifest(
         "wandb": None,
         "error": None,
         "tags": list(tags),
+        **run_labels(config, overrides),
     }
 
 

@@ -25,22 +25,33 @@ the first)::
 ``for_each: AXIS`` (or a list of axes) checks the claim once per level of each axis. ``where``
 keys are the study's axes (their levels as the study file names them) or any key of a run
 (``data``, ``model.net.cell``). A claim whose runs recorded no value is NO DATA, which fails.
+
+Each comparison is a test over seeds (see :mod:`gauntlet.study.statistics`): its difference, a
+bootstrap interval, a one-sided p-value Holm-corrected across the study's claims and an effect
+size. The verdict is PASS (the claim holds beyond the study's level), FAIL (its opposite does,
+or the interval lies wholly on the wrong side of a constant) or INCONCLUSIVE (the seeds cannot
+tell; the result says about how many seeds would). A trend checks each step between neighbouring
+points as a comparison (``>=``/``<=`` with ``tol``) and its last point against its first (``>``/
+``<``): it PASSes when the overall move does and no step is significantly against it by more
+than ``tol``, and FAILs when a step or the overall move goes significantly the wrong way.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gauntlet.leaderboard.aggregate import summarise
 from gauntlet.leaderboard.query import lookup, same_value
 from gauntlet.leaderboard.report import format_metric
+from gauntlet.study import statistics
 from gauntlet.study.spec import ClaimSpec, Study, fill, format_label
+from gauntlet.study.statistics import FAIL, INCONCLUSIVE, NO_DATA, PASS, Comparison, Settings
 
-PASS, FAIL, NO_DATA = "PASS", "FAIL", "NO DATA"
+__all__ = ["FAIL", "INCONCLUSIVE", "NO_DATA", "PASS", "ClaimResult", "evaluate", "stats"]
 
 
 @dataclass
@@ -50,10 +61,32 @@ class ClaimResult:
     statement: str  # what was checked, in words
     numbers: str  # the values behind the verdict
     details: dict[str, Any] = field(default_factory=dict)
+    advice: str = ""  # for INCONCLUSIVE: about how many seeds would resolve it
 
     @property
     def passed(self) -> bool:
         return self.verdict == PASS
+
+    @property
+    def failed(self) -> bool:
+        """FAIL or NO DATA: what fails a study whatever ``--strict`` says."""
+        return self.verdict in (FAIL, NO_DATA)
+
+
+@dataclass
+class _Draft:
+    """A claim checked but not yet judged: its p-values wait for Holm's correction across the
+    study."""
+
+    name: str
+    statement: str
+    sides: str  # the means behind it, in words
+    details: dict[str, Any]
+    main: Comparison | None  # None: NO DATA
+    p_claim: float = math.nan
+    p_against: float = math.nan
+    wrong_side: Callable[[tuple[float, float]], bool] | None = None
+    steps: list[tuple[Any, Any, Comparison]] = field(default_factory=list)
 
 
 def matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
@@ -62,18 +95,22 @@ def matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
 
 def stats(rows: Iterable[Mapping[str, Any]], metric: str, where: Mapping[str, Any]) -> dict:
     """:func:`summarise` of ``metric`` over the rows ``where`` selects (finite values only)."""
-    values = []
-    for row in rows:
-        if matches(row, where):
-            value = (row.get("metrics") or {}).get(metric)
-            if _finite(value):
-                values.append(float(value))
-    return summarise(values)
+    return summarise(list(_sample(rows, metric, where).values))
 
 
-def evaluate(study: Study, rows: Sequence[Mapping[str, Any]]) -> list[ClaimResult]:
-    """Every claim of the study (``for_each`` expanded) on labelled rows, in file order."""
-    results = []
+def _sample(
+    rows: Iterable[Mapping[str, Any]], metric: str, where: Mapping[str, Any]
+) -> statistics.Sample:
+    return statistics.sample([row for row in rows if matches(row, where)], metric)
+
+
+def evaluate(
+    study: Study, rows: Sequence[Mapping[str, Any]], settings: Settings | None = None
+) -> list[ClaimResult]:
+    """Every claim of the study (``for_each`` expanded) on labelled rows, in file order, with
+    p-values Holm-corrected across all of them."""
+    settings = settings or study.statistics
+    drafts = []
     for claim in study.claims:
         axes = [study.axis(name) for name in claim.for_each]
         for labels in itertools.product(*(axis.labels() for axis in axes if axis)):
@@ -81,8 +118,51 @@ def evaluate(study: Study, rows: Sequence[Mapping[str, Any]]) -> list[ClaimResul
             suffix = ", ".join(f"{k}={format_label(v)}" for k, v in fixed.items())
             name = f"{claim.name} [{suffix}]" if suffix else claim.name
             check = _trend if claim.trend else _compare
-            results.append(check(study, claim, name, {**claim.where, **fixed}, rows))
-    return results
+            drafts.append(check(study, claim, name, {**claim.where, **fixed}, rows, settings))
+    adjusted_claim = statistics.holm([d.p_claim for d in drafts])
+    adjusted_against = statistics.holm([d.p_against for d in drafts])
+    family = sum(not math.isnan(d.p_claim) for d in drafts)
+    return [
+        _judge(draft, p, q, settings, family)
+        for draft, p, q in zip(drafts, adjusted_claim, adjusted_against, strict=True)
+    ]
+
+
+def _judge(draft: _Draft, p: float, q: float, settings: Settings, family: int) -> ClaimResult:
+    if draft.main is None:
+        return ClaimResult(draft.name, NO_DATA, draft.statement, draft.sides, draft.details)
+    main = draft.main
+    if draft.steps:  # a trend: a step that goes significantly the wrong way fails it first
+        verdict = FAIL if q <= settings.level else statistics.verdict(p, 1.0, settings.level)
+    else:
+        verdict = statistics.verdict(p, q, settings.level, main.ci, draft.wrong_side)
+    details = {**draft.details, **statistics.details(main, p, q, settings.level)}
+    numbers = f"{draft.sides}; {statistics.describe(main, p, settings.level)}"
+    advice = ""
+    if verdict == INCONCLUSIVE:
+        advice = _advice(main, settings, family)
+        details["seeds_needed"] = advice
+    return ClaimResult(draft.name, verdict, draft.statement, numbers, details, advice)
+
+
+def _advice(comparison: Comparison, settings: Settings, family: int) -> str:
+    if not comparison.testable:
+        return "; ".join(comparison.notes) or "too few seeds for a test"
+    estimate = statistics.seeds_needed(comparison, settings, family)
+    if estimate is None:
+        return "the runs show no difference from the claim's bound; more seeds will not tell"
+    n, way = estimate
+    side = " per side" if "right" in comparison.n else ""
+    towards = "hold" if way == PASS else "fail"
+    if n is None:
+        return (
+            f"more than {statistics._MAX_SEEDS_SEARCHED} seeds{side} would be needed "
+            f"(the effect is tiny against the spread); it leans towards {towards}"
+        )
+    return (
+        f"about {n} seeds{side} would resolve it (towards {towards}) at the observed effect "
+        f"and spread, at level {settings.level:g}/{family} and power {settings.power:g}"
+    )
 
 
 def _compare(
@@ -91,35 +171,61 @@ def _compare(
     name: str,
     where: dict[str, Any],
     rows: Sequence[Mapping[str, Any]],
-) -> ClaimResult:
+    settings: Settings,
+) -> _Draft:
     assert claim.op is not None and claim.than is not None
-    left = stats(rows, claim.metric, where)
+    left_sample = _sample(rows, claim.metric, where)
+    left = summarise(list(left_sample.values))
     left_text = f"{claim.metric}{_selection(where)}"
+    right_sample: statistics.Sample | float
     if claim.than.value is not None:
         right = None
-        b = claim.than.value
-        right_text = format_metric(b)
+        right_sample = claim.than.value
+        right_text = format_metric(claim.than.value)
     else:
         right_where = {**where, **claim.than.where}
-        right = stats(rows, claim.than.metric or claim.metric, right_where)
-        b = right["mean"]
+        right_sample = _sample(rows, claim.than.metric or claim.metric, right_where)
+        right = summarise(list(right_sample.values))
         right_text = f"{claim.than.metric}{_selection(right_where)}"
     tol = f" (tol {claim.tol:g})" if claim.tol else ""
     statement = f"{left_text} {claim.op} {right_text}{tol}"
-    details = {"left": left, "right": right if right is not None else b, "op": claim.op}
-    if left["mean"] is None or b is None:
-        return ClaimResult(name, NO_DATA, statement, _no_data(left, right), details)
-    a = left["mean"]
-    passed = {
-        ">": a > b,
-        ">=": a >= b - claim.tol,
-        "<": a < b,
-        "<=": a <= b + claim.tol,
-        "~=": abs(a - b) <= claim.tol,
-    }[claim.op]
-    numbers = f"{_stat(left)} {claim.op} {_stat(right) if right else format_metric(b)}"
-    numbers += f" (difference {a - b:+.4f})"
-    return ClaimResult(name, PASS if passed else FAIL, statement, numbers, details)
+    details = {
+        "left": left,
+        "right": right if right is not None else claim.than.value,
+        "op": claim.op,
+        "tol": claim.tol,
+    }
+    if left["mean"] is None or (right is not None and right["mean"] is None):
+        return _Draft(name, statement, _no_data(left, right), details, None)
+    sides = f"{_stat(left)} {claim.op} {_stat(right) if right else format_metric(right_sample)}"
+    comparison = statistics.compare(left_sample, right_sample, claim.op, claim.tol, settings)
+    wrong_side = _wrong_side(claim.op, claim.tol) if right is None else None
+    return _Draft(
+        name,
+        statement,
+        sides,
+        details,
+        comparison,
+        comparison.p_claim,
+        comparison.p_against,
+        wrong_side,
+    )
+
+
+def _wrong_side(op: str, tol: float) -> Callable[[tuple[float, float]], bool]:
+    """Whether an interval of ``mean - value`` lies wholly where ``mean OP value`` is false."""
+
+    def outside(ci: tuple[float, float]) -> bool:
+        low, high = ci
+        return {
+            ">": high <= 0,
+            ">=": high < -tol,
+            "<": low >= 0,
+            "<=": low > tol,
+            "~=": low > tol or high < -tol,
+        }[op]
+
+    return outside
 
 
 def _trend(
@@ -128,7 +234,8 @@ def _trend(
     name: str,
     where: dict[str, Any],
     rows: Sequence[Mapping[str, Any]],
-) -> ClaimResult:
+    settings: Settings,
+) -> _Draft:
     along = claim.along
     assert along is not None and claim.trend is not None
     points = along.values if not along.is_axis else tuple(study.axis(along.name).labels())
@@ -138,25 +245,42 @@ def _trend(
             metric, selection = claim.metric, {**where, along.name: point}
         else:
             metric, selection = fill(claim.metric, {along.name: point}), where
-        series.append((point, stats(rows, metric, selection)))
+        series.append((point, _sample(rows, metric, selection)))
     statement = (
         f"{claim.metric}{_selection(where)} {claim.trend} along {along.name} "
         f"({', '.join(format_label(p) for p, _ in series)})"
     )
     if claim.tol:
         statement += f" (tol {claim.tol:g})"
-    numbers = " → ".join(
+    summaries = [(point, summarise(list(s.values))) for point, s in series]
+    sides = " → ".join(
         f"{format_label(point)}: {_stat(s)}" if s["n"] else f"{format_label(point)}: —"
-        for point, s in series
+        for point, s in summaries
     )
-    details = {"along": along.name, "points": [{"at": p, **s} for p, s in series]}
-    means = [s["mean"] for _, s in series]
-    if any(mean is None for mean in means):
-        return ClaimResult(name, NO_DATA, statement, numbers, details)
-    sign = -1.0 if claim.trend == "decreasing" else 1.0
-    steps_ok = all(sign * (b - a) >= -claim.tol for a, b in itertools.pairwise(means))
-    moved = sign * (means[-1] - means[0]) > 0
-    return ClaimResult(name, PASS if steps_ok and moved else FAIL, statement, numbers, details)
+    details: dict[str, Any] = {
+        "along": along.name,
+        "points": [{"at": p, **s} for p, s in summaries],
+    }
+    if any(not s["n"] for _, s in summaries) or len(series) < 2:
+        return _Draft(name, statement, sides, details, None)
+    step_op, overall_op = (">=", ">") if claim.trend == "increasing" else ("<=", "<")
+    steps = [
+        (p, q, statistics.compare(b, a, step_op, claim.tol, settings))
+        for (p, a), (q, b) in itertools.pairwise(series)
+    ]
+    overall = statistics.compare(series[-1][1], series[0][1], overall_op, 0.0, settings)
+    # a step against the trend by more than tol fails the claim (Bonferroni over the steps)
+    worst_step = min(step.p_against for _, _, step in steps)
+    p_against = min(1.0, overall.p_against, len(steps) * worst_step)
+    details["steps"] = [
+        {
+            "from": p,
+            "to": q,
+            **statistics.details(step, step.p_claim, step.p_against, settings.level),
+        }
+        for p, q, step in steps
+    ]
+    return _Draft(name, statement, sides, details, overall, overall.p_claim, p_against, steps=steps)
 
 
 def _selection(where: Mapping[str, Any]) -> str:
@@ -166,6 +290,8 @@ def _selection(where: Mapping[str, Any]) -> str:
 
 
 def _stat(s: Mapping[str, Any]) -> str:
+    if s["n"] == 1:
+        return f"{format_metric(s['mean'])} (n=1)"
     return f"{format_metric(s['mean'])} ± {format_metric(s['std'])} (n={s['n']})"
 
 
@@ -173,12 +299,4 @@ def _no_data(left: Mapping[str, Any], right: Mapping[str, Any] | None) -> str:
     sides = [("left", left)] + ([("right", right)] if right is not None else [])
     return "; ".join(
         f"{side}: no run recorded it" if not s["n"] else f"{side}: {_stat(s)}" for side, s in sides
-    )
-
-
-def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
     )

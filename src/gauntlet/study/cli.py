@@ -1,8 +1,10 @@
 """``gauntlet study experiments/NAME.yaml [--quick] [--launcher joblib]``.
 
-Exit status: 0 when every run completed and every claim passed (in ``--quick`` mode the claims
-are reported but not checked); 1 when a claim failed, or a run or post step failed or is
-missing; 2 for a bad study file or option.
+Exit status: 0 when every run completed and no claim failed (in ``--quick`` mode the claims
+are reported but not checked); 1 when a claim is FAIL or NO DATA (with ``--strict`` also
+INCONCLUSIVE), or a run or post step failed or is missing; 2 for a bad study file or option,
+among them a claim, plot or column on a metric no run will record (checked before anything
+runs, ``--dry-run`` too).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the multiruns that would be launched"
     )
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="an INCONCLUSIVE claim (the seeds cannot tell) fails the study too",
+    )
+    p.add_argument(
         "--post-jobs",
         type=int,
         default=min(2, os.cpu_count() or 1),
@@ -64,12 +71,17 @@ def main(argv: list[str]) -> int:
     console = Console()
     _logging(console)
 
-    from gauntlet.study.claims import evaluate
+    from gauntlet.config import import_from, set_user_config_dir, user_config_dir
+    from gauntlet.leaderboard.store import Leaderboard, resolve_url
+    from gauntlet.study import metrics
+    from gauntlet.study.claims import INCONCLUSIVE, evaluate
     from gauntlet.study.report import write_report
     from gauntlet.study.runner import check_launcher, cover, find_runs, plan, run_study
     from gauntlet.study.spec import load_study
 
     study = load_study(args.file)
+    if study.config_dir is not None and user_config_dir() is None:
+        import_from(set_user_config_dir(study.config_dir).parent)
     launcher = check_launcher(args.launcher) if args.launcher else None
     if args.post_jobs < 1:
         raise GauntletError(f"--post-jobs {args.post_jobs}: expected at least 1")
@@ -77,12 +89,14 @@ def main(argv: list[str]) -> int:
     suffix = "_quick" if args.quick else ""
     out_dir = Path(args.out) if args.out else log_dir / "studies" / f"{study.name}{suffix}"
 
-    if args.dry_run:
-        from gauntlet.leaderboard.store import Leaderboard, resolve_url
+    jobs = plan(study, quick=args.quick, log_dir=log_dir, launcher=launcher)
+    with Leaderboard.open(resolve_url(None, log_dir)) as board:
+        done, _ = find_runs(board, study, jobs)
+    recorded = {name for row in done.values() for name in (row.get("metrics") or {})}
+    first_of_cell = {job.cell.describe(): job.overrides for job in reversed(jobs)}
+    metrics.check(study, metrics.expected_metrics(study, first_of_cell.values(), recorded))
 
-        jobs = plan(study, quick=args.quick, log_dir=log_dir, launcher=launcher)
-        with Leaderboard.open(resolve_url(None, log_dir)) as board:
-            done, _ = find_runs(board, study, jobs)
+    if args.dry_run:
         todo = [job for i, job in enumerate(jobs) if i not in done]
         console.print(f"{study.name}: {len(jobs)} runs, {len(done)} done, {len(todo)} to run")
         from gauntlet.study.runner import multirun_overrides
@@ -107,6 +121,7 @@ def main(argv: list[str]) -> int:
             args.file,
             *(["--quick"] if args.quick else []),
             *(["--launcher", launcher] if launcher else []),
+            *(["--strict"] if args.strict else []),
         ]
     )
     written = write_report(result, claims, out_dir, command)
@@ -118,8 +133,9 @@ def main(argv: list[str]) -> int:
     table.add_column("result")
     table.add_column("numbers")
     for claim in claims:
-        style = "green" if claim.passed else "red"
-        table.add_row(Text(claim.name), Text(claim.verdict, style=style), Text(claim.numbers))
+        style = {"PASS": "green", "INCONCLUSIVE": "yellow"}.get(claim.verdict, "red")
+        numbers = claim.numbers + (f"\n{claim.advice}" if claim.advice else "")
+        table.add_row(Text(claim.name), Text(claim.verdict, style=style), Text(numbers))
     if claims:
         console.print(table)
     missing = result.missing()
@@ -129,7 +145,8 @@ def main(argv: list[str]) -> int:
         + (f"; {len(missing)} without a result" if missing else "")
     )
     console.print(f"report: {written['report.md']}")
-    failed_claims = [c for c in claims if not c.passed]
+    failed_claims = [c for c in claims if c.failed or (args.strict and c.verdict == INCONCLUSIVE)]
+    inconclusive = [c for c in claims if c.verdict == INCONCLUSIVE]
     if missing or result.post_failures:
         console.print(
             f"[red]{len(missing)} runs without a result, "
@@ -137,8 +154,14 @@ def main(argv: list[str]) -> int:
         )
         return 1
     if failed_claims and not args.quick:
-        console.print(f"[red]{len(failed_claims)} of {len(claims)} claims do not hold[/red]")
+        what = "do not hold" if not args.strict else "do not hold or are inconclusive (--strict)"
+        console.print(f"[red]{len(failed_claims)} of {len(claims)} claims {what}[/red]")
         return 1
+    if inconclusive and not args.quick:
+        console.print(
+            f"[yellow]{len(inconclusive)} of {len(claims)} claims are inconclusive: the seeds "
+            "cannot tell (--strict fails on them)[/yellow]"
+        )
     return 0
 
 

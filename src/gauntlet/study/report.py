@@ -153,9 +153,9 @@ def write_report(
             log.warning("plot %s: no run recorded %s", plot.name, ", ".join(plot.y))
 
     table = Report(groups, list(study.metrics), keys, title=f"{study.name}: results per cell")
-    lines = [f"# Study: {study.name}", ""]
+    lines = [f"# Study: {_md(study.name)}", ""]
     if study.description:
-        lines += [study.description, ""]
+        lines += [_md(study.description, cell=False), ""]
     lines += _summary_lines(result, claims, command)
     lines += ["", "## Results per cell", ""]
     lines += [
@@ -167,20 +167,26 @@ def write_report(
     missing = result.missing()
     if missing:
         lines += ["", f"Runs without a completed result ({len(missing)}):", ""]
-        lines += [f"- {job.cell.describe() or 'base'}, seed {job.seed}" for job in missing]
+        lines += [f"- {_md(job.cell.describe() or 'base')}, seed {job.seed}" for job in missing]
     if pictures:
         lines += ["", "## Plots", ""]
         for plot, path in pictures:
-            lines += [f"### {plot.title}", "", f"![{plot.title}]({path.name})", ""]
+            title = _md(plot.title)
+            lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
     if claims:
         lines += ["", "## Claims", ""]
         if result.quick:
             lines += ["Quick run: the claims are evaluated but not checked.", ""]
+        lines += [_statistics_line(study, len(claims)), ""]
         lines += ["| claim | result | checked | numbers |", "|---|---|---|---|"]
         lines += [
             f"| {_md(c.name)} | **{c.verdict}** | {_md(c.statement)} | {_md(c.numbers)} |"
             for c in claims
         ]
+        unresolved = [c for c in claims if c.advice]
+        if unresolved:
+            lines += ["", "Inconclusive claims, and what would resolve them:", ""]
+            lines += [f"- {_md(c.name)}: {_md(c.advice, cell=False)}" for c in unresolved]
     path = out_dir / REPORT_MD
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     written["report.md"] = path
@@ -197,9 +203,30 @@ def write_report(
         f"study {study.name}" + (" (quick)" if result.quick else ""),
         keys=keys,
         description=description or None,
+        sections=[
+            (
+                "Claims",
+                ["claim", "result", "checked", "numbers", "seeds needed"],
+                [[c.name, c.verdict, c.statement, c.numbers, c.advice] for c in claims],
+            )
+        ]
+        if claims
+        else [],
     )
     written["results.json"] = _write_results(result, groups, claims, out_dir / RESULTS_JSON)
     return written
+
+
+def _statistics_line(study: Study, count: int) -> str:
+    s = study.statistics
+    return (
+        f"Each claim is a test over seeds: the difference of means with a "
+        f"{100 * (1 - s.level):g}% bootstrap interval (paired by seed where both sides ran the "
+        f"same seeds; {s.resamples} resamples, seed {s.seed}), a one-sided p-value (permutation "
+        f"test, or Student's paired / Welch's t where the seeds are too few to permute) "
+        f"Holm-corrected across the study's {count} claims, and Cohen's d. PASS: the claim holds at "
+        f"level {s.level:g}; FAIL: its opposite does; INCONCLUSIVE: the seeds cannot tell."
+    )
 
 
 def _summary_lines(result: StudyRun, claims: Sequence[ClaimResult], command: str) -> list[str]:
@@ -222,7 +249,7 @@ def _summary_lines(result: StudyRun, claims: Sequence[ClaimResult], command: str
     if durations:
         lines.append(f"- training time, summed over runs: {sum(durations):.0f} s")
     if claims:
-        lines.append(f"- claims: {_claims_line(claims, result.quick)}")
+        lines.append(f"- claims: {_md(_claims_line(claims, result.quick), cell=False)}")
     return lines
 
 
@@ -231,9 +258,10 @@ def _claims_line(claims: Sequence[ClaimResult], quick: bool) -> str:
         return ""
     passed = sum(c.passed for c in claims)
     text = f"{passed} of {len(claims)} claims pass"
-    failed = [c.name for c in claims if not c.passed]
-    if failed:
-        text += f"; not passing: {'; '.join(failed)}"
+    for verdict in ("FAIL", "NO DATA", "INCONCLUSIVE"):
+        names = [c.name for c in claims if c.verdict == verdict]
+        if names:
+            text += f"; {verdict}: {'; '.join(names)}"
     return text + (" (quick run: not checked)" if quick else "")
 
 
@@ -248,6 +276,7 @@ def _write_results(
         "axes": {axis.name: axis.labels() for axis in study.axes},
         "metrics": list(study.metrics),
         "wall_s": result.wall_s,
+        "statistics": study.statistics.as_dict(),
         "runs": [
             {
                 "cell": job.cell.labels,
@@ -268,6 +297,7 @@ def _write_results(
                 "verdict": c.verdict,
                 "statement": c.statement,
                 "numbers": c.numbers,
+                "seeds_needed": c.advice or None,
                 "details": c.details,
             }
             for c in claims
@@ -278,8 +308,14 @@ def _write_results(
     return path
 
 
-def _md(text: str) -> str:
-    # a "<" reads as the start of an HTML tag only before a letter, "/", "!" or "?"; the
-    # comparisons in claims ("0.91 < 0.95", "a >= b") stay as written
+def _md(text: str, cell: bool = True) -> str:
+    """Text from a study file or a run, safe in Markdown: nothing in it renders as HTML.
+
+    A "<" starts a tag (or an autolink) only before a letter, "/", "!" or "?", and "&" an
+    entity only before a name or "#": those are escaped, so the comparisons in claims
+    ("0.91 < 0.95", "a >= b") stay as written. In a table cell, "|" and line breaks too."""
+    text = re.sub(r"&(?=#|[A-Za-z][A-Za-z0-9]*;)", "&amp;", str(text))
     text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if cell:
+        text = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return text

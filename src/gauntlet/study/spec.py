@@ -5,6 +5,8 @@ A study file is YAML::
     name: data_scarcity                  # default: the file's stem
     description: Learning curves with and without augmentation.
     base: mnist1d_cnn                    # experiment preset (experiment=BASE); optional
+    config_dir: conf                     # your own config groups (--config-dir), relative to
+                                         #   this file; optional
     overrides: [trainer.max_epochs=15]   # every run gets these
     grid:                                # the axes; the runs are their product x seeds
       data.fraction: [0.1, 1.0]          #   a list: the config key takes each value
@@ -23,6 +25,11 @@ A study file is YAML::
       - {x: data.fraction, y: test/acc, lines: augment}
     claims:                              # see gauntlet.study.claims
       - {name: ..., metric: test/acc, where: {augment: strong}, op: ">", than: {where: {augment: none}}}
+    statistics:                          # how the claims are judged (these are the defaults)
+      level: 0.05                        #   significance after Holm's correction
+      resamples: 9999                    #   bootstrap / permutation resamples
+      seed: 0                            #   their random seed
+      power: 0.8                         #   for "about N seeds would resolve it"
 
 A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
 and, with ``--quick``, the quick overrides.
@@ -44,6 +51,7 @@ from typing import Any
 import yaml
 
 from gauntlet.errors import GauntletError
+from gauntlet.study.statistics import Settings
 
 TOP_KEYS = (
     "name",
@@ -57,7 +65,10 @@ TOP_KEYS = (
     "post",
     "plots",
     "claims",
+    "config_dir",
+    "statistics",
 )
+STATISTICS_KEYS = ("level", "resamples", "seed", "power")
 # --quick: one epoch of a few batches, CSV logs only; a study's own quick.overrides come after
 QUICK_OVERRIDES = (
     "trainer.max_epochs=1",
@@ -192,6 +203,9 @@ class Study:
     post: tuple[PostStep, ...]
     plots: tuple[PlotSpec, ...]
     claims: tuple[ClaimSpec, ...]
+    # the user's own config directory (``--config-dir``), relative to the study file
+    config_dir: Path | None = None
+    statistics: Settings = field(default_factory=Settings)
 
     def axis(self, name: str) -> Axis | None:
         return next((axis for axis in self.axes if axis.name == name), None)
@@ -531,6 +545,30 @@ class _Reader:
             raise self.fail(f"{key}.tol", "~= needs a tolerance, e.g. tol: 0.02")
         return ClaimSpec(name, metric, where, for_each, op=op, than=than, tol=float(tol))
 
+    def statistics(self, value: Any) -> Settings:
+        spec = self.mapping(value, "statistics")
+        unknown = set(spec) - set(STATISTICS_KEYS)
+        if unknown:
+            raise self.fail(
+                f"statistics.{sorted(unknown)[0]}", f"valid keys: {', '.join(STATISTICS_KEYS)}"
+            )
+        default = Settings()
+        level = spec.get("level", default.level)
+        if not _number(level) or not 0 < level < 0.5:
+            raise self.fail("statistics.level", f"expected a number in (0, 0.5), got {level!r}")
+        resamples = spec.get("resamples", default.resamples)
+        if not _whole(resamples) or resamples < 100:
+            raise self.fail(
+                "statistics.resamples", f"expected a whole number >= 100, got {resamples!r}"
+            )
+        seed = spec.get("seed", default.seed)
+        if not _whole(seed) or seed < 0:
+            raise self.fail("statistics.seed", f"expected a whole number >= 0, got {seed!r}")
+        power = spec.get("power", default.power)
+        if not _number(power) or not 0 < power < 1:
+            raise self.fail("statistics.power", f"expected a number in (0, 1), got {power!r}")
+        return Settings(level=float(level), resamples=resamples, seed=seed, power=float(power))
+
     def post(self, index: int, value: Any, axes: Sequence[Axis]) -> PostStep:
         key = f"post[{index}]"
         spec = self.mapping(value, key)
@@ -555,6 +593,14 @@ class _Reader:
         return PostStep(command, metrics, self.where(spec.get("where"), f"{key}.where", axes))
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "plot"
 
@@ -572,6 +618,11 @@ def load_study(path: str | Path) -> Study:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise GauntletError(f"{path}: not a readable YAML file ({err})") from None
     reader = _Reader(path)
+    if data is None or data == {}:
+        raise GauntletError(
+            f"{path}: the study file is empty; a study names at least its runs (base:, "
+            "overrides: or grid:) and seeds:, and usually the claims: it checks"
+        )
     data = reader.mapping(data, "top level")
     unknown = set(data) - set(TOP_KEYS)
     if unknown:
@@ -604,6 +655,11 @@ def load_study(path: str | Path) -> Study:
         raise reader.fail("plots", "two plots have the same name; give each a name:")
     claims = tuple(reader.claim(i, c, axes) for i, c in enumerate(_as_list(reader, data, "claims")))
     post = tuple(reader.post(i, p, axes) for i, p in enumerate(_as_list(reader, data, "post")))
+    config_dir = None
+    if data.get("config_dir") is not None:
+        config_dir = (path.parent / str(data["config_dir"])).resolve()
+        if not config_dir.is_dir():
+            raise reader.fail("config_dir", f"{config_dir} is not a directory")
     study = Study(
         path=path,
         name=name,
@@ -617,6 +673,8 @@ def load_study(path: str | Path) -> Study:
         post=post,
         plots=plots,
         claims=claims,
+        config_dir=config_dir,
+        statistics=reader.statistics(data.get("statistics")),
     )
     _check_cells_differ(reader, study)
     return study

@@ -24,6 +24,8 @@ DIRECTIONS = ("minimize", "maximize")
 # study attribute listing the trials the sweep gave up on (interrupted, or left running by a
 # killed sweep): they are not counted towards n_trials, so a resumed sweep runs new ones instead
 ABANDONED = "abandoned"
+# study attribute listing the abandoned trials already queued again (retry_abandoned)
+RETRIED = "retried"
 RESULTS_FILE = "optimization_results.yaml"
 
 
@@ -143,6 +145,34 @@ def abandon_stale_trials(study: optuna.Study) -> None:
         )
         _mark_abandoned(study, trial.number)
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def resumed_seed(seed: int | None, earlier_trials: int) -> int | None:
+    """The sampler's seed for a study that already holds trials: the seed moved on by their
+    count. A sampler rebuilt with the first seed would start its sequence again and propose
+    trial 0's parameters once more; this one goes on, and a resumed search is still
+    reproducible from (seed, trials so far)."""
+    if seed is None or earlier_trials == 0:
+        return seed
+    return (seed + earlier_trials) % 2**32
+
+
+def retry_abandoned(study: optuna.Study) -> list[int]:
+    """Queue each abandoned trial's parameters again (Optuna's enqueue_trial), once; returns
+    the trial numbers queued."""
+    retried = set(study.user_attrs.get(RETRIED, []))
+    queued = []
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number in sorted(abandoned_numbers(study) - retried):
+        trial = trials.get(number)
+        if trial is None or not trial.params:
+            continue
+        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": number})
+        queued.append(number)
+        log.warning("Trial %d was abandoned; running its parameters again", number)
+    if queued:
+        study.set_user_attr(RETRIED, sorted(retried | set(queued)))
+    return queued
 
 
 def abandon(study: optuna.Study, trial: optuna.trial.Trial) -> None:

@@ -54,6 +54,8 @@ class GauntletOptunaSweeperConf:
     # key: sweep expression, e.g. model.optimizer.lr: tag(log, interval(1e-4, 1e-2))
     params: dict[str, Any] | None = None
     pruner: PrunerConf | None = field(default_factory=PrunerConf)
+    # re-run, with the same params, the trials an interrupted or killed sweep gave up on
+    retry_abandoned: bool = False
 
 
 ConfigStore.instance().store(

@@ -33,6 +33,7 @@ class GauntletOptunaSweeper(Sweeper):
         n_jobs: int,
         params: dict[str, Any] | None,
         pruner: PrunerConf | Any | None,
+        retry_abandoned: bool = False,
     ) -> None:
         super().__init__()
         if n_trials < 0:
@@ -49,6 +50,7 @@ class GauntletOptunaSweeper(Sweeper):
         self.n_jobs = n_jobs
         self.params = dict(params or {})
         self.pruner = pruner
+        self.retry_abandoned = bool(retry_abandoned)
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -85,6 +87,14 @@ class GauntletOptunaSweeper(Sweeper):
             pruner=self._pruner(len(directions)),
         )
         _study.abandon_stale_trials(study)
+        earlier = len(study.get_trials(deepcopy=False))
+        if earlier and self.seed is not None:
+            # continue the search rather than replay it (see resumed_seed)
+            study.sampler = _study.make_sampler(
+                self.sampler, _study.resumed_seed(self.seed, earlier)
+            )
+        if self.retry_abandoned:
+            _study.retry_abandoned(study)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,128 @@
+"""The leaderboard's HTML page in a real headless Chromium: rows, links, filter, diff, sweeps."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+import pytest
+
+from gauntlet.leaderboard.cli import main
+from gauntlet.leaderboard.store import Leaderboard
+
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium here (Debian: apt-get install chromium; .ci/run does)"
+)
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def dom(page: Path, fragment: str = "") -> str:
+    """The page's DOM after its script ran, as Chromium dumps it."""
+    done = chromium(
+        "--dump-dom", page.resolve().as_uri() + (f"#{quote(fragment)}" if fragment else "")
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture
+def board_page(train, tmp_path):
+    """Two real runs of one sweep and a third of another setup, and the page of all three."""
+    from omegaconf import OmegaConf
+
+    runs = [
+        train("trainer.deterministic=true", name="a"),
+        train("trainer.deterministic=true", "model.net.hidden=16", name="b"),
+        train("trainer.deterministic=true", "model=rnn", name="c"),
+    ]
+    for manifest, run_dir in runs:  # what the Hydra app writes beside each run (not in-process)
+        (run_dir / ".hydra").mkdir(exist_ok=True)
+        OmegaConf.save(OmegaConf.create(manifest["config"]), run_dir / ".hydra" / "config.yaml")
+    (a, _), (b, _), (c, _) = runs
+    with Leaderboard.open(f"sqlite:///{tmp_path / 'leaderboard.db'}") as board:
+        for run in (a, b):  # as a multirun would have recorded them
+            board.upsert({"run_id": run["run_id"], "sweep": "widths"})
+    page = tmp_path / "out" / "board.html"
+    assert main(["--log-dir", str(tmp_path), "--all", "--output", str(page)]) == 0
+    return page, a, b, c
+
+
+@needs_chromium
+def test_the_page_lists_groups_and_runs_with_links_to_their_files(board_page):
+    page, a, b, c = board_page
+    html = dom(page)
+    board_rows = re.findall(r'<tr data-index="\d+"', html)
+    assert len(board_rows) == 2  # the sweep's two runs under the sweep, and the rnn
+    for run in (a, b, c):
+        assert f'data-run="{run["run_id"]}"' in html
+    links = re.findall(r'<a href="([^"#][^"]*)">(curves|manifest|config)</a>', html)
+    assert {label for _, label in links} == {"curves", "manifest", "config"}
+    assert len(links) == 9
+    for href, _ in links:  # relative to the page, and every one points at a real file
+        target = (page.parent / unquote(urlparse(href).path)).resolve()
+        assert target.is_file(), href
+    assert "<svg" in html and "sweep widths" in html
+    assert len(re.findall(r'<polyline[^>]*class="trial"', html)) == 2
+    assert "model.net.hidden" in html  # the parameter the sweep varies is an axis
+
+
+@needs_chromium
+def test_the_filter_and_a_groups_run_count_narrow_the_rows(board_page):
+    page, a, b, c = board_page
+    filtered = dom(page, "filter=rnn")
+    hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', filtered)
+    assert sorted(hidden) == sorted([a["run_id"], b["run_id"]])
+    shown = re.findall(r'<tr data-index="\d+"(?![^>]*hidden)', filtered)
+    assert len(shown) == 1
+    sweep_only = dom(page, "group=0")
+    hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', sweep_only)
+    assert hidden == [c["run_id"]]
+
+
+@needs_chromium
+def test_two_ticked_runs_show_their_diff(board_page):
+    page, a, b, _ = board_page
+    html = dom(page, f"diff={a['run_id']},{b['run_id']}")
+    diff = html[html.index('id="diff"') :]
+    assert f"differences between {a['run_id']} and {b['run_id']}" in diff
+    rows = re.findall(
+        r'<tr class="difference"><td class="section">(\w+)</td><td>([^<]+)</td>', diff
+    )
+    assert ("config", "model.net.hidden") in rows
+    assert all(section != "packages" for section, _ in rows)  # one machine, one environment
+    same = dom(page, f"diff={a['run_id']},{a['run_id']}")
+    assert "Tick two runs" in same  # the same run twice is one ticked box
+
+
+@needs_chromium
+def test_a_screenshot_of_the_page(board_page, tmp_path):
+    page, *_ = board_page
+    shot = tmp_path / "page.png"
+    done = chromium("--window-size=1280,900", f"--screenshot={shot}", page.resolve().as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and shot.stat().st_size > 10_000
