@@ -210,7 +210,7 @@ def test_a_run_killed_by_sigkill_shows_as_lost_on_the_next_leaderboard(tmp_path,
     assert running["status"] == "running" and running["pid"] == proc.pid
     assert running["heartbeat"]
 
-    code, out = cli("leaderboard", "--log-dir", str(tmp_path), "--status", "lost", "--runs",
+    code, out = cli("leaderboard", "--log-dir", str(tmp_path), "--status", "lost", "--all", "--runs",
                     "--format", "json", capsys=capsys)  # fmt: skip
     assert code == 0, out
     assert running["run_id"] in out

@@ -88,12 +88,15 @@ def test_secrets_planted_in_every_route_reach_no_file_row_or_export(tmp_path, ca
     exports = tmp_path / "exports"
     exports.mkdir()
     for suffix in ("csv", "json", "md", "html"):
-        code, said = cli("leaderboard", "--log-dir", str(tmp_path), "--runs",
+        code, said = cli("leaderboard", "--log-dir", str(tmp_path), "--runs", "--all",
                          "--output", str(exports / f"board.{suffix}"), capsys=capsys)  # fmt: skip
         assert code == 0, said
-    code, shown = cli("leaderboard", "--log-dir", str(tmp_path), "--runs", capsys=capsys)
+    code, shown = cli("leaderboard", "--log-dir", str(tmp_path), "--runs", "--all", capsys=capsys)
     assert code == 0
 
+    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    for suffix in ("csv", "json", "md", "html"):  # each export holds the run (a smoke run)
+        assert run_id in (exports / f"board.{suffix}").read_text()
     files = every_byte(run_dir, exports, *tmp_path.glob("leaderboard.db*"))
     assert any(p.suffix == ".ckpt" for p in files) and any("wandb" in p.parts for p in files)
     leaks = {str(p): s for p, data in files.items() for s in planted if s.encode() in data}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gauntlet.errors import GauntletError
+from gauntlet.errors import RunFailed
 from gauntlet.sweep_summary import collect
 
 TINY = [
@@ -26,7 +26,7 @@ DIVERGES = "model.optimizer.lr=1e30"  # NaN loss within two steps
 
 
 def test_a_nan_loss_fails_the_run_and_records_why(train):
-    with pytest.raises(GauntletError, match="diverged"):
+    with pytest.raises(RunFailed, match="diverged"):
         train(DIVERGES, "trainer.limit_train_batches=2")
 
 

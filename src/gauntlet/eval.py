@@ -102,12 +102,19 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> dict[str, float]:
+    from gauntlet.run.redact_files import redact_hydra_files
+
+    redact_hydra_files(Path(cfg.paths.output_dir))
     try:
         metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"))
     except GauntletError as err:
         exit_with(err)
+    from gauntlet.run.files import atomic_write_text
+
     out = Path(cfg.paths.output_dir) / "eval.json"
-    out.write_text(json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2))
+    atomic_write_text(
+        out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
+    )
     from rich.console import Console
     from rich.table import Table
 

@@ -353,6 +353,13 @@ def validate(cfg: Any) -> None:
 
     from gauntlet.errors import GauntletError
 
+    missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")]
+    if missing:
+        raise GauntletError(
+            f"{missing[0]} has no value (??? in its config file); give it one on the command "
+            f"line ({missing[0]}=...) or in the config"
+            + (f"; also without a value: {', '.join(missing[1:])}" if missing[1:] else "")
+        )
     for key, ok, accepts in RANGES:
         value = OmegaConf.select(cfg, key, default=None)
         if value is None and key not in ("seed",):

@@ -29,9 +29,11 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
     MANIFEST,
     base_manifest,
+    mark_lost_manifest,
     new_run_id,
     read_manifest,
     rebase_paths,
@@ -381,6 +383,10 @@ def start_manifest(
     )
     if continues:
         previous = read_manifest(existing)
+        reason = lost_reason(previous)
+        if reason:  # killed without recording an end: this resume says so
+            mark_lost_manifest(run_dir, reason)
+            previous = {**previous, "status": "lost", "error": reason}
         refuse_less(previous, cfg, ckpt_path)
         manifest = resumed_manifest(
             previous, config=config, checkpoint=ckpt_path, log_dir=job.log_dir

@@ -111,12 +111,15 @@ def update_metrics(run_dir: str | Path, metrics: dict[str, float]) -> dict[str, 
     Their names are listed in ``metrics_after_run``: re-running the training does not measure
     them, so ``gauntlet reproduce`` shows them without comparing.
     """
-    manifest = read_manifest(run_dir)
-    manifest["metrics"] = dict(manifest.get("metrics") or {})
-    manifest["metrics"].update({k: float(v) for k, v in metrics.items()})
-    after = set(manifest.get("metrics_after_run") or []) | set(metrics)
-    manifest["metrics_after_run"] = sorted(after)
-    write_manifest(run_dir, manifest)
+    from gauntlet.run.lock import RunLock
+
+    with RunLock(run_dir):  # not while a resume of the run rewrites the manifest
+        manifest = read_manifest(run_dir)
+        manifest["metrics"] = dict(manifest.get("metrics") or {})
+        manifest["metrics"].update({k: float(v) for k, v in metrics.items()})
+        after = set(manifest.get("metrics_after_run") or []) | set(metrics)
+        manifest["metrics_after_run"] = sorted(after)
+        write_manifest(run_dir, manifest)
     return manifest
 
 
