@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's SQLite file
+# rows pending for an unreachable leaderboard are noted here, not in the user's home
+os.environ.setdefault("GAUNTLET_STATE_DIR", tempfile.mkdtemp(prefix="gauntlet-state-"))
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"

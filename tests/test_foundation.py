@@ -52,15 +52,26 @@ def test_experiment_presets_exist_and_compose():
         assert name in presets
     for name in ("mnist1d_cnn", "mnist1d_gru", "mnist1d_transformer"):
         assert name in presets
+    for name in ("listops_cnn", "listops_rnn", "listops_transformer"):
+        assert name in presets
     for name in presets:
         cfg = compose([f"experiment={name}"])
         assert cfg.experiment_name == name
 
 
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory) -> Path:
+    """One data cache for the module, so generated datasets are made once, as for a user."""
+    return tmp_path_factory.mktemp("data_cache")
+
+
 @pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
-@pytest.mark.parametrize("data", ["digits", "mnist1d", "text_file"])
-def test_every_model_trains_on_every_dataset(train, text_file, model, data):
-    extra = [f"data.path={text_file}"] if data == "text_file" else []
+@pytest.mark.parametrize("data", ["digits", "mnist1d", "listops", "text_file"])
+def test_every_model_trains_on_every_dataset(train, text_file, data_cache, model, data):
+    extra = {
+        "text_file": [f"data.path={text_file}"],
+        "listops": [f"data.cache_dir={data_cache}"],
+    }.get(data, [])
     manifest, run_dir = train(f"model={model}", f"data={data}", *extra, "logger=csv")
     assert manifest["status"] == "completed"
     assert manifest["model"] == model and manifest["data"] == data

@@ -301,9 +301,10 @@ def test_record_uses_the_configured_store_and_never_fails_the_run(
         assert board.get("r1")["status"] == "running"
 
     cfg.leaderboard.url = "postgresql+psycopg://bob:s3cret@127.0.0.1:1/team"
-    assert record(start_manifest("r2"), cfg) is False
+    unreachable = {**start_manifest("r2"), "run_dir": str(tmp_path / "r2")}
+    assert record(unreachable, cfg) is False
     assert "could not record run r2" in caplog.text
-    assert "gauntlet leaderboard import /runs/r2" in caplog.text
+    assert f"kept as {tmp_path / 'r2' / 'leaderboard.pending.json'}" in caplog.text
     assert "s3cret" not in caplog.text
 
     cfg.leaderboard.enabled = False

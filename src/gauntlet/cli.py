@@ -30,8 +30,36 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: gauntlet COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "gauntlet COMMAND --help shows each command's options; gauntlet --version."]
+    lines += [
+        "",
+        "--config-dir DIR (-cd DIR), with any command, adds your own config groups (model/,",
+        "data/, experiment/, ...) beside gauntlet's; modules in the working directory are",
+        "importable by _target_.",
+        "gauntlet COMMAND --help shows each command's options; gauntlet --version.",
+    ]
     return "\n".join(lines)
+
+
+def take_config_dir(args: list[str]) -> tuple[str | None, list[str]]:
+    """``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR`` out of ``args``: (DIR, the rest)."""
+    rest: list[str] = []
+    value = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--config-dir", "-cd"):
+            if i + 1 == len(args):
+                from gauntlet.errors import GauntletError
+
+                raise GauntletError(f"{arg} needs a directory: {arg} DIR")
+            value, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--config-dir="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     from gauntlet.errors import GauntletError
 
     try:
+        from gauntlet.config import import_from, set_user_config_dir, user_config_dir
+
+        # the user's modules (my_nets.TinyMLP) import from where the command runs, as with
+        # `python -m`; PYTHONPATH carries that to launcher and DDP child processes
+        import_from(os.getcwd())
+        config_dir, args = take_config_dir(args)
+        if config_dir is not None:
+            import_from(set_user_config_dir(config_dir).parent)
         module = importlib.import_module(module_name)
         if is_hydra:
             os.environ[_COMMAND_ENV] = command
+            if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
+                args = ["--config-dir", str(user_config_dir()), *args]
             sys.argv = [sys.argv[0], *args]
             module.main()
             return 0

@@ -1,15 +1,104 @@
-"""Where the Hydra config tree lives, and the structured-config schemas that validate it."""
+"""Where the Hydra config tree lives, and the user's own config directory beside it.
+
+One lookup serves a checkout and an installed wheel: ``$GAUNTLET_CONFIG_DIR`` if set, else the
+``conf/`` a wheel carries inside the package, else the checkout's top-level ``conf/`` beside
+``src/``. A user's directory (``--config-dir DIR``) is searched before it, so their
+``model/``, ``data/``, ``experiment/``... files sit next to gauntlet's own.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
+from gauntlet.errors import GauntletError
 from gauntlet.schema import register_schemas
 
-# conf/ sits at the repository root, beside src/; GAUNTLET_CONFIG_DIR points elsewhere.
-CONFIG_DIR = Path(
-    os.environ.get("GAUNTLET_CONFIG_DIR", Path(__file__).resolve().parents[2] / "conf")
-)
+PACKAGE_DIR = Path(__file__).resolve().parent
+# set by `gauntlet --config-dir DIR`, so child processes (multirun jobs, study launches) see it
+USER_CONFIG_ENV = "GAUNTLET_USER_CONFIG_DIR"
 
-__all__ = ["CONFIG_DIR", "register_schemas"]
+
+def find_config_dir() -> Path:
+    override = os.environ.get("GAUNTLET_CONFIG_DIR")
+    if override:
+        path = Path(override).expanduser().resolve()
+        if not (path / "train.yaml").is_file():
+            raise GauntletError(f"GAUNTLET_CONFIG_DIR={override}: no train.yaml in that directory")
+        return path
+    for path in (PACKAGE_DIR / "conf", PACKAGE_DIR.parents[1] / "conf"):
+        if (path / "train.yaml").is_file():
+            return path
+    raise GauntletError(
+        f"gauntlet's configs are missing: neither {PACKAGE_DIR / 'conf'} (an installed package) "
+        f"nor {PACKAGE_DIR.parents[1] / 'conf'} (a checkout) holds train.yaml; reinstall "
+        "gauntlet or set GAUNTLET_CONFIG_DIR"
+    )
+
+
+CONFIG_DIR = find_config_dir()
+
+
+def user_config_dir() -> Path | None:
+    value = os.environ.get(USER_CONFIG_ENV)
+    return Path(value) if value else None
+
+
+def set_user_config_dir(value: str | Path) -> Path:
+    """Check ``--config-dir DIR`` and remember it for this process and its children."""
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise GauntletError(f"--config-dir {value}: no such directory")
+    os.environ[USER_CONFIG_ENV] = str(path)
+    return path
+
+
+def import_from(directory: str | Path) -> None:
+    """Make the modules in ``directory`` importable by ``_target_`` (as ``python -m`` does)."""
+    path = str(Path(directory).resolve())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if path not in inherited:
+        os.environ["PYTHONPATH"] = os.pathsep.join([path, *filter(None, inherited)])
+
+
+def project_record() -> dict[str, Any]:
+    """Where a run found the user's pieces: its working directory and config directory."""
+    config_dir = user_config_dir()
+    return {"dir": os.getcwd(), "config_dir": str(config_dir) if config_dir else None}
+
+
+def restore_project(record: dict[str, Any] | None) -> None:
+    """Before resuming or reproducing a run: its modules importable, its config dir searched."""
+    if not record:
+        return
+    if record.get("dir") and Path(record["dir"]).is_dir():
+        import_from(record["dir"])
+    config_dir = record.get("config_dir")
+    if config_dir and Path(config_dir).is_dir() and not user_config_dir():
+        os.environ[USER_CONFIG_ENV] = str(config_dir)
+        import_from(Path(config_dir).parent)
+
+
+def gauntlet_version() -> dict[str, Any]:
+    """The package version, and the commit: the checkout's, or the one the wheel was built at."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("gauntlet")
+    except metadata.PackageNotFoundError:
+        from gauntlet import __version__ as version
+    built = PACKAGE_DIR / "build_info.json"
+    if built.is_file():
+        info = json.loads(built.read_text())
+        return {"version": version, "commit": info.get("commit"), "dirty": info.get("dirty")}
+    from gauntlet.repro.manifest import git_info
+
+    return {"version": version, **git_info(cwd=PACKAGE_DIR)}
+
+
+__all__ = ["CONFIG_DIR", "find_config_dir", "register_schemas"]

@@ -1,14 +1,19 @@
-"""The one exception a user can cause; the CLI prints its message and exits non-zero."""
+"""The exceptions a run ends with; the CLI prints their message (one paragraph) and exits."""
 
 
 class GauntletError(Exception):
     """A problem the user can fix: a bad override, a missing file, a corrupt checkpoint.
 
-    The message names the key or file, what was expected, and the valid choices.
+    The message names the key or file, what was expected, and the valid choices. Exit code 2.
     """
 
 
-def exit_with(err: GauntletError, code: int = 2) -> None:
+class RunFailed(Exception):
+    """A run that started and could not finish for a reason the message gives: the disk
+    filled, the loss diverged. It is recorded ``failed`` with that message. Exit code 1."""
+
+
+def exit_with(err: BaseException, code: int = 2) -> None:
     """Leave a command with the error's message and no traceback (inside Hydra apps too,
     whose error handler would otherwise print one)."""
     import sys

@@ -51,7 +51,9 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("test")
-    net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
+    from gauntlet.models.build import build_network
+
+    net = build_network(cfg.model.net, datamodule.spec)
     module = hydra.utils.instantiate(cfg.model, net=net)  # cfg is untyped here
     state = {k.replace("net._orig_mod.", "net."): v for k, v in checkpoint["state_dict"].items()}
     try:

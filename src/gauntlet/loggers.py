@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
@@ -21,6 +22,25 @@ class ContinuingWriter(ExperimentWriter):
             header = next(csv.reader(f), [])
         # new rows are appended under this header; a new key rewrites the file with a wider one
         self.metrics_keys = header
+
+    def save(self) -> None:
+        """Write the rows so far and the new ones as a whole new file, renamed over the old:
+        a crash or a full disk mid-write leaves the previous complete file."""
+        from gauntlet.run.files import atomic_write_text
+
+        if not self.metrics:
+            return
+        self._record_new_keys()
+        rows: list[dict] = []
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                rows = list(csv.DictReader(f))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows + self.metrics)
+        atomic_write_text(self.metrics_file_path, out.getvalue())
+        self.metrics = []
 
 
 class CSVLogger(LightningCSVLogger):

@@ -16,40 +16,69 @@ from omegaconf import MISSING
 # -- data ------------------------------------------------------------------------------------
 
 
+# A default is written once: where a value is MISSING here, each data file sets it; the others
+# are the same for every dataset and live only here.
+
+
 @dataclass
 class DataSchema:
     _target_: str = MISSING
-    batch_size: int = 64
+    batch_size: int = MISSING
     eval_batch_size: int = 512
-    val_fraction: float = 0.1
+    val_fraction: float = MISSING
     test_fraction: float = 0.2
     split_seed: int = 0
     fraction: float = 1.0
     samples_per_class: Optional[int] = None
     on_device: bool = True
-    seed: int = 0
+    seed: int = MISSING
 
 
 @dataclass
 class MNIST1DSchema(DataSchema):
-    generator_seed: int = 42
+    generator_seed: int = MISSING
     num_samples: int = 5000
     iid_noise_scale: float = 2e-2
     corr_noise_scale: float = 0.25
-    cache_dir: Optional[str] = None
+    cache_dir: Optional[str] = MISSING
+
+
+@dataclass
+class ListOpsSchema(DataSchema):
+    max_length: int = 128
+    min_length: int = 16
+    max_depth: int = 6
+    max_args: int = 5
+    leaf_prob: float = 0.5
+    num_train: int = 10000
+    num_val: int = 1000
+    num_test: int = 2000
+    generator_seed: int = 0
+    cache_dir: Optional[str] = MISSING
 
 
 @dataclass
 class VisionSchema(DataSchema):
     dataset: str = MISSING
     root: str = MISSING
-    download: bool = True
+    download: bool = False
+
+
+@dataclass
+class ArraysSchema(DataSchema):
+    path: str = MISSING
+    labels: Optional[str] = MISSING
+    # null: read from the arrays' shape and dtype; image, sequence or tokens forces it
+    modality: Optional[str] = MISSING
+    vocab_size: Optional[int] = MISSING
+    pad_id: int = MISSING
+    class_names: Optional[list[str]] = MISSING
 
 
 @dataclass
 class ConcatSchema(DataSchema):
     # each entry a datamodule node with its own _target_; their input specs must agree
-    datasets: list[Any] = field(default_factory=list)
+    datasets: list[Any] = MISSING
 
 
 @dataclass
@@ -57,96 +86,94 @@ class TextFileSchema(DataSchema):
     path: str = MISSING
     text_key: str = "text"
     label_key: str = "label"
+    max_len: int = MISSING
+    tokenizer: str = "word"
+    max_vocab: int = 20000
+    min_freq: int = 1
+
+
+@dataclass
+class HFSchema(DataSchema):
+    path: Optional[str] = None
+    name: Optional[str] = None
+    config: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: Optional[str] = None
+    test_split: Optional[str] = None
     max_len: int = 64
+    tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
 
 # -- model -----------------------------------------------------------------------------------
-
-
-@dataclass
-class OptimizerSchema:
-    _target_: str = "torch.optim.AdamW"
-    _partial_: bool = True
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+# Defaults are written once, in conf/model/*.yaml; here every value is MISSING and only the
+# types and the keys are given. The optimizer and scheduler stay open (any torch class, each
+# with its own arguments, checked against its signature when the module is built), and so does
+# a user's own network; gauntlet's three networks are typed, so `model.net.hiden=8` fails.
 
 
 @dataclass
 class NetSchema:
     _target_: str = MISSING
-    hidden: int = 64
-    depth: int = 2
-    dropout: float = 0.1
-    checkpointing: bool = False
+    hidden: int = MISSING
+    depth: int = MISSING
+    dropout: float = MISSING
+    checkpointing: bool = MISSING
 
 
 @dataclass
 class CNNSchema(NetSchema):
-    kernel_size: int = 3
-    embed_dim: int = 32
+    kernel_size: int = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class RNNSchema(NetSchema):
-    cell: str = "lstm"
-    bidirectional: bool = False
-    pool: str = "last"
-    embed_dim: int = 32
+    cell: str = MISSING
+    bidirectional: bool = MISSING
+    pool: str = MISSING
+    embed_dim: int = MISSING
 
 
 @dataclass
 class TransformerSchema(NetSchema):
-    heads: int = 4
-    mlp_ratio: float = 2.0
-    patch_size: int = 2
-    positions: str = "learned"
-    pool: str = "cls"
+    heads: int = MISSING
+    mlp_ratio: float = MISSING
+    patch_size: int = MISSING
+    positions: str = MISSING
+    pool: str = MISSING
 
 
 @dataclass
 class MixSchema:
-    alpha: float = 0.0  # Beta(alpha, alpha) mixing share; 0 = off
+    alpha: float = MISSING  # Beta(alpha, alpha) mixing share; 0 = off
 
 
 @dataclass
 class AdversarialSchema:
     # null = off; fgsm or pgd replaces `ratio` of each batch by adversarial examples
-    attack: Optional[str] = None
-    eps: float = 0.1
-    ratio: float = 0.5
-    steps: int = 3
+    attack: Optional[str] = MISSING
+    eps: float = MISSING
+    ratio: float = MISSING
+    steps: int = MISSING
 
 
 @dataclass
 class ModelSchema:
-    _target_: str = "gauntlet.models.module.ClassifierModule"
+    _target_: str = MISSING
     net: Any = MISSING
-    optimizer: OptimizerSchema = field(default_factory=OptimizerSchema)
-    scheduler: Any = None
-    label_smoothing: float = 0.0
-    compile: bool = False
-    mixing: Any = None
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    scheduler_interval: Optional[str] = MISSING
+    label_smoothing: float = MISSING
+    compile: bool = MISSING
+    mixing: Any = MISSING
     adversarial: AdversarialSchema = field(default_factory=AdversarialSchema)
     mixup: MixSchema = field(default_factory=MixSchema)
     cutmix: MixSchema = field(default_factory=MixSchema)
-
-
-@dataclass
-class CNNModelSchema(ModelSchema):
-    net: CNNSchema = field(default_factory=CNNSchema)
-
-
-@dataclass
-class RNNModelSchema(ModelSchema):
-    net: RNNSchema = field(default_factory=RNNSchema)
-
-
-@dataclass
-class TransformerModelSchema(ModelSchema):
-    net: TransformerSchema = field(default_factory=TransformerSchema)
 
 
 # -- trainer ---------------------------------------------------------------------------------
@@ -219,12 +246,16 @@ class TrainSchema:
 SCHEMAS = {
     ("schema/data", "base"): DataSchema,
     ("schema/data", "mnist1d"): MNIST1DSchema,
+    ("schema/data", "listops"): ListOpsSchema,
     ("schema/data", "vision"): VisionSchema,
     ("schema/data", "text_file"): TextFileSchema,
+    ("schema/data", "hf"): HFSchema,
     ("schema/data", "concat"): ConcatSchema,
-    ("schema/model", "cnn"): CNNModelSchema,
-    ("schema/model", "rnn"): RNNModelSchema,
-    ("schema/model", "transformer"): TransformerModelSchema,
+    ("schema/data", "arrays"): ArraysSchema,
+    ("schema/model", "base"): ModelSchema,
+    ("schema/net", "cnn"): CNNSchema,
+    ("schema/net", "rnn"): RNNSchema,
+    ("schema/net", "transformer"): TransformerSchema,
     ("schema/trainer", "base"): TrainerSchema,
 }
 
@@ -234,3 +265,125 @@ def register_schemas() -> None:
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
     cs.store(name="train_schema", node=TrainSchema)
+
+
+# -- value ranges ----------------------------------------------------------------------------
+# Types are checked when Hydra composes; ranges here, before anything is built. Each entry is
+# the key, the test a value must pass, and what the key accepts (the message says it).
+
+
+def _int_at_least(low: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, (int, float)) and 0.0 <= v < 1.0
+
+
+def _limit(v: Any) -> bool:
+    # Lightning: a float share of the batches in [0, 1], or a whole count >= 0
+    if v is None:
+        return True
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return v >= 0
+    return isinstance(v, float) and 0.0 <= v <= 1.0
+
+
+PRECISIONS = (
+    "64-true", "64", 64, "32-true", "32", 32, "16-mixed", "16", 16, "bf16-mixed", "bf16",
+    "16-true", "bf16-true", "transformer-engine", "transformer-engine-float16",
+)  # fmt: skip
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+SEED_MAX = 2**32 - 1  # numpy's seed range, which seed_everything passes it to
+
+RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("seed", lambda v: isinstance(v, int) and 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
+    ("data.batch_size", _int_at_least(1), "a whole number >= 1"),
+    ("data.eval_batch_size", _int_at_least(1), "a whole number >= 1"),
+    ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.test_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.fraction", lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1]"),
+    ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
+    ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
+    ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_len", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
+    ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
+    ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
+    ("model.net.dropout", _fraction, "a fraction in [0, 1)"),
+    ("trainer.max_epochs", lambda v: v is None or v == -1 or v >= 1, "a whole number >= 1"),
+    ("trainer.min_epochs", lambda v: v is None or v >= 0, "a whole number >= 0"),
+    ("trainer.max_steps", lambda v: v == -1 or v >= 1, "-1 (no limit) or a whole number >= 1"),
+    (
+        "trainer.devices",
+        lambda v: v in ("auto", -1) or _int_at_least(1)(v) or isinstance(v, (list, str)),
+        "a count >= 1, a list of ids, or auto",
+    ),
+    ("trainer.num_nodes", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.accelerator", lambda v: str(v) in ACCELERATORS, ", ".join(ACCELERATORS)),
+    ("trainer.precision", lambda v: v in PRECISIONS, ", ".join(map(str, PRECISIONS[::3]))),
+    ("trainer.accumulate_grad_batches", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.check_val_every_n_epoch", lambda v: v is None or v >= 1, "a whole number >= 1"),
+    ("trainer.log_every_n_steps", _int_at_least(1), "a whole number >= 1"),
+    ("trainer.gradient_clip_val", lambda v: v is None or v >= 0, "a number >= 0, or null"),
+    ("trainer.gradient_clip_algorithm", lambda v: v in ("norm", "value"), "norm or value"),
+    (
+        "trainer.limit_train_batches",
+        lambda v: _limit(v) and v != 0,
+        "a share in (0, 1] or a count >= 1",
+    ),
+    ("trainer.limit_val_batches", _limit, "a share in [0, 1] or a count >= 0"),
+    (
+        "trainer.limit_test_batches",
+        lambda v: _limit(v) and v != 0,
+        "a share in (0, 1] or a count >= 1",
+    ),
+    ("trainer.num_sanity_val_steps", lambda v: v == -1 or v >= 0, "-1 (all) or a count >= 0"),
+)
+
+
+def validate(cfg: Any) -> None:
+    """Refuse a value outside its range, naming the key and what it accepts."""
+    from omegaconf import OmegaConf
+
+    from gauntlet.errors import GauntletError
+
+    for key, ok, accepts in RANGES:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None and key not in ("seed",):
+            continue
+        try:
+            valid = bool(ok(value))
+        except TypeError:
+            valid = False
+        if not valid or (isinstance(value, float) and value != value):  # NaN
+            raise GauntletError(f"{key}={value}: expected {accepts}")
+    data = cfg.get("data") or {}
+    val, test = data.get("val_fraction"), data.get("test_fraction")
+    if isinstance(val, (int, float)) and isinstance(test, (int, float)) and val + test >= 1:
+        raise GauntletError(
+            f"data.val_fraction={val} + data.test_fraction={test} = {val + test:g} leaves no "
+            "training data; their sum must be below 1 (e.g. 0.1 and 0.2)"
+        )
+    _check_devices(cfg)
+
+
+def _check_devices(cfg: Any) -> None:
+    """A GPU asked for where none exists: say so before Lightning's traceback would."""
+    from gauntlet.errors import GauntletError
+
+    trainer = cfg.get("trainer") or {}
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        strategy = trainer.get("strategy", "auto")
+        raise GauntletError(
+            f"trainer.accelerator={accelerator} (strategy {strategy}): this machine has no "
+            "usable CUDA GPU; use trainer=default (accelerator auto picks the CPU here), or "
+            "trainer=ddp_cpu for DDP on CPU processes"
+        )

@@ -14,11 +14,8 @@ Resuming, two ways, both continuing the same run (same run_id, manifest and lead
 from __future__ import annotations
 
 import logging
-import math
 import os
-import signal
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,19 +26,18 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from gauntlet.config import CONFIG_DIR, register_schemas
-from gauntlet.errors import GauntletError, exit_with
+from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
+from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
-from gauntlet.repro.manifest import (
+from gauntlet.run.manifest import (
     MANIFEST,
     base_manifest,
     new_run_id,
-    now_iso,
     read_manifest,
     rebase_paths,
     resumed_manifest,
-    write_manifest,
 )
+from gauntlet.run.record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +98,30 @@ def instantiate_all(group: DictConfig | None, **kwargs: Any) -> list[Any]:
 
 
 def build(cfg: DictConfig, run_id: str | None = None):
-    """The datamodule (first: the network is built from its input spec), module, trainer."""
+    """The datamodule (first: the network is built from its input spec), module, trainer.
+
+    Errors that torch or Lightning raise from a user's value become a :class:`GauntletError`
+    naming the key (see :mod:`gauntlet.run.user_errors`)."""
     import pytorch_lightning as pl
 
+    from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
+    from gauntlet.run.user_errors import check_optimizer, from_constructor
+
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("fit")
-    net = hydra.utils.instantiate(cfg.model.net, spec=datamodule.spec)
+    with from_constructor("data"):
+        datamodule = hydra.utils.instantiate(cfg.data)
+        datamodule.setup("fit")
+    with from_constructor("model.net"):
+        from gauntlet.models.build import build_network
+
+        net = build_network(cfg.model.net, datamodule.spec)
     augment = None
     if cfg.get("augment") and "_target_" in cfg.augment:
-        augment = hydra.utils.instantiate(cfg.augment, spec=datamodule.spec)
-    module = hydra.utils.instantiate(plain(cfg.model), net=net, augment=augment)
+        with from_constructor("augment"):
+            augment = hydra.utils.instantiate(cfg.augment, spec=datamodule.spec)
+    with from_constructor("model"):
+        module = hydra.utils.instantiate(plain(cfg.model), net=net, augment=augment)
+    check_optimizer(module)
     callbacks = instantiate_all(cfg.get("callbacks"))
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
@@ -120,29 +129,47 @@ def build(cfg: DictConfig, run_id: str | None = None):
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue
-        extra = wandb_fields(cfg, run_id) if node._target_.endswith("WandbLogger") else {}
+        extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
-    make_trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
-    )
-    if cfg.trainer.get("profiler"):
-        return datamodule, module, make_trainer()
     from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
 
-    return datamodule, module, make_trainer(profiler=NoProfiler())
+    extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
+    with from_constructor("trainer"):
+        make_trainer = hydra.utils.instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
+        )
+        trainer = make_trainer(plugins=[AtomicCheckpointIO()], **extra)
+    return datamodule, module, trainer
+
+
+def _is_wandb(target: str) -> bool:
+    from pytorch_lightning.loggers import WandbLogger
+
+    try:
+        cls = hydra.utils.get_class(target)
+    except Exception:  # an unknown target fails when instantiated, with Hydra's message
+        return False
+    return isinstance(cls, type) and issubclass(cls, WandbLogger)
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     """The checkpoint ``trainer.fit`` resumes from: ``ckpt_path`` (``last``: the run
     directory's ``checkpoints/last.ckpt`` if there is one), or None for a fresh start."""
+    from gauntlet.run.checkpoints import check_resumable
+
     if cfg.get("ckpt_path") == "last":
         last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
+        if not last.is_file():
+            return None
+        check_resumable(last, "ckpt_path=last")
+        return str(last)
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise GauntletError(
             f"ckpt_path={cfg.ckpt_path} does not exist; give a checkpoint file, "
             "'last' (this run directory's checkpoints/last.ckpt) or null"
         )
+    if cfg.get("ckpt_path"):
+        check_resumable(Path(cfg.ckpt_path), f"ckpt_path={cfg.ckpt_path}")
     return cfg.get("ckpt_path")
 
 
@@ -151,14 +178,18 @@ def resume_config(cfg: DictConfig, job: JobInfo) -> tuple[DictConfig, JobInfo]:
     ``last.ckpt`` in its own directory. Overrides outside :data:`RESUME_OVERRIDES` are refused."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from gauntlet.run.checkpoints import check_resumable
+
     run_dir = Path(str(cfg.resume)).expanduser().resolve()
     manifest = read_manifest(run_dir)
+    restore_project(manifest.get("project"))
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise GauntletError(
             f"resume={cfg.resume}: no checkpoints/last.ckpt in that run directory "
             "(it stopped before its first epoch ended); start it again instead"
         )
+    check_resumable(last, f"resume={cfg.resume}")
     parsed = OverridesParser.create().parse_overrides(job.overrides)
     refused = [
         o.input_line
@@ -223,8 +254,12 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
     ``hydra.run.dir`` its output directory. Only Hydra's basic launcher runs jobs in a process
     whose command can be re-run; other launchers are refused with a way out.
     """
+    from pytorch_lightning.strategies.launchers.subprocess_script import (
+        _SubprocessScriptLauncher,
+    )
+
     launcher = getattr(trainer.strategy, "launcher", None)
-    spawns = type(launcher).__name__ == "_SubprocessScriptLauncher" and not getattr(
+    spawns = isinstance(launcher, _SubprocessScriptLauncher) and not getattr(
         launcher.cluster_environment, "creates_processes_externally", False
     )
     if not (job.multirun and spawns):
@@ -274,72 +309,66 @@ def job_scope(job: JobInfo) -> Iterator[None]:
                     os.environ[key] = value
 
 
-def check_finite(metrics: dict[str, float]) -> None:
-    for key in ("train/loss", "val/loss"):
-        if key in metrics and not math.isfinite(metrics[key]):
-            raise GauntletError(
-                f"{key} is {metrics[key]} at the end of training: the run diverged; "
-                "lower model.optimizer.lr, or set trainer.gradient_clip_val"
-            )
-
-
-def fit_and_test(
-    cfg: DictConfig,
-    run_dir: Path,
-    manifest: dict[str, Any],
-    ckpt_path: str | None,
-    job: JobInfo,
-) -> dict[str, float]:
+def describe(record: RunRecord, trainer: Any, module: Any, datamodule: Any, run_dir: Path) -> None:
+    """What the built run is: device, size, data; the wandb run it logs to."""
     import torch
+    from pytorch_lightning.loggers import WandbLogger
 
     from gauntlet.models.base import count_parameters
+    from gauntlet.redaction import scrub_secrets
 
-    datamodule, module, trainer = build(cfg, manifest["run_id"])
-    module.run_config = manifest["config"]
-    manifest["device"] = (
-        f"{trainer.accelerator.__class__.__name__.replace('Accelerator', '').lower()}"
-    )
-    manifest["num_params"] = count_parameters(module.net)
-    manifest["data_sizes"] = datamodule.sizes()
-    manifest["data_fingerprint"] = datamodule.fingerprint()
-    # CPU results depend on the thread count (the order of reductions): reproduce sets it again
-    manifest["threads"] = torch.get_num_threads()
+    module.run_config = record.manifest["config"]  # redacted: checkpoints carry no secret
+    fields: dict[str, Any] = {
+        "device": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+        "num_params": count_parameters(module.net),
+        "data_sizes": datamodule.sizes(),
+        "data_fingerprint": datamodule.fingerprint(),
+        # CPU results depend on the thread count (the order of reductions): reproduce sets it
+        "threads": torch.get_num_threads(),
+    }
     for lg in trainer.loggers:
-        if lg.__class__.__name__ == "WandbLogger":
-            manifest["wandb"] = {"id": manifest["run_id"], "dir": str(run_dir / "wandb")}
-            lg.log_hyperparams(manifest["config"])
-    if trainer.is_global_zero:
-        write_manifest(run_dir, manifest)
+        if isinstance(lg, WandbLogger):
+            fields["wandb"] = {"id": record.manifest["run_id"], "dir": str(run_dir / "wandb")}
+            # wandb records the command line of the process that starts its run
+            argv, sys.argv = sys.argv, scrub_secrets(sys.argv)
+            try:
+                lg.log_hyperparams(record.manifest["config"])
+            finally:
+                sys.argv = argv
+    record.update(**fields)
 
+
+def fit(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any, ckpt, job) -> dict:
     if cfg.train:
         with ddp_child_command(trainer, job):
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    check_finite(metrics)
-    if cfg.test:
-        ckpt = None
-        if (
-            cfg.train
-            and trainer.checkpoint_callback
-            and trainer.checkpoint_callback.best_model_path
-        ):
-            ckpt = trainer.checkpoint_callback.best_model_path
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-        metrics.update(
-            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-        )
-    if cfg.get("robust") and cfg.robust.get("eval") and trainer.is_global_zero:
-        from gauntlet.robust.accuracy import evaluate_robustness
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
-        metrics.update(evaluate_robustness(module, datamodule, cfg.robust, run_dir))
-    return metrics
+
+def test(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any) -> dict[str, float]:
+    if not cfg.test:
+        return {}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", None)
+    trainer.test(
+        module, datamodule=datamodule, ckpt_path=best if cfg.train and best else None, verbose=False
+    )
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+
+
+def robust(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any, run_dir: Path) -> dict:
+    if not (cfg.get("robust") and cfg.robust.get("eval") and trainer.is_global_zero):
+        return {}
+    from gauntlet.robust.accuracy import evaluate_robustness
+
+    return evaluate_robustness(module, datamodule, cfg.robust, run_dir)
 
 
 def start_manifest(
     cfg: DictConfig, run_dir: Path, ckpt_path: str | None, job: JobInfo
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A new manifest, or the run directory's own one when this command continues that run
-    (``ckpt_path=last``, or a checkpoint inside the directory, and a manifest already there)."""
+    (``ckpt_path=last``, or a checkpoint inside the directory, and a manifest already there),
+    with the metrics it recorded before (kept unless this run measures them again)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     existing = run_dir / MANIFEST
     continues = existing.is_file() and (
@@ -347,10 +376,13 @@ def start_manifest(
         or (ckpt_path is not None and Path(ckpt_path).resolve().parent.parent == run_dir.resolve())
     )
     if continues:
-        return resumed_manifest(
-            read_manifest(existing), config=config, checkpoint=ckpt_path, log_dir=job.log_dir
+        previous = read_manifest(existing)
+        refuse_less(previous, cfg, ckpt_path)
+        manifest = resumed_manifest(
+            previous, config=config, checkpoint=ckpt_path, log_dir=job.log_dir
         )
-    return base_manifest(
+        return manifest, dict(previous.get("metrics") or {})
+    manifest = base_manifest(
         run_id=new_run_id(),
         run_dir=run_dir,
         config=config,
@@ -361,57 +393,69 @@ def start_manifest(
         study=cfg.get("study"),
         tags=list(cfg.get("tags") or []),
     )
+    return manifest, {}
+
+
+def refuse_less(previous: dict[str, Any], cfg: DictConfig, ckpt_path: str | None) -> None:
+    """A completed run continues only to train more: more epochs (or steps) than it ran."""
+    if previous.get("status") != "completed" or ckpt_path is None:
+        return
+    from gauntlet.run.checkpoints import trained_so_far
+
+    epochs, steps = trained_so_far(Path(ckpt_path))
+    epochs, steps = previous.get("epochs", epochs), previous.get("steps", steps)
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps") or -1
+    more_epochs = max_epochs is not None and (max_epochs == -1 or max_epochs > epochs)
+    if max_steps > steps or (max_steps == -1 and more_epochs):
+        return
+    raise GauntletError(
+        f"run {previous['run_id']} already completed ({epochs} epochs, {steps} steps); "
+        "resuming it would only repeat its test and overwrite its metrics. To train it "
+        f"further ask for more: trainer.max_epochs={epochs + 5} (anything above {epochs})"
+    )
 
 
 def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
-    """Train one configured run, writing its manifest and leaderboard row at start and end.
+    """Train one configured run: compose (done by Hydra) -> build -> fit -> test -> robust.
 
-    ``job`` says how the run was started; by default Hydra's view of the current job.
+    Its record (manifest, leaderboard row, lock, heartbeat, exit code) is the RunRecord's
+    business. ``job`` says how the run was started; by default Hydra's view of the job.
     """
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-    from gauntlet.leaderboard.record import record
+    from gauntlet.run.redact_files import redact_hydra_files
+    from gauntlet.schema import validate
 
     job = job or JobInfo.from_hydra()
-    cap_threads()
     run_dir = Path(cfg.paths.output_dir)
-    is_zero = rank_zero_only.rank == 0  # DDP children re-run this command with LOCAL_RANK set
+    redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
+    cap_threads()
+    validate(cfg)
     ckpt_path = resume_checkpoint(cfg, run_dir)
-    manifest = start_manifest(cfg, run_dir, ckpt_path, job)
-    if is_zero:
-        write_manifest(run_dir, manifest)
-        record(manifest, cfg)
-    started = time.perf_counter()
+    manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
+    datamodule, module, trainer = build(cfg, manifest["run_id"])
+    if ckpt_path:
+        from gauntlet.run.checkpoints import check_same_model
+
+        check_same_model(Path(ckpt_path), module, str(ckpt_path))
+    # DDP children re-run this command with LOCAL_RANK set; rank 0 keeps the record
+    is_zero = rank_zero_only.rank == 0
     try:
-        with job_scope(job):
-            metrics = fit_and_test(cfg, run_dir, manifest, ckpt_path, job)
-        manifest.update(status="completed", metrics=metrics, error=None)
-    except BaseException as err:
-        # optuna.TrialPruned: the sweep stopped a hopeless trial on purpose
-        pruned = type(err).__name__ == "TrialPruned"
-        manifest.update(
-            status="pruned" if pruned else "failed", error=f"{type(err).__name__}: {err}"
-        )
-        resume = f"continue it with: gauntlet train resume={run_dir}"
-        if isinstance(err, SIGTERMException):
-            # Lightning stops at the end of the step and raises a SystemExit without a code,
-            # which would exit 0: a scheduler or script would take the run for a success
-            manifest["error"] = f"stopped by SIGTERM; {resume}"
-            raise SystemExit(128 + signal.SIGTERM) from err
-        if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
-            manifest["error"] = f"interrupted (Ctrl-C); {resume}"  # Lightning exits 1 on it
-        raise
+        with (
+            job_scope(job),
+            RunRecord(cfg, run_dir, manifest, writer=is_zero, previous_metrics=previous) as rec,
+        ):
+            describe(rec, trainer, module, datamodule, run_dir)
+            metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job)
+            rec.update(epochs=trainer.current_epoch, steps=trainer.global_step)
+            metrics.update(test(cfg, trainer, module, datamodule))
+            metrics.update(robust(cfg, trainer, module, datamodule, run_dir))
+            rec.finish(metrics)
     finally:
-        manifest.update(finished=now_iso(), duration_s=round(time.perf_counter() - started, 3))
-        if is_zero:
-            write_manifest(run_dir, manifest)
-            record(manifest, cfg)
         finish_wandb()
-    value = manifest["metrics"].get(cfg.optimized_metric)
     if is_zero:
-        log.info("run %s completed: %s", manifest["run_id"], _summary(manifest["metrics"]))
-    return value
+        log.info("run %s completed: %s", manifest["run_id"], _summary(rec.manifest["metrics"]))
+    return rec.manifest["metrics"].get(cfg.optimized_metric)
 
 
 def finish_wandb() -> None:
@@ -434,9 +478,16 @@ register_schemas()
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """One job. In a multirun a failed job is recorded and returns NaN, so the sweep goes on
-    (the Optuna sweeper records NaN as a FAILED trial); the sweep's summary names it."""
+    (the Optuna sweeper records NaN as a FAILED trial); the sweep's summary names it.
+    Alone, a job ends with one message and its exit code (see :mod:`gauntlet.run.record`)."""
+    from gauntlet.run.record import EXIT_FAILED, EXIT_USER_ERROR, is_pruned
+
     os.environ.setdefault("WANDB_MODE", "offline")
     job = JobInfo.from_hydra()
+    if job.multirun:
+        from gauntlet.run.redact_files import redact_yaml
+
+        redact_yaml(Path(HydraConfig.get().sweep.dir) / "multirun.yaml")
     try:
         if cfg.get("resume"):
             cfg, job = resume_config(cfg, job)
@@ -444,7 +495,7 @@ def main(cfg: DictConfig) -> float | None:
     except Exception as err:
         if job.multirun:
             num = HydraConfig.get().job.num
-            if type(err).__name__ == "TrialPruned":
+            if is_pruned(err):
                 log.info("job %s pruned: %s", num, err)
             else:
                 log.error("job %s failed: %s: %s", num, type(err).__name__, err)
@@ -452,5 +503,7 @@ def main(cfg: DictConfig) -> float | None:
         # Hydra wraps errors raised while building an object in an InstantiationException
         user_error = err if isinstance(err, GauntletError) else err.__cause__
         if isinstance(user_error, GauntletError):
-            exit_with(user_error)
+            exit_with(user_error, EXIT_USER_ERROR)
+        if isinstance(err, RunFailed):
+            exit_with(err, EXIT_FAILED)
         raise

@@ -79,9 +79,13 @@ def plot_curves(
         fontweight="bold",
     )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from gauntlet.run.files import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -108,8 +112,10 @@ class CurvesPlot(pl.Callback):
         if self.path is None:
             return
         log.info("curves: %s", self.path)
+        from pytorch_lightning.loggers import WandbLogger
+
         for logger in trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 import wandb
 
                 logger.experiment.log({"curves": wandb.Image(str(self.path))})

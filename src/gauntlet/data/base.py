@@ -95,6 +95,37 @@ def check_subset(fraction: float, per_class: int | None) -> None:
         raise GauntletError(f"data.samples_per_class must be >= 1, got {per_class}")
 
 
+def check_loader_settings(
+    batch_size: int, eval_batch_size: int, val_fraction: float, test_fraction: float
+) -> None:
+    for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GauntletError(f"data.{key}={value}: expected a whole number >= 1")
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise GauntletError(f"data.{key}={value}: expected a fraction in [0, 1)")
+    if val_fraction + test_fraction >= 1.0:
+        raise GauntletError(
+            f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} leaves no "
+            "training data; their sum must be below 1"
+        )
+
+
+def check_not_empty(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Every split must hold samples: an empty val or test split gives NaN metrics silently."""
+    for name in ("train", "val", "test"):
+        n = len(arrays[name][1])
+        if n == 0:
+            key = {"train": "data.fraction", "val": "data.val_fraction"}.get(
+                name, "data.test_fraction"
+            )
+            sizes = ", ".join(f"{k} {len(v[1])}" for k, v in arrays.items())
+            raise GauntletError(
+                f"the {name} split is empty ({sizes} samples): raise {key} or use a larger "
+                "dataset, so that every split holds at least one sample per class"
+            )
+
+
 def stratified_subset(
     y: np.ndarray, fraction: float = 1.0, per_class: int | None = None, seed: int = 0
 ) -> np.ndarray:
@@ -145,6 +176,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        check_loader_settings(batch_size, eval_batch_size, val_fraction, test_fraction)
         self.seed = seed
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -188,6 +220,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             keep = stratified_subset(y, self.fraction, self.samples_per_class, self.split_seed + 2)
             x, y = x[keep], y[keep]
         arrays["train"] = (x, y)
+        check_not_empty(arrays)
         self.splits = {
             name: Split(self.to_tensor(ax), torch.as_tensor(ay, dtype=torch.long))
             for name, (ax, ay) in arrays.items()

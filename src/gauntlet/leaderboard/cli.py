@@ -30,7 +30,7 @@ from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
 
 DEFAULT_METRIC = "test/acc"
-STATUSES = ("running", "completed", "failed", "lost")
+STATUSES = ("running", "completed", "failed", "lost", "pruned")
 
 _EXAMPLES = """examples:
   gauntlet leaderboard                      # completed full runs; --all adds failed and smoke runs

@@ -82,19 +82,25 @@ class Leaderboard:
 
     def __init__(self, engine: Engine, url: str) -> None:
         self._engine = engine
+        self._raw_url = url
         self.url = redact_url(url)
         """The database URL with any password masked: safe to show."""
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Leaderboard:
+    def open(cls, url: str, *, create: bool = True, settle: bool = True) -> Leaderboard:
         """Connect, creating the tables on first use and migrating an older schema.
 
         With ``create=False`` a SQLite file that does not exist yet is an error instead of
-        being created (for commands that only read).
+        being created (for commands that only read). Unless ``settle`` is false, the rows
+        that earlier runs could not write are written now, and runs whose process is gone
+        are marked ``lost`` (see :meth:`settle`).
         """
         parsed = _parse(url)
         if parsed.get_backend_name() == "sqlite":
-            _check_sqlite_file(parsed, create)
+            from gauntlet.run.pending import pending_rows
+
+            # rows waiting for this database: it is made to take them
+            _check_sqlite_file(parsed, create or (settle and bool(pending_rows(url))))
         engine = _engine(parsed)
         board = cls(engine, url)
         try:
@@ -103,7 +109,39 @@ class Leaderboard:
             engine.dispose()
             raise
         log.debug("opened leaderboard %s", board.url)
+        if settle:
+            board.settle()
         return board
+
+    def settle(self) -> None:
+        """Write the rows kept pending by runs that could not reach this database, and mark
+        ``lost`` the ``running`` rows whose process ended without recording how."""
+        from gauntlet.run import pending
+
+        for pointer, manifest in pending.pending_rows(self._raw_url):
+            stored = self.get(str(manifest.get("run_id")))
+            if stored is None or stored.get("status") == "running" or not stored.get("finished"):
+                self.upsert(manifest)
+                log.info("recorded the pending row of run %s", manifest.get("run_id"))
+            pending.written(pointer, manifest)
+        for row in self.runs(status="running"):
+            self.mark_lost(row)
+
+    def mark_lost(self, row: Mapping[str, Any]) -> bool:
+        """Record a ``running`` run as ``lost`` when its process is gone; returns whether it was.
+
+        Its manifest, when its run directory is reachable, is marked too."""
+        from gauntlet.run.liveness import lost_reason
+        from gauntlet.run.manifest import mark_lost_manifest
+
+        reason = lost_reason(row)
+        if reason is None:
+            return False
+        update = {"run_id": row["run_id"], "status": "lost", "error": reason}
+        self.upsert(update)
+        mark_lost_manifest(row.get("run_dir"), reason)
+        log.info("run %s is lost: %s", row["run_id"], reason)
+        return True
 
     def upsert(self, manifest: Mapping[str, Any]) -> None:
         """Insert a run, or update it by ``run_id``, in one transaction.

@@ -1,8 +1,11 @@
-"""What every network shares: built from an InputSpec, split into ``embed`` and the rest.
+"""The network contract: built from an InputSpec, split into ``embed`` and the rest.
 
-``embed`` maps raw inputs to a float tensor: identity for images and sequences, an embedding
-lookup for tokens (which then read as a (T, D) sequence). Attacks, attributions and mixup all
-work on that embedded input, so they treat every modality the same way.
+A network is any ``nn.Module`` whose constructor takes ``spec`` plus its own keyword
+hyperparameters and whose ``forward(x)`` returns logits. ``embed`` maps raw inputs to a float
+tensor: identity for images and sequences, an embedding lookup for tokens (which then read as a
+(T, D) sequence). Attacks, attributions and mixup all work on that embedded input, so they treat
+every modality the same way. gauntlet's CNN, RNN and Transformer subclass :class:`Network`; any
+other module is seen through :class:`ContractNetwork`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from gauntlet.data.spec import InputSpec
+from gauntlet.errors import GauntletError
 
 
 class Network(nn.Module):
@@ -49,6 +53,56 @@ class Network(nn.Module):
         if self.checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(block, h, use_reentrant=False)
         return block(h)
+
+
+class ContractNetwork(Network):
+    """A user's module under the contract. Its own ``embed``/``forward_embedded`` are used when
+    it defines both; otherwise ``embed`` is the identity, which token ids cannot have."""
+
+    def __init__(self, inner: nn.Module, spec: InputSpec, target: str) -> None:
+        nn.Module.__init__(self)
+        self.spec = spec
+        self.checkpointing = False
+        self.embedding = None
+        self.inner = inner
+        has = [callable(getattr(inner, name, None)) for name in ("embed", "forward_embedded")]
+        if any(has) and not all(has):
+            raise GauntletError(
+                f"model.net._target_={target}: define both embed(x) and forward_embedded(e) "
+                "(forward(x) == forward_embedded(embed(x))), or neither"
+            )
+        self.own_embed = all(has)
+        if spec.modality == "tokens" and not self.own_embed:
+            raise GauntletError(
+                f"model.net._target_={target}: the data are token ids {tuple(spec.shape)} "
+                f"(vocab {spec.vocab_size}); explain, attack and mixup work on a float input, so "
+                "a token network must define embed(x) -> (B, T, D) floats (e.g. an nn.Embedding) "
+                "and forward_embedded(e) -> logits, with forward(x) = forward_embedded(embed(x))"
+            )
+        self._embedded: tuple[int, ...] | None = None
+
+    @property
+    def embedded_shape(self) -> tuple[int, ...]:
+        if not self.own_embed:
+            return tuple(self.spec.shape)
+        if self._embedded is None:  # what the module's embed makes of one sample
+            p = next(self.inner.parameters(), None)
+            dtype = torch.long if self.spec.modality == "tokens" else torch.float32
+            x = torch.full((1, *self.spec.shape), self.spec.pad_id, dtype=dtype)
+            with torch.no_grad():
+                e = self.inner.embed(x.to(p.device) if p is not None else x)
+            self._embedded = tuple(e.shape[1:])
+        return self._embedded
+
+    @property
+    def embedded_modality(self) -> str:
+        return "image" if len(self.embedded_shape) == 3 else "sequence"
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.embed(x) if self.own_embed else x
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        return self.inner.forward_embedded(e) if self.own_embed else self.inner(e)
 
 
 def count_parameters(net: nn.Module) -> int:

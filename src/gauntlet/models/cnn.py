@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gauntlet.data.spec import InputSpec
+from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network
 
 
@@ -47,6 +48,16 @@ class CNN(Network):
         embed_dim: int = 32,
         checkpointing: bool = False,
     ) -> None:
+        for key, value in (
+            ("hidden", hidden),
+            ("depth", depth),
+            ("kernel_size", kernel_size),
+            ("embed_dim", embed_dim),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
         super().__init__(spec, embed_dim, checkpointing)
         self.dims = 2 if self.embedded_modality == "image" else 1
         c_in = spec.shape[0] if self.dims == 2 else self.embedded_shape[-1]

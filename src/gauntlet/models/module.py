@@ -12,10 +12,17 @@ import torch.nn.functional as F
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network
+from gauntlet.models.build import check_factory, parameters
 from gauntlet.models.mixing import build_mixing
 
 log = logging.getLogger(__name__)
+
+# what configure_optimizers passes a scheduler itself (total_steps: when the config leaves it out)
+SCHEDULER_SUPPLIED = ("optimizer", "total_steps")
+# schedulers whose steps count batches, not epochs
+STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 
 
 def build_adversarial(settings: Mapping[str, Any]) -> Any | None:
@@ -39,6 +46,12 @@ class ClassifierModule(pl.LightningModule):
     ready ``mixing`` object takes precedence over them. ``adversarial`` is the
     ``model.adversarial`` node (``attack`` fgsm|pgd, ``eps``, ``ratio``, ``steps``) or a ready
     object with ``perturb(net, e, y)``.
+
+    ``optimizer`` and ``scheduler`` are any ``torch.optim`` / ``torch.optim.lr_scheduler`` class
+    as a partial (``_partial_: true``) holding only that class's own arguments; gauntlet passes
+    ``params`` and ``optimizer``, and ``total_steps`` to a scheduler that takes it and was not
+    given one (OneCycleLR). ``scheduler_interval`` is ``epoch`` or ``step``; null steps the
+    schedulers that count batches (OneCycleLR, CyclicLR) every batch and the others every epoch.
     """
 
     def __init__(
@@ -53,11 +66,20 @@ class ClassifierModule(pl.LightningModule):
         compile: bool = False,
         mixup: Mapping[str, Any] | None = None,
         cutmix: Mapping[str, Any] | None = None,
+        scheduler_interval: str | None = None,
     ) -> None:
         super().__init__()
         self.net = net
+        check_factory(optimizer, "model.optimizer", supplied=("params",))
+        if scheduler is not None:
+            check_factory(scheduler, "model.scheduler", supplied=SCHEDULER_SUPPLIED)
+        if scheduler_interval not in (None, "epoch", "step"):
+            raise GauntletError(
+                f"model.scheduler_interval={scheduler_interval!r}: choose epoch, step or null"
+            )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
         self.label_smoothing = label_smoothing
         self.augment = augment
         self.mixing = mixing if mixing is not None else build_mixing(mixup, cutmix)
@@ -265,10 +287,21 @@ class ClassifierModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=groups)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        make = self.scheduler_factory
+        func = getattr(make, "func", make)
+        given = getattr(make, "keywords", {})
+        extra = {}
+        takes_total = "total_steps" in parameters(func)[0]
+        if takes_total and given.get("total_steps") is None and given.get("epochs") is None:
+            # OneCycleLR: one cycle over the whole fit
+            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = make(optimizer=optimizer, **extra)
+        interval = self.scheduler_interval or (
+            "step" if getattr(func, "__name__", "") in STEP_SCHEDULERS else "epoch"
+        )
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
 
     # -- checkpoints carry the history, so a resumed run keeps its curves -------------------

@@ -25,6 +25,11 @@ class RNN(Network):
         embed_dim: int = 32,
         checkpointing: bool = False,
     ) -> None:
+        for key, value in (("hidden", hidden), ("depth", depth), ("embed_dim", embed_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
         super().__init__(spec, embed_dim, checkpointing)
         if cell not in CELLS:
             raise GauntletError(f"model.net.cell={cell!r}: choose one of {sorted(CELLS)}")

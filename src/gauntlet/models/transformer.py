@@ -36,6 +36,18 @@ class Transformer(Network):
         pool: str = "cls",
         checkpointing: bool = False,
     ) -> None:
+        for key, value in (
+            ("hidden", hidden),
+            ("depth", depth),
+            ("heads", heads),
+            ("patch_size", patch_size),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
+        if not mlp_ratio > 0:
+            raise GauntletError(f"model.net.mlp_ratio={mlp_ratio}: expected a number > 0")
         # tokens embed straight to the model width, so the embedding is the projection
         super().__init__(spec, embed_dim=hidden, checkpointing=checkpointing)
         if hidden % heads:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gauntlet.config import restore_project
 from gauntlet.errors import GauntletError
 from gauntlet.repro.manifest import (
     MANIFEST,
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if not out.is_terminal:
         out = Console(width=max(out.width, 120))  # piped: keep the table's rows on one line
     manifest = find_run(args.run, args.log_dir, args.leaderboard_url)
+    restore_project(manifest.get("project"))
     run_id = manifest["run_id"]
     recorded = {k: v for k, v in (manifest.get("metrics") or {}).items()}
     if not recorded:

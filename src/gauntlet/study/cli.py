@@ -71,6 +71,7 @@ def main(argv: list[str]) -> int:
     console = Console()
     _logging(console)
 
+    from gauntlet.config import import_from, set_user_config_dir, user_config_dir
     from gauntlet.leaderboard.store import Leaderboard, resolve_url
     from gauntlet.study import metrics
     from gauntlet.study.claims import INCONCLUSIVE, evaluate
@@ -79,6 +80,8 @@ def main(argv: list[str]) -> int:
     from gauntlet.study.spec import load_study
 
     study = load_study(args.file)
+    if study.config_dir is not None and user_config_dir() is None:
+        import_from(set_user_config_dir(study.config_dir).parent)
     launcher = check_launcher(args.launcher) if args.launcher else None
     if args.post_jobs < 1:
         raise GauntletError(f"--post-jobs {args.post_jobs}: expected at least 1")

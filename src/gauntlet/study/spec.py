@@ -5,6 +5,8 @@ A study file is YAML::
     name: data_scarcity                  # default: the file's stem
     description: Learning curves with and without augmentation.
     base: mnist1d_cnn                    # experiment preset (experiment=BASE); optional
+    config_dir: conf                     # your own config groups (--config-dir), relative to
+                                         #   this file; optional
     overrides: [trainer.max_epochs=15]   # every run gets these
     grid:                                # the axes; the runs are their product x seeds
       data.fraction: [0.1, 1.0]          #   a list: the config key takes each value
@@ -63,6 +65,7 @@ TOP_KEYS = (
     "post",
     "plots",
     "claims",
+    "config_dir",
     "statistics",
 )
 STATISTICS_KEYS = ("level", "resamples", "seed", "power")
@@ -200,6 +203,8 @@ class Study:
     post: tuple[PostStep, ...]
     plots: tuple[PlotSpec, ...]
     claims: tuple[ClaimSpec, ...]
+    # the user's own config directory (``--config-dir``), relative to the study file
+    config_dir: Path | None = None
     statistics: Settings = field(default_factory=Settings)
 
     def axis(self, name: str) -> Axis | None:
@@ -650,6 +655,11 @@ def load_study(path: str | Path) -> Study:
         raise reader.fail("plots", "two plots have the same name; give each a name:")
     claims = tuple(reader.claim(i, c, axes) for i, c in enumerate(_as_list(reader, data, "claims")))
     post = tuple(reader.post(i, p, axes) for i, p in enumerate(_as_list(reader, data, "post")))
+    config_dir = None
+    if data.get("config_dir") is not None:
+        config_dir = (path.parent / str(data["config_dir"])).resolve()
+        if not config_dir.is_dir():
+            raise reader.fail("config_dir", f"{config_dir} is not a directory")
     study = Study(
         path=path,
         name=name,
@@ -663,6 +673,7 @@ def load_study(path: str | Path) -> Study:
         post=post,
         plots=plots,
         claims=claims,
+        config_dir=config_dir,
         statistics=reader.statistics(data.get("statistics")),
     )
     _check_cells_differ(reader, study)

@@ -1,0 +1,254 @@
+"""ListOps after the Long Range Arena (Tay et al., 2021): nested list operations as tokens.
+
+An expression such as ``[MAX 4 [MIN 7 2 ] 9 [SM 3 8 ] ]`` nests ``MAX``, ``MIN``, ``MED``
+(the median, rounded down) and ``SM`` (the sum mod 10) over the digits 0-9; its value, a digit,
+is the label, so there are 10 classes. The expressions are made here by a seeded generator, no
+download, and written once to the data cache under a name that hashes the generator's
+arguments, so a change of any argument makes (and caches) a new dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+from gauntlet.data.base import InMemoryDataModule, Split
+from gauntlet.data.spec import InputSpec
+from gauntlet.errors import GauntletError
+
+log = logging.getLogger(__name__)
+
+OPERATORS = ("MAX", "MIN", "MED", "SM")
+PAD = "<pad>"
+# ids: 0 = padding, 1-10 = the digits, then one opening token per operator and the closing one
+VOCAB = (PAD, *(str(d) for d in range(10)), *(f"[{op}" for op in OPERATORS), "]")
+TOKEN_ID = {tok: i for i, tok in enumerate(VOCAB)}
+
+GENERATOR_VERSION = 2  # part of the cache key: bump when the generator's output changes
+
+
+def apply(op: str, values: list[int]) -> int:
+    if op == "MAX":
+        return max(values)
+    if op == "MIN":
+        return min(values)
+    if op == "MED":
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        # the lower median for an even count keeps the value a digit (LRA rounds down as well)
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) // 2
+    return sum(values) % 10
+
+
+def evaluate(tokens: list[str]) -> int:
+    """The value of a tokenised expression (a single digit is its own value)."""
+    stack: list[tuple[str, list[int]]] = []
+    value = None
+    for tok in tokens:
+        if tok.startswith("["):
+            stack.append((tok[1:], []))
+            continue
+        value = apply(*stack.pop()) if tok == "]" else int(tok)
+        if not stack:
+            return value
+        stack[-1][1].append(value)
+    raise ValueError(f"unbalanced expression: {' '.join(tokens)}")
+
+
+class _Generator:
+    """Random expression trees within a token budget.
+
+    A node is a digit past ``max_depth``, with probability ``leaf_prob`` below the root, or
+    when fewer than four tokens are left (the smallest operation is ``[OP d d ]``). Each
+    argument may use the budget less one token for each argument still to come, so a tree
+    never outgrows the budget and nothing long has to be drawn and thrown away.
+    """
+
+    def __init__(self, seed: int, max_depth: int, max_args: int, leaf_prob: float):
+        # Python's random(): ten times faster per draw than numpy's, and its sequence for a
+        # seed is promised not to change across Python versions (only random() itself is)
+        self.draw = random.Random(seed).random
+        self.max_depth = max_depth
+        self.max_args = max_args
+        self.leaf_prob = leaf_prob
+
+    def choice(self, n: int) -> int:
+        return int(self.draw() * n)
+
+    def tree(self, budget: int, depth: int = 1) -> list[str]:
+        leaf = depth > self.max_depth or (depth > 1 and self.draw() < self.leaf_prob)
+        if leaf or budget < 4:
+            return [str(self.choice(10))]
+        op = OPERATORS[self.choice(len(OPERATORS))]
+        n_args = min(2 + self.choice(self.max_args - 1), budget - 2)
+        out = [f"[{op}"]
+        left = budget - 2  # the opening and the closing token
+        for i in range(n_args):
+            arg = self.tree(left - (n_args - i - 1), depth + 1)
+            out.extend(arg)
+            left -= len(arg)
+        out.append("]")
+        return out
+
+
+def generate(
+    num_samples: int,
+    max_length: int,
+    min_length: int,
+    max_depth: int,
+    max_args: int,
+    leaf_prob: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``num_samples`` expressions of ``min_length..max_length`` tokens, left-padded with 0.
+
+    Expressions shorter than ``min_length`` are drawn again. Padding goes on the left so that a
+    recurrent network's last step is the expression's closing bracket.
+    """
+    gen = _Generator(seed, max_depth, max_args, leaf_prob)
+    x = np.zeros((num_samples, max_length), dtype=np.int64)
+    y = np.zeros(num_samples, dtype=np.int64)
+    made, tries = 0, 0
+    while made < num_samples:
+        tries += 1
+        if tries >= 1000 and made < tries // 100:  # under 1% of draws fit: give up early
+            raise GauntletError(
+                f"data=listops: after {tries:,} draws only {made} expressions had "
+                f"{min_length}..{max_length} tokens; widen data.min_length/data.max_length or "
+                "change data.max_depth/data.max_args"
+            )
+        tokens = gen.tree(max_length)
+        if not min_length <= len(tokens) <= max_length:
+            continue
+        x[made, max_length - len(tokens) :] = [TOKEN_ID[t] for t in tokens]
+        y[made] = evaluate(tokens)
+        made += 1
+    return x, y
+
+
+class ListOpsDataModule(InMemoryDataModule):
+    """Train, validation and test expressions drawn by one seeded generator.
+
+    The three splits are generated (not carved from one pool), in LRA's proportions by default;
+    ``generator_seed`` and the shape arguments are the cache key.
+    """
+
+    def __init__(
+        self,
+        max_length: int = 128,
+        min_length: int = 16,
+        max_depth: int = 6,
+        max_args: int = 5,
+        leaf_prob: float = 0.5,
+        num_train: int = 10_000,
+        num_val: int = 1_000,
+        num_test: int = 2_000,
+        generator_seed: int = 0,
+        cache_dir: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        checks = {
+            "data.max_length": (max_length, max_length >= 5),
+            "data.min_length": (min_length, 1 <= min_length <= max_length),
+            "data.max_depth": (max_depth, max_depth >= 1),
+            "data.max_args": (max_args, max_args >= 2),
+            "data.leaf_prob": (leaf_prob, 0.0 <= leaf_prob < 1.0),
+            "data.num_train": (num_train, num_train >= 10),
+            "data.num_val": (num_val, num_val >= 1),
+            "data.num_test": (num_test, num_test >= 1),
+        }
+        for key, (value, ok) in checks.items():
+            if not ok:
+                raise GauntletError(f"{key}={value} is out of range: {_RANGES[key]}")
+        self.generator_args = {
+            "version": GENERATOR_VERSION,
+            "max_length": max_length,
+            "min_length": min_length,
+            "max_depth": max_depth,
+            "max_args": max_args,
+            "leaf_prob": leaf_prob,
+            "sizes": [num_train, num_val, num_test],
+            "seed": generator_seed,
+        }
+        self.max_length = max_length
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+
+    def cache_path(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha256(json.dumps(self.generator_args, sort_keys=True).encode()).hexdigest()
+        return self.cache_dir / f"listops-{key[:12]}.npz"
+
+    def _generate(self) -> dict[str, np.ndarray]:
+        args = self.generator_args
+        out = {}
+        # one child seed per split, so growing the training set leaves the test set as it was
+        seeds = np.random.SeedSequence(args["seed"]).spawn(3)
+        for name, size, seed in zip(("train", "val", "test"), args["sizes"], seeds, strict=True):
+            x, y = generate(
+                size,
+                args["max_length"],
+                args["min_length"],
+                args["max_depth"],
+                args["max_args"],
+                args["leaf_prob"],
+                int(seed.generate_state(1)[0]),
+            )
+            out[f"x_{name}"], out[f"y_{name}"] = x, y
+        return out
+
+    def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        cache = self.cache_path()
+        arrays = None
+        names = [f"{v}_{s}" for s in ("train", "val", "test") for v in ("x", "y")]
+        if cache is not None and cache.exists():
+            try:
+                with np.load(cache) as f:
+                    arrays = {k: f[k] for k in names}
+                log.info("listops: read %s", cache)
+            except (OSError, ValueError, KeyError) as err:
+                log.warning("ignoring unreadable cache %s (%s); regenerating", cache, err)
+        if arrays is None:
+            arrays = self._generate()
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez_compressed(tmp, **arrays)
+                os.replace(tmp, cache)  # atomic: parallel jobs never read a half-written file
+                log.info("listops: generated and cached %s", cache)
+        return {s: (arrays[f"x_{s}"], arrays[f"y_{s}"]) for s in ("train", "val", "test")}
+
+    def to_tensor(self, x: np.ndarray):
+        import torch
+
+        return torch.as_tensor(x, dtype=torch.long)
+
+    def make_spec(self, splits: dict[str, Split]) -> InputSpec:
+        return InputSpec(
+            modality="tokens",
+            shape=(self.max_length,),
+            num_classes=10,
+            vocab_size=len(VOCAB),
+            pad_id=0,
+            class_names=tuple(str(d) for d in range(10)),
+            vocab=VOCAB,
+        )
+
+
+_RANGES = {
+    "data.max_length": "at least 5 tokens",
+    "data.min_length": "between 1 and data.max_length",
+    "data.max_depth": "at least 1",
+    "data.max_args": "at least 2",
+    "data.leaf_prob": "in [0, 1)",
+    "data.num_train": "at least 10",
+    "data.num_val": "at least 1",
+    "data.num_test": "at least 1",
+}

@@ -1,0 +1,1 @@
+"""A run's life: its manifest, leaderboard row, lock, heartbeat, redaction and exit codes."""

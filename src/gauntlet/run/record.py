@@ -1,0 +1,205 @@
+"""The run record: a run's life from start to end, in one place.
+
+::
+
+    with RunRecord(cfg, run_dir, manifest) as record:   # lock, manifest, row: running
+        record.update(device="cpu")                      # manifest written again
+        record.finish(metrics)                           # completed, metrics merged
+
+On leaving, the record writes the final manifest and leaderboard row whatever happened:
+``completed``, ``failed`` (with the reason: a full disk, a diverged loss, a bad value),
+``pruned`` (an Optuna trial stopped on purpose) or ``failed`` after SIGTERM or Ctrl-C, with how
+to continue. While the run trains a heartbeat refreshes the record, so a run killed by SIGKILL
+is found ``lost`` later (:mod:`gauntlet.run.liveness`). Only rank 0 of a distributed run writes.
+
+Exit codes (:func:`exit_code`): 0 completed, 1 failed, 2 a user error (a bad value, a missing
+file: :class:`~gauntlet.errors.GauntletError`), 130 Ctrl-C, 143 SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gauntlet.errors import GauntletError, RunFailed
+from gauntlet.run.files import describe_os_error, remove_stale_temporaries
+from gauntlet.run.liveness import heartbeat_seconds
+from gauntlet.run.lock import RunLock
+from gauntlet.run.manifest import now_iso, write_manifest
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class RunRecord:
+    """Owns one run's manifest, leaderboard row, lock and heartbeat (see the module doc)."""
+
+    def __init__(
+        self,
+        cfg: Any,
+        run_dir: Path,
+        manifest: dict[str, Any],
+        *,
+        writer: bool = True,
+        previous_metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.manifest = manifest
+        self.writer = writer
+        self._previous = dict(previous_metrics or {})
+        self._lock = RunLock(run_dir)
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._started = time.perf_counter()
+        self._previous_sigterm: Any = None
+
+    # -- the life of a run -------------------------------------------------------------------
+    def __enter__(self) -> RunRecord:
+        if not self.writer:
+            return self
+        self._lock.acquire()
+        self._catch_sigterm()
+        try:
+            for directory in (self.run_dir, self.run_dir / "checkpoints"):
+                for stale in remove_stale_temporaries(directory):
+                    log.warning("removed %s, left by a writer that was killed", stale)
+            self._write(row=True)
+        except BaseException as err:
+            self.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._beat = threading.Thread(target=self._heartbeat, name="gauntlet-heartbeat")
+        self._beat.daemon = True
+        self._beat.start()
+        return self
+
+    def update(self, **fields: Any) -> None:
+        """Add fields to the manifest and write it."""
+        with self._write_lock:
+            self.manifest.update(fields)
+        self._write(row=False)
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        """The run completed: its metrics, merged over what earlier phases recorded."""
+        with self._write_lock:
+            self.manifest.update(
+                status="completed", metrics={**self._previous, **metrics}, error=None
+            )
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
+        self._stop.set()
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if err is not None:
+            status, error = describe_failure(err, self.run_dir)
+            with self._write_lock:
+                self.manifest.update(
+                    status=status,
+                    error=error,
+                    metrics={**self._previous, **(self.manifest.get("metrics") or {})},
+                )
+        with self._write_lock:
+            self.manifest.update(
+                finished=now_iso(), duration_s=round(time.perf_counter() - self._started, 3)
+            )
+        if self.writer:
+            if self._beat is not None:
+                self._beat.join(timeout=5)
+            self._write(row=True)
+            self._lock.release()
+        if isinstance(err, _SIGTERM_TYPES()):
+            raise SystemExit(EXIT_SIGTERM) from err
+        if isinstance(err, OSError):
+            raise RunFailed(self.manifest["error"]) from err
+        return False
+
+    def _catch_sigterm(self) -> None:
+        """SIGTERM outside Lightning's fit (building, testing) ends the run like one inside it:
+        recorded, exit 143. Inside fit Lightning's own handler, which calls this one too,
+        stops at the end of the step."""
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if signal.getsignal(signal.SIGTERM) is on_sigterm:  # Lightning's is not in place
+                raise SIGTERMException
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write(self, row: bool, quiet: bool = False) -> None:
+        if not self.writer:
+            return
+        with self._write_lock:
+            snapshot = dict(self.manifest)
+        try:
+            write_manifest(self.run_dir, snapshot)
+        except OSError as err:
+            # the row below still carries the state; the manifest may be written later
+            log.error("could not write the manifest of run %s: %s", snapshot["run_id"], err)
+        if row:
+            from gauntlet.leaderboard.record import record
+
+            record(snapshot, self.cfg, quiet=quiet)
+
+    def _heartbeat(self) -> None:
+        interval = heartbeat_seconds()
+        while not self._stop.wait(interval):
+            with self._write_lock:
+                self.manifest["heartbeat"] = now_iso()
+            self._write(row=True, quiet=True)
+
+
+def describe_failure(err: BaseException, run_dir: Path) -> tuple[str, str]:
+    """The status and the error message a run that ended with ``err`` is recorded with."""
+    if is_pruned(err):
+        return "pruned", f"pruned: {err}"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume = (
+        f"continue it with: gauntlet train resume={run_dir}"
+        if last.is_file()
+        else "it had not saved a checkpoint yet, so start it again"
+    )
+    if isinstance(err, _SIGTERM_TYPES()):
+        return "failed", f"stopped by SIGTERM; {resume}"
+    if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
+        return "failed", f"interrupted (Ctrl-C); {resume}"
+    if isinstance(err, OSError):
+        return "failed", describe_os_error(err)
+    if isinstance(err, (GauntletError, RunFailed)):
+        return "failed", str(err)
+    return "failed", f"{type(err).__name__}: {err}"
+
+
+def exit_code(err: BaseException | None) -> int:
+    """The exit code of a command that ended with ``err`` (None: success)."""
+    if err is None:
+        return EXIT_OK
+    if isinstance(err, SystemExit):
+        return err.code if isinstance(err.code, int) else EXIT_FAILED
+    if isinstance(err, GauntletError) or isinstance(err.__cause__, GauntletError):
+        return EXIT_USER_ERROR
+    if isinstance(err, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
+
+
+def _SIGTERM_TYPES() -> tuple[type[BaseException], ...]:
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    return (SIGTERMException,)
+
+
+def is_pruned(err: BaseException) -> bool:
+    optuna = sys.modules.get("optuna")  # a trial can only be pruned where optuna runs it
+    return optuna is not None and isinstance(err, optuna.TrialPruned)
