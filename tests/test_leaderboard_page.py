@@ -99,7 +99,8 @@ def test_the_filter_and_a_groups_run_count_narrow_the_rows(board_page):
     assert sorted(hidden) == sorted([a["run_id"], b["run_id"]])
     shown = re.findall(r'<tr data-index="\d+"(?![^>]*hidden)', filtered)
     assert len(shown) == 1
-    sweep_only = dom(page, "group=0")
+    group = re.search(rf'<tr data-run="{a["run_id"]}" data-group="(\d+)"', filtered).group(1)
+    sweep_only = dom(page, f"group={group}")
     hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', sweep_only)
     assert hidden == [c["run_id"]]
 
@@ -109,7 +110,8 @@ def test_two_ticked_runs_show_their_diff(board_page):
     page, a, b, _ = board_page
     html = dom(page, f"diff={a['run_id']},{b['run_id']}")
     diff = html[html.index('id="diff"') :]
-    assert f"differences between {a['run_id']} and {b['run_id']}" in diff
+    title = re.search(r"(\d+) differences between (\S+) and (\S+)</p>", diff)
+    assert title and {title.group(2), title.group(3)} == {a["run_id"], b["run_id"]}
     rows = re.findall(
         r'<tr class="difference"><td class="section">(\w+)</td><td>([^<]+)</td>', diff
     )
