@@ -152,9 +152,9 @@ def ray_cluster():
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     temp = tempfile.mkdtemp(prefix="gray-")
+    command = [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"]
     head = subprocess.Popen(
-        [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"]
-        + ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+        [*command, "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -179,9 +179,7 @@ def ray_cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_a_study_on_a_local_ray_cluster_survives_a_failing_job_and_resumes(
-    tmp_path, ray_cluster
-):
+def test_a_study_on_a_local_ray_cluster_survives_a_failing_job_and_resumes(tmp_path, ray_cluster):
     manifests = run_twice(tmp_path, "ray", ray_cluster, placement=[])
     # every job ran in a Ray worker with the preset's one thread
     assert {m["threads"] for m in manifests} == {1}
