@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gauntlet bench on a GPU: the gpu_cnn / gpu_rnn / gpu_transformer presets in 32-true and
-# bf16-mixed, eager and with torch.compile; a Markdown table and JSON go to $OUT (else logs/bench).
+# bf16-mixed, eager and with torch.compile; then runs per hour with 1, 2, 4 and 8 jobs sharing
+# the GPU (launcher=joblib_gpu). Markdown tables and JSON go to $OUT (else logs/bench).
 #
 #   scripts/gpu_bench.sh            on a machine with CUDA (about 5 minutes on an H200)
 #   scripts/gpu_bench.sh --dry-run  the same steps on a CPU, tiny and eager only (a smoke test)
@@ -138,6 +139,38 @@ for case in "${CASES[@]}"; do
     echo "   $((SECONDS - started)) s"
 done
 
+# -- several runs sharing the GPU (launcher=joblib_gpu) ------------------------------------------
+# SHARE_JOBS: how many jobs at once; SHARE_RUNS: runs per setting; SHARE_LIMIT: seconds each;
+# SHARE_MEMORY_FRACTION: each job's cap on the GPU's memory (unset: none)
+if [[ $DRY_RUN == 1 ]]; then
+    JOBS=(1 2)
+    RUNS=2
+    SHARE=(experiment=digits_cnn trainer.accelerator=cpu trainer.max_epochs=1 data.fraction=0.1
+        data.batch_size=32 model.net.hidden=16 model.net.depth=1)
+    SHARE_LIMIT_DEFAULT=300
+else
+    JOBS=(1 2 4 8)
+    RUNS=8
+    SHARE=(experiment=gpu_cnn trainer.max_epochs=5)
+    SHARE_LIMIT_DEFAULT=240
+fi
+read -r -a JOBS <<< "${SHARE_JOBS:-${JOBS[*]}}"
+RUNS="${SHARE_RUNS:-$RUNS}"
+SEEDS=$(seq -s, 1 "$RUNS")
+SHARES=()
+for jobs in "${JOBS[@]}"; do
+    dir="$OUT_DIR/share-$jobs"
+    echo "== $RUNS runs, $jobs at a time on one device"
+    started=$(date +%s.%N)
+    GAUNTLET_GPU_JOBS=$jobs GAUNTLET_GPU_MEMORY_FRACTION="${SHARE_MEMORY_FRACTION:-null}" \
+        timeout "${SHARE_LIMIT:-$SHARE_LIMIT_DEFAULT}" "$PY" -m gauntlet train -m \
+        launcher=joblib_gpu "${SHARE[@]}" ${LOGGER[@]+"${LOGGER[@]}"} test=false "seed=$SEEDS" \
+        "paths.log_dir=$dir" "hydra.sweep.dir=$dir/sweep" > "$OUT_DIR/share-$jobs.log" 2>&1 || true
+    ended=$(date +%s.%N)
+    SHARES+=("$jobs:$started:$ended:$dir/sweep")
+    grep -E "jobs: " "$OUT_DIR/share-$jobs.log" | tail -n 1 || tail -n 3 "$OUT_DIR/share-$jobs.log"
+done
+
 # -- one table, one JSON -----------------------------------------------------------------------
 "$PY" - "$OUT_DIR" "$DEVICE" "$NOTE" ${RESULTS[@]+"${RESULTS[@]}"} << 'EOF'
 import datetime
@@ -161,6 +194,38 @@ text += markdown_table(rows) if rows else "no bench finished\n"
 if note:
     text += f"\n{note}\n"
 (out / "bench.md").write_text(text)
+print(text)
+EOF
+"$PY" - "$OUT_DIR" "$DEVICE" ${SHARES[@]+"${SHARES[@]}"} << 'EOF'
+import datetime
+import json
+import sys
+from pathlib import Path
+
+out, device, settings = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+rows = []
+for setting in settings:
+    jobs, started, ended, sweep = setting.split(":", 3)
+    manifests = [json.loads(p.read_text()) for p in Path(sweep).glob("*/manifest.json")]
+    done = sum(m.get("status") == "completed" for m in manifests)
+    wall = float(ended) - float(started)
+    rows.append({"jobs": int(jobs), "runs": done, "wall_s": wall, "runs_per_hour": done * 3600 / wall})
+one = next((r["runs_per_hour"] for r in rows if r["jobs"] == 1 and r["runs"]), None)
+(out / "share.json").write_text(json.dumps(rows, indent=2) + "\n")
+today = datetime.date.today().isoformat()
+lines = [
+    f"Runs per hour with jobs sharing one device, {today}, {device} (launcher=joblib_gpu)",
+    "",
+    "| jobs at once | runs completed | wall s | runs/hour | x one job |",
+    "|---:|---:|---:|---:|---:|",
+]
+for r in rows:
+    gain = f"{r['runs_per_hour'] / one:.2f}" if one else "-"
+    lines.append(
+        f"| {r['jobs']} | {r['runs']} | {r['wall_s']:.0f} | {r['runs_per_hour']:.0f} | {gain} |"
+    )
+text = "\n".join(lines) + "\n"
+(out / "share.md").write_text(text)
 print(text)
 EOF
 [[ ${#RESULTS[@]} -gt 0 ]]

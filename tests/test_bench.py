@@ -98,6 +98,10 @@ def test_bench_breakdown_times_each_layer_of_the_full_path(tmp_path, capsys, pai
     # the full layer's overhead is the row's: paired, each layer against its own plain steps
     assert layers[-1]["overhead_us"] == pytest.approx(row["overhead_us"])
     assert all(part["step_us"] > 0 for part in layers)
+    # the whole fit of each layer against the plain loop's, validation included
+    assert all(part["fit_x"] > 0 for part in layers)
+    assert layers[-1]["fit_x"] == pytest.approx(row["fit_x"])
+    assert all("whole fit" in x for x in lines)
 
 
 def test_bench_paired_times_both_paths_in_one_run(tmp_path, capsys):
@@ -116,3 +120,7 @@ def test_bench_paired_times_both_paths_in_one_run(tmp_path, capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cnn: "))
     assert f"median of paired steps {row['overhead_us_step_median']:+.0f}" in line
     assert "x 1 rounds" in line
+    # the whole fit: the plain loop's steps and validation passes against the rest of the run
+    assert row["fit_x"] == pytest.approx(rnd["full"]["wall_s"] / rnd["plain"]["wall_s"])
+    assert f"whole fit {row['full_wall_s']:.1f} s vs {row['plain_wall_s']:.1f} s" in line
+    assert f"{row['fit_x']:.2f}x plain" in line

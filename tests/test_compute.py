@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 
+import hydra
 import pytest
 import torch
 
 from conftest import REPO, compose, strip_hydra
+from gauntlet.errors import GauntletError
 
 PERF = (
     "perf/samples_per_s",
@@ -258,6 +260,31 @@ def test_gpu_bench_script_dry_run(tmp_path):
     rows = json.loads((out / "bench.json").read_text())
     assert {r["model"] for r in rows} == {"cnn", "rnn", "transformer"}
     assert all(r["full_samples_per_s"] > 0 and r["plain_samples_per_s"] > 0 for r in rows)
+    # runs per hour with jobs sharing the device: every run of each setting completed
+    shares = json.loads((out / "share.json").read_text())
+    assert [(r["jobs"], r["runs"]) for r in shares] == [(1, 2), (2, 2)]
+    assert all(r["runs_per_hour"] > 0 for r in shares)
+    assert "| jobs at once |" in (out / "share.md").read_text()
+
+
+def test_gpu_sharing_preset_runs_jobs_at_once_with_a_memory_cap(monkeypatch):
+    monkeypatch.setenv("GAUNTLET_GPU_JOBS", "8")
+    monkeypatch.setenv("GAUNTLET_GPU_MEMORY_FRACTION", "0.12")
+    cfg = compose(["launcher=joblib_gpu", "experiment=gpu_cnn"])
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    assert int(cfg.hydra.launcher.n_jobs) == 8
+    assert cfg.trainer.devices == 1 and cfg.trainer.accelerator == "gpu"
+    cap = hydra.utils.instantiate(cfg.callbacks.gpu_share)
+    assert cap.fraction == pytest.approx(0.12)
+
+
+def test_gpu_memory_share_refuses_a_share_outside_0_to_1():
+    from gauntlet.callbacks.gpu_share import GPUMemoryShare
+
+    for bad in (0, 1.5, -0.2):
+        with pytest.raises(GauntletError, match="GAUNTLET_GPU_MEMORY_FRACTION"):
+            GPUMemoryShare(bad)
+    assert GPUMemoryShare(None).fraction is None
 
 
 def test_training_metrics_are_the_exact_epoch_means(train):

@@ -1,0 +1,213 @@
+"""Studies on real clusters: a local Ray cluster and a single-node SLURM, each started for real.
+
+Each test runs a two-cell study (one learning rate that trains, one that diverges) through the
+cluster's launcher, then runs the study again with a second seed: the failed job is recorded
+and does not stop the study, and the second run launches only what is still missing.
+
+The Ray cluster is started and stopped by the test (`ray start --head` on loopback; needs the
+`ray` extra). SLURM is started by `.ci/run` (see `.ci/slurm.sh`); the test skips where
+GAUNTLET_TEST_SLURM is not set or `sinfo` finds no idle node.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = [
+    "logger=csv",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "model.net.hidden=16",
+]
+# what a team sets for its own SLURM cluster: here the one partition, no GPUs, one core a job
+SLURM_PLACEMENT = [
+    "hydra.launcher.partition=debug",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.timeout_min=10",
+]
+
+
+def write_study(path: Path, seeds: list[int], placement: list[str]) -> Path:
+    overrides = "\n".join(f"  - {item}" for item in [*TINY, *placement])
+    path.write_text(
+        f"""name: cluster
+description: one learning rate that trains and one that diverges, on a cluster
+base: digits_cnn
+overrides:
+{overrides}
+grid:
+  lr:
+    ok: {{model.optimizer.lr: 0.001}}
+    diverges: {{model.optimizer.lr: 1.0e30}}
+seeds: {seeds}
+metrics: [test/acc]
+"""
+    )
+    return path
+
+
+def study(file: Path, log_dir: Path, launcher: str, env: dict[str, str]):
+    env = {**os.environ, **env, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_NUM_THREADS", None)
+    command = [sys.executable, "-m", "gauntlet", "study", str(file), "--launcher", launcher]
+    return subprocess.run(
+        [*command, "--log-dir", str(log_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def board(log_dir: Path) -> list[dict]:
+    from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+    with Leaderboard.open(resolve_url(None, log_dir)) as lb:
+        return lb.runs()
+
+
+def cell_of(row: dict) -> str:
+    lr = float(row["config"]["model"]["optimizer"]["lr"])
+    return "ok" if lr < 1 else "diverges"
+
+
+def run_twice(tmp_path: Path, launcher: str, env: dict[str, str], placement: list[str]):
+    """The study with seed 1, then with seeds 1 and 2; returns both results and the runs."""
+    log_dir = tmp_path / "logs"
+    file = write_study(tmp_path / "cluster.yaml", [1], placement)
+    first = study(file, log_dir, launcher, env)
+    output = first.stdout + first.stderr
+    # the diverging job failed, the study went on and says so in its exit status
+    assert first.returncode == 1, output[-4000:]
+    rows = board(log_dir)
+    assert sorted((cell_of(r), r["seed"], r["status"]) for r in rows) == [
+        ("diverges", 1, "failed"),
+        ("ok", 1, "completed"),
+    ], output[-4000:]
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert "diverged" in (failed["error"] or "")
+
+    write_study(file, [1, 2], placement)
+    second = study(file, log_dir, launcher, env)
+    output = second.stdout + second.stderr
+    assert second.returncode == 1, output[-4000:]
+    # the completed run was kept; seed 2 of both cells ran, and the failed cell was retried
+    assert "1 from earlier" in output, output[-4000:]
+    rows = board(log_dir)
+    done = sorted((cell_of(r), r["seed"]) for r in rows if r["status"] == "completed")
+    assert done == [("ok", 1), ("ok", 2)]
+    assert sum(r["status"] == "completed" and r["seed"] == 1 for r in rows) == 1
+    assert {r["status"] for r in rows if cell_of(r) == "diverges"} == {"failed"}
+    manifests = [json.loads(Path(r["run_dir"], "manifest.json").read_text()) for r in rows]
+    assert {m["choices"]["hydra/launcher"] for m in manifests} == {launcher}
+    return manifests
+
+
+# -- Ray -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def ray_cluster():
+    """A Ray head on 127.0.0.1 with two CPUs, in a process group of its own, stopped after."""
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("the ray extra is not installed (pip install 'gauntlet[ray]')")
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray is None:
+        pytest.skip("the `ray` command is not on PATH")
+    port = free_port()
+    # a throwaway cluster for this test only: on loopback (Ray would otherwise advertise the
+    # machine's network address), without its token authentication, and with a short
+    # temporary directory (Ray's socket paths must stay under 108 characters)
+    env = {
+        **os.environ,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    temp = tempfile.mkdtemp(prefix="gray-")
+    command = [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"]
+    head = subprocess.Popen(
+        [*command, "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(port):
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Ray head did not start (exit status {head.poll()})")
+            time.sleep(0.5)
+        yield {key: env[key] for key in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE")} | {
+            "RAY_ADDRESS": f"127.0.0.1:{port}"
+        }
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_study_on_a_local_ray_cluster_survives_a_failing_job_and_resumes(tmp_path, ray_cluster):
+    manifests = run_twice(tmp_path, "ray", ray_cluster, placement=[])
+    # every job ran in a Ray worker with the preset's one thread
+    assert {m["threads"] for m in manifests} == {1}
+
+
+# -- SLURM -----------------------------------------------------------------------------------
+
+
+def slurm_ready() -> str | None:
+    """Why the SLURM test cannot run here, or None when a node is idle."""
+    if not os.environ.get("GAUNTLET_TEST_SLURM"):
+        return "no SLURM cluster (.ci/run starts one and sets GAUNTLET_TEST_SLURM=1)"
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "sinfo/sbatch not found"
+    states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if states.returncode != 0 or not {"idle", "mixed"} & set(states.stdout.split()):
+        return f"no idle SLURM node: {(states.stdout + states.stderr).strip()}"
+    return None
+
+
+@pytest.mark.slurm
+def test_a_study_on_slurm_survives_a_failing_job_and_resumes(tmp_path):
+    reason = slurm_ready()
+    if reason:
+        pytest.skip(reason)
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed")
+    run_twice(tmp_path, "submitit_slurm", {}, placement=SLURM_PLACEMENT)
+    # the jobs went through sbatch: submitit keeps each submission script
+    scripts = list((tmp_path / "logs" / "multiruns").glob("*/.submitit/*/*_submission.sh"))
+    assert scripts and all("#SBATCH" in s.read_text() for s in scripts)
