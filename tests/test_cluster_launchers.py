@@ -53,7 +53,7 @@ overrides:
 grid:
   lr:
     ok: {{model.optimizer.lr: 0.001}}
-    diverges: {{model.optimizer.lr: 1.0e30}}
+    diverges: {{model.optimizer.lr: 1.0e+30}}
 seeds: {seeds}
 metrics: [test/acc]
 """

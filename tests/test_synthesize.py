@@ -119,9 +119,9 @@ def test_token_data_is_refused_with_a_message(tmp_path, text_file, capsys):
 
 
 def test_a_ratio_of_zero_is_refused(tmp_path):
-    from gauntlet.errors import GauntletError
-
     from hydra.errors import InstantiationException
+
+    from gauntlet.errors import GauntletError
 
     # the train entry point shows the GauntletError inside Hydra's wrapper and exits 2
     with pytest.raises(InstantiationException) as err:

@@ -147,8 +147,9 @@ def test_cifar10_trains_the_rnn_row_by_row_and_the_transformer_on_patches(train,
 def test_torchvision_layout_and_gzipped_files_are_found(tmp_path):
     write_idx_dataset(tmp_path / "MNIST" / "raw", n_train=50, n_test=20, gz=True)
     write_idx_dataset(tmp_path / "FashionMNIST" / "raw", n_train=60, n_test=30)
-    mnist = module("mnist", tmp_path)
-    fashion = module("fashion_mnist", tmp_path)
+    # 5 or 6 images a class: a fifth of them is each class's one validation image
+    mnist = module("mnist", tmp_path, val_fraction=0.2)
+    fashion = module("fashion_mnist", tmp_path, val_fraction=0.2)
     assert mnist.spec.shape == (1, 28, 28) and mnist.sizes()["test"] == 20
     assert fashion.sizes()["test"] == 30 and fashion.spec.class_names[-1] == "ankle boot"
     x = mnist.splits["train"].x

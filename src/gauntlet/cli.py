@@ -96,11 +96,20 @@ def main(argv: list[str] | None = None) -> int:
             import_from(set_user_config_dir(config_dir).parent)
         module = importlib.import_module(module_name)
         if is_hydra:
-            os.environ[_COMMAND_ENV] = command
             if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
                 args = ["--config-dir", str(user_config_dir()), *args]
             sys.argv = [sys.argv[0], *args]
-            module.main()
+            # for the DDP children this command starts; taken back after, so that a later
+            # command from the same process (or its subprocesses) is not read as this one
+            previous = os.environ.get(_COMMAND_ENV)
+            os.environ[_COMMAND_ENV] = command
+            try:
+                module.main()
+            finally:
+                if previous is None:
+                    os.environ.pop(_COMMAND_ENV, None)
+                else:
+                    os.environ[_COMMAND_ENV] = previous
             return 0
         return int(module.main(args) or 0)
     except GauntletError as err:

@@ -54,6 +54,12 @@ if hasattr(torch.ops.aten, "mkldnn_rnn_layer"):
 def flops_per_sample(net: nn.Module, x: torch.Tensor) -> float:
     """Forward + backward FLOPs of ``net`` on the batch ``x``, divided by its size."""
     probe = copy.deepcopy(net).train()
+    # the class's own forward, not a torch.compile wrapper set on the instance (compiling under
+    # the counter would capture nothing and spoil the real compile), and no hooks the user set
+    probe.__dict__.pop("forward_embedded", None)
+    for module in probe.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
     params = [p for p in probe.parameters() if p.requires_grad]
     with FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
         out = probe(x)

@@ -236,7 +236,7 @@ def run_labels(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str,
     return {"smoke": smoke, "sweep": sweep_of()}
 
 
-def wandb_fields(cfg: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+def wandb_fields(cfg: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """How a run appears in W&B, so that its runs table groups seeds as the leaderboard does:
     ``name`` ``<experiment>-s<seed>-<last 6 of run_id>``; ``group`` the study or sweep, else
     the experiment; ``tags`` the configured ones plus ``seed:N``, ``study:NAME``,
@@ -255,7 +255,7 @@ def wandb_fields(cfg: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         tags.append("smoke")
     return {
         "id": run_id,
-        "name": f"{experiment}-s{seed}-{run_id[-6:]}",
+        "name": f"{experiment}-s{seed}-{(run_id or '')[-6:]}".rstrip("-"),
         "group": str(study or sweep or experiment),
         "tags": list(dict.fromkeys(tags)),
     }
