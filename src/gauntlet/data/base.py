@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,6 +89,29 @@ class TensorBatches:
         for start in range(0, min(stop, len(order)), self.batch_size):
             idx = order[start : start + self.batch_size]
             yield self.split.x[idx], self.split.y[idx]
+
+
+def cached_arrays(
+    path: Path | None, names: list[str], make: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The arrays ``names`` from the ``.npz`` cache at ``path``, or ``make()``'s, then cached.
+
+    An unreadable cache is regenerated. The file is written beside its final name and moved
+    into place, so parallel jobs never read a half-written one. ``path`` None: no cache.
+    """
+    if path is not None and path.exists():
+        try:
+            with np.load(path) as f:
+                return {k: f[k] for k in names}
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("ignoring unreadable cache %s (%s); regenerating", path, err)
+    arrays = make()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    return arrays
 
 
 def check_subset(fraction: float, per_class: int | None) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 
-from gauntlet.data.base import InMemoryDataModule, Split
+from gauntlet.data.base import InMemoryDataModule, Split, cached_arrays
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 
@@ -205,24 +204,8 @@ class ListOpsDataModule(InMemoryDataModule):
         return out
 
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        cache = self.cache_path()
-        arrays = None
         names = [f"{v}_{s}" for s in ("train", "val", "test") for v in ("x", "y")]
-        if cache is not None and cache.exists():
-            try:
-                with np.load(cache) as f:
-                    arrays = {k: f[k] for k in names}
-                log.info("listops: read %s", cache)
-            except (OSError, ValueError, KeyError) as err:
-                log.warning("ignoring unreadable cache %s (%s); regenerating", cache, err)
-        if arrays is None:
-            arrays = self._generate()
-            if cache is not None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-                np.savez_compressed(tmp, **arrays)
-                os.replace(tmp, cache)  # atomic: parallel jobs never read a half-written file
-                log.info("listops: generated and cached %s", cache)
+        arrays = cached_arrays(self.cache_path(), names, self._generate)
         return {s: (arrays[f"x_{s}"], arrays[f"y_{s}"]) for s in ("train", "val", "test")}
 
     def to_tensor(self, x: np.ndarray):

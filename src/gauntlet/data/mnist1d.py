@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from gauntlet.data.base import InMemoryDataModule, Split
+from gauntlet.data.base import InMemoryDataModule, Split, cached_arrays
 from gauntlet.data.spec import InputSpec
 
 log = logging.getLogger(__name__)
@@ -51,26 +50,13 @@ class MNIST1DDataModule(InMemoryDataModule):
         return {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
 
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        arrays = None
         cache = None
         if self.cache_dir is not None:
             key = hashlib.sha256(
                 json.dumps(self.generator_args, sort_keys=True).encode()
             ).hexdigest()
             cache = self.cache_dir / f"mnist1d-{key[:12]}.npz"
-            if cache.exists():
-                try:
-                    with np.load(cache) as f:
-                        arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
-                except (OSError, ValueError, KeyError) as err:
-                    log.warning("ignoring unreadable cache %s (%s); regenerating", cache, err)
-        if arrays is None:
-            arrays = self._generate()
-            if cache is not None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-                np.savez(tmp, **arrays)
-                os.replace(tmp, cache)
+        arrays = cached_arrays(cache, ["x", "y", "x_test", "y_test"], self._generate)
         x = arrays["x"].astype(np.float32)[:, :, None]  # (N, T, 1)
         x_test = arrays["x_test"].astype(np.float32)[:, :, None]
         return {

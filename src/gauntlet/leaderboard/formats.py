@@ -113,16 +113,18 @@ def to_jsonl(report: Report) -> str:
 
 def to_markdown(report: Report) -> str:
     """A GitHub-flavoured Markdown table under a bold title line."""
-    lines = [f"**{_md(report.title)}** — {_md(report.summary())}", ""]
+    lines = [f"**{markdown_cell(report.title)}** — {markdown_cell(report.summary())}", ""]
     columns = report.columns()
     numeric = report.numeric_columns()
-    lines.append("| " + " | ".join(_md(name) for name in columns) + " |")
+    lines.append("| " + " | ".join(markdown_cell(name) for name in columns) + " |")
     lines.append("|" + "|".join("---:" if name in numeric else "---" for name in columns) + "|")
-    lines.extend("| " + " | ".join(_md(cell.text) for cell in row) + " |" for row in report.cells())
+    lines.extend(
+        "| " + " | ".join(markdown_cell(cell.text) for cell in row) + " |" for row in report.cells()
+    )
     return "\n".join(lines) + "\n"
 
 
-def _md(text: str) -> str:
+def markdown_cell(text: str) -> str:
     # Pipes would split the cell; angle brackets would be read as raw HTML by most renderers.
     return (
         text.replace("&", "&amp;")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.formats import markdown_cell
 from gauntlet.repro.manifest import flatten, rebase_paths
 
 SECTIONS = ("config", "overrides", "code", "packages", "data", "machine", "metrics")
@@ -191,7 +192,7 @@ def to_markdown(result: RunDiff) -> str:
     if not result.differences:
         return f"Runs {', '.join(result.run_ids)} do not differ.\n"
     head = ["section", "key", *result.run_ids]
-    lines = ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(markdown_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
     for item in result.differences:
         cells = [
             _text(v) + (_delta_text(d) if index else "")
@@ -199,18 +200,10 @@ def to_markdown(result: RunDiff) -> str:
                 zip(item.values, item.deltas or [None] * len(item.values), strict=True)
             )
         ]
-        lines.append("| " + " | ".join(_md(c) for c in [item.section, item.key, *cells]) + " |")
+        lines.append(
+            "| " + " | ".join(markdown_cell(c) for c in [item.section, item.key, *cells]) + " |"
+        )
     return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-        .replace("\n", " ")
-    )
 
 
 def to_json(result: RunDiff) -> str:
