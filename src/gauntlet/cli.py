@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    from gauntlet.console import quiet_dependencies
+
+    quiet_dependencies()
     module_name, is_hydra, _ = COMMANDS[command]
     from gauntlet.errors import GauntletError
 

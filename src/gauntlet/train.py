@@ -107,8 +107,10 @@ def build(cfg: DictConfig, run_id: str | None = None):
     import pytorch_lightning as pl
 
     from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
+    from gauntlet.console import quiet_dependencies
     from gauntlet.run.user_errors import check_optimizer, from_constructor
 
+    quiet_dependencies()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)
@@ -464,7 +466,12 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     finally:
         finish_wandb()
     if is_zero:
-        log.info("run %s completed: %s", manifest["run_id"], _summary(rec.manifest["metrics"]))
+        log.info(
+            "run %s completed: %s; written to %s",
+            manifest["run_id"],
+            _summary(rec.manifest["metrics"]),
+            run_dir,
+        )
     return rec.manifest["metrics"].get(cfg.optimized_metric)
 
 
