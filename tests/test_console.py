@@ -1,13 +1,16 @@
 """What ``gauntlet train`` prints: the metrics and where the run went, without the dependencies'
-chatter; log lines never glued to a progress bar."""
+chatter; log lines never glued to a progress bar; per-step logging only when asked for."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,3 +71,29 @@ def test_train_prints_its_metrics_and_run_directory_without_noise(tmp_path):
         )
         assert any(line.startswith(f"Epoch {epoch}: 100%") and "val/acc=" in line for line in lines)
     assert not GLUED.search(output), GLUED.search(output)
+
+
+def test_per_step_loss_is_logged_only_when_asked_for(train):
+    _, per_epoch = train("trainer.limit_train_batches=6", "logger=csv")
+    with (per_epoch / "metrics.csv").open() as f:
+        header = next(csv.reader(f))
+    assert "train/loss" in header and "train/loss_step" not in header
+
+    _, per_step = train(
+        "trainer.limit_train_batches=6", "trainer.log_every_n_steps=2", "logger=csv", name="steps"
+    )
+    with (per_step / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(row["step"]) for row in rows if row.get("train/loss_step")]
+    assert steps == [1, 3, 5]  # every second of the six steps (Lightning counts from 0)
+    assert all(float(row["train/loss_step"]) > 0 for row in rows if row.get("train/loss_step"))
+    epoch_rows = [row for row in rows if row.get("train/loss")]
+    assert len(epoch_rows) == 1  # the epoch's own mean is still there
+
+
+@pytest.mark.parametrize("value", ["0", "abc"])
+def test_a_bad_log_every_n_steps_names_the_key(tmp_path, value):
+    done = gauntlet(tmp_path, "train", f"trainer.log_every_n_steps={value}")
+    assert done.returncode != 0
+    assert "trainer.log_every_n_steps" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

@@ -200,7 +200,8 @@ class TrainerSchema:
     val_check_interval: Any = None
     check_val_every_n_epoch: int = 1
     num_sanity_val_steps: int = 0
-    log_every_n_steps: int = 50
+    # null: metrics per epoch only; N: also train/loss_step every N steps
+    log_every_n_steps: Optional[int] = None
     accumulate_grad_batches: int = 1
     gradient_clip_val: Optional[float] = None
     gradient_clip_algorithm: str = "norm"
@@ -329,7 +330,11 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("trainer.precision", lambda v: v in PRECISIONS, ", ".join(map(str, PRECISIONS[::3]))),
     ("trainer.accumulate_grad_batches", _int_at_least(1), "a whole number >= 1"),
     ("trainer.check_val_every_n_epoch", lambda v: v is None or v >= 1, "a whole number >= 1"),
-    ("trainer.log_every_n_steps", _int_at_least(1), "a whole number >= 1"),
+    (
+        "trainer.log_every_n_steps",
+        lambda v: v is None or _int_at_least(1)(v),
+        "a whole number >= 1, or null (per epoch only)",
+    ),
     ("trainer.gradient_clip_val", lambda v: v is None or v >= 0, "a number >= 0, or null"),
     ("trainer.gradient_clip_algorithm", lambda v: v in ("norm", "value"), "norm or value"),
     (

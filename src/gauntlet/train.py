@@ -133,6 +133,11 @@ def build(cfg: DictConfig, run_id: str | None = None):
     callbacks = instantiate_all(cfg.get("callbacks"))
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    step_every = cfg.trainer.get("log_every_n_steps")
+    if step_every is not None:  # else metrics are logged per epoch only
+        from gauntlet.callbacks.step_loss import StepLoss
+
+        callbacks.append(StepLoss())
     loggers = []
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
@@ -146,7 +151,11 @@ def build(cfg: DictConfig, run_id: str | None = None):
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
-        trainer = make_trainer(plugins=[AtomicCheckpointIO()], **extra)
+        # 0: Lightning neither gathers step metrics nor warns that an epoch is shorter than
+        # its default interval of 50 steps
+        trainer = make_trainer(
+            plugins=[AtomicCheckpointIO()], log_every_n_steps=step_every or 0, **extra
+        )
     return datamodule, module, trainer
 
 
