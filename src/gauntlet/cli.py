@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
+from contextlib import redirect_stdout
 
 # name -> (module, whether it is a Hydra app that reads sys.argv itself, one-line help)
 COMMANDS: dict[str, tuple[str, bool, str]] = {
@@ -62,8 +64,87 @@ def take_config_dir(args: list[str]) -> tuple[str | None, list[str]]:
     return value, rest
 
 
+# Hydra's shell completion (`gauntlet -sc install=bash`, what `--hydra-help` advertises) and its
+# own help are those of `gauntlet train`
+_TRAIN_FLAGS = ("-sc", "--shell-completion", "--hydra-help")
+
+
+def complete(command: str | None, args: list[str]) -> int:
+    """Answer the query a shell completion script sends (``-sc query=SHELL``, the line so far in
+    ``$COMP_LINE``): a command name after ``gauntlet``, else the command's own completions,
+    Hydra's for train and eval with the command's word taken out of the line."""
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    shell = next((a.split("=", 1)[1] for a in args if a.startswith("query=")), "bash")
+    joiner = " " if shell == "bash" else "\n"
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        typed = words[1] if len(words) == 2 else ""
+        print(joiner.join(name for name in COMMANDS if name.startswith(typed)))
+        return 0
+    if words[1] in COMMANDS:
+        command = words[1]
+        os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (
+            " " if line.endswith(" ") else ""
+        )
+    if command is None or not COMMANDS[command][1]:
+        return 0  # the shell's own completion (file names) takes over
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        code = run_hydra(command, args)
+    print(joiner.join(with_group_forms(buffer.getvalue().split())))
+    return code
+
+
+def with_group_forms(choices: list[str]) -> list[str]:
+    """Hydra offers a group that also has sub-groups (``model``: model/optimizer/...) only as a
+    bare word; add ``model=`` so that its options complete too."""
+    from gauntlet.config import CONFIG_DIR, user_config_dir
+
+    roots = [r for r in (user_config_dir(), CONFIG_DIR) if r is not None]
+    extra = [
+        f"{word}="
+        for word in choices
+        if word.isidentifier() and any(any((r / word).glob("*.yaml")) for r in roots)
+    ]
+    return sorted({*choices, *extra})
+
+
+def hydra_args(args: list[str]) -> list[str]:
+    """Deleting ``model.scheduler`` (a key of a typed schema, which cannot lose keys) means no
+    scheduler, as in plain Hydra: it becomes ``model.scheduler=null``."""
+    return [
+        "model.scheduler=null" if arg.split("=", 1)[0] in _NO_SCHEDULER else arg for arg in args
+    ]
+
+
+_NO_SCHEDULER = ("~model.scheduler", "~model/scheduler")
+
+
+def run_hydra(command: str, args: list[str]) -> int:
+    from gauntlet.config import user_config_dir
+
+    module = importlib.import_module(COMMANDS[command][0])
+    if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
+        args = ["--config-dir", str(user_config_dir()), *args]
+    sys.argv = [sys.argv[0], *hydra_args(args)]
+    # for the DDP children this command starts; taken back after, so that a later
+    # command from the same process (or its subprocesses) is not read as this one
+    previous = os.environ.get(_COMMAND_ENV)
+    os.environ[_COMMAND_ENV] = command
+    try:
+        module.main()
+    finally:
+        if previous is None:
+            os.environ.pop(_COMMAND_ENV, None)
+        else:
+            os.environ[_COMMAND_ENV] = previous
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0].split("=", 1)[0] in _TRAIN_FLAGS:
+        argv = ["train", *argv]
     if argv and argv[0] in COMMANDS:
         command, args = argv[0], argv[1:]
     elif os.environ.get(_COMMAND_ENV) in COMMANDS:
@@ -89,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from gauntlet.errors import GauntletError
 
     try:
-        from gauntlet.config import import_from, set_user_config_dir, user_config_dir
+        from gauntlet.config import import_from, set_user_config_dir
 
         # the user's modules (my_nets.TinyMLP) import from where the command runs, as with
         # `python -m`; PYTHONPATH carries that to launcher and DDP child processes
@@ -97,24 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         config_dir, args = take_config_dir(args)
         if config_dir is not None:
             import_from(set_user_config_dir(config_dir).parent)
-        module = importlib.import_module(module_name)
+        if any(a.startswith("query=") for a in args) and {"-sc", "--shell-completion"} & {
+            a.split("=", 1)[0] for a in args
+        }:
+            return complete(command, args)
         if is_hydra:
-            if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
-                args = ["--config-dir", str(user_config_dir()), *args]
-            sys.argv = [sys.argv[0], *args]
-            # for the DDP children this command starts; taken back after, so that a later
-            # command from the same process (or its subprocesses) is not read as this one
-            previous = os.environ.get(_COMMAND_ENV)
-            os.environ[_COMMAND_ENV] = command
-            try:
-                module.main()
-            finally:
-                if previous is None:
-                    os.environ.pop(_COMMAND_ENV, None)
-                else:
-                    os.environ[_COMMAND_ENV] = previous
-            return 0
-        return int(module.main(args) or 0)
+            return run_hydra(command, args)
+        return int(importlib.import_module(module_name).main(args) or 0)
     except GauntletError as err:
         print(f"gauntlet {command}: error: {err}", file=sys.stderr)
         return 2
