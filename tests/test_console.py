@@ -97,3 +97,13 @@ def test_a_bad_log_every_n_steps_names_the_key(tmp_path, value):
     assert done.returncode != 0
     assert "trainer.log_every_n_steps" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_version():
+    from gauntlet import __version__
+
+    for flag in ("--version", "-V"):
+        done = subprocess.run(
+            [sys.executable, "-m", "gauntlet", flag], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0 and done.stdout == f"gauntlet {__version__}\n", done
