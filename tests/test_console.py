@@ -4,6 +4,7 @@ chatter; log lines never glued to a progress bar; per-step logging only when ask
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -107,3 +108,19 @@ def test_version():
             [sys.executable, "-m", "gauntlet", flag], capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0 and done.stdout == f"gauntlet {__version__}\n", done
+
+
+def test_deleting_the_scheduler_trains_without_one(tmp_path):
+    from gauntlet.cli import main
+
+    shown = gauntlet(tmp_path, "train", "--cfg", "job", "~model.scheduler")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^  scheduler: null$", shown.stdout, re.M)
+    args = ["train", "~model/scheduler", "logger=csv", f"paths.log_dir={tmp_path}"]
+    args += ["hydra.run.dir=" + str(tmp_path / "run"), "trainer.max_epochs=1"]
+    args += ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    args += ["trainer.limit_test_batches=1", "trainer.enable_progress_bar=false"]
+    assert main(args) == 0
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["config"]["model"]["scheduler"] is None
