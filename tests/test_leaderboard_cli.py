@@ -366,3 +366,27 @@ def test_the_gauntlet_command_dispatches_to_the_leaderboard(log_dir: Path) -> No
         timeout=120,
     )
     assert missing.returncode == 1 and "no leaderboard database" in missing.stderr
+
+
+def test_by_task_ranks_each_models_best_group(capsys: pytest.CaptureFixture[str], log_dir: Path):
+    with Leaderboard.open(f"sqlite:///{log_dir / 'leaderboard.db'}") as board:
+        board.upsert({**manifest("m1", "cnn", 0.1, 1, 0.99), "data": "mnist1d"})
+    keys = ["--group-by", "model", "--group-by", "model.net.dropout"]
+    code, out, err = run_cli(capsys, "--log-dir", log_dir, "--by-task", *keys)
+    assert code == 0, err
+    assert "digits · test/acc" in out and "mnist1d · test/acc" in out
+    records = as_json(capsys, log_dir, "--by-task", *keys, "--metric", "test/acc")
+    digits = [r for r in records if r["data"] == "digits" and r["metric"] == "test/acc"]
+    # cnn's best dropout (0.1: 0.9, 0.8, 0.7) ranks above rnn's only completed run (0.5)
+    assert [(r["rank"], r["model"], r["model.net.dropout"]) for r in digits] == [
+        (1, "cnn", 0.1),
+        (2, "rnn", 0.1),
+    ]
+    assert digits[0]["mean"] == pytest.approx(0.8) and digits[0]["n"] == 3
+    assert sorted(digits[0]["run_ids"]) == ["c1", "c2", "c3"]
+    assert [r["model"] for r in records if r["data"] == "mnist1d"] == ["cnn"]  # a task apart
+    lowest = as_json(capsys, log_dir, "--by-task", *keys, "--metric", "test/loss", "--ascending")
+    assert [r["model"] for r in lowest if r["data"] == "digits"] == ["cnn", "rnn"]
+    assert lowest[0]["mean"] == pytest.approx(0.2)  # 1 - acc: cnn's best by loss is dropout 0.1
+    code, _, err = run_cli(capsys, "--log-dir", log_dir, "--by-task", "--runs")
+    assert code == 1 and "--by-task ranks groups" in err

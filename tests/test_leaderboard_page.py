@@ -128,3 +128,32 @@ def test_a_screenshot_of_the_page(board_page, tmp_path):
     done = chromium("--window-size=1280,900", f"--screenshot={shot}", page.resolve().as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and shot.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_the_page_ranks_each_models_best_group_per_task(board_page):
+    page, a, b, c = board_page
+    html = dom(page)
+    tasks = html[html.index('<section id="tasks">') :]
+    table = re.search(
+        r'<table class="sortable task" data-data="digits" data-metric="test/acc">(.*?)</table>',
+        tasks,
+        re.S,
+    )
+    assert table, tasks[:2000]
+    models = re.findall(
+        r'<tr data-model="(\w+)"><td class="num" data-sort="[^"]+">(\d)</td>', table.group(1)
+    )
+    assert sorted(models, key=lambda m: m[1]) == models and {m for m, _ in models} == {"cnn", "rnn"}
+    ranked = [m for m, _ in models]
+    best = {
+        "cnn": max(a["metrics"]["test/acc"], b["metrics"]["test/acc"]),
+        "rnn": c["metrics"]["test/acc"],
+    }
+    assert ranked == sorted(best, key=best.get, reverse=True) or best["cnn"] != best["rnn"]
+    # the cnn's best group is the sweep's two runs: its run count shows only them
+    row = re.search(r'<tr data-model="cnn">.*?</tr>', table.group(1), re.S).group(0)
+    assert a["run_id"] in row and b["run_id"] in row
+    group = re.search(r'href="#group=(\d+)"', row).group(1)
+    hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', dom(page, f"group={group}"))
+    assert hidden == [c["run_id"]]

@@ -125,3 +125,54 @@ def _is_number(value: Any) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
+
+
+def best_per_task(
+    groups: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    ascending: bool = False,
+) -> list[dict[str, Any]]:
+    """Rank per task: for each (dataset, metric), each model's best group, best first.
+
+    ``groups`` come from :func:`aggregate` and ``runs`` are the runs behind them; a group's
+    dataset and model are its group keys, else what all its runs share (``mixed`` if they
+    differ). Each task is ``{"data", "metric", "entries"}``, and each entry
+    ``{"rank", "model", "group", "index", "n", "run_ids", "stats"}``, ``index`` being the
+    group's position in ``groups``. Groups without a value for the metric are left out.
+    """
+    by_id = {row.get("run_id"): row for row in runs}
+    tasks: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for index, group in enumerate(groups):
+        members = [by_id[i] for i in group.get("run_ids") or [] if i in by_id]
+        data, model = (_shared(group, members, key) for key in ("data", "model"))
+        for metric in metrics:
+            stats = group["metrics"][metric]
+            if stats["mean"] is None:
+                continue
+            models = tasks.setdefault((data, metric), {})
+            best = models.get(model)
+            mean, kept = stats["mean"], best and best["stats"]["mean"]
+            if best is None or (mean < kept if ascending else mean > kept):
+                models[model] = {
+                    "model": model,
+                    "group": dict(group["group"]),
+                    "index": index,
+                    "n": group["n"],
+                    "run_ids": list(group.get("run_ids") or []),
+                    "stats": stats,
+                }
+    result = []
+    for (data, metric), models in sorted(tasks.items()):
+        ranked = sorted(models.values(), key=lambda e: e["stats"]["mean"], reverse=not ascending)
+        for rank, entry in enumerate(ranked, 1):
+            entry["rank"] = rank
+        result.append({"data": data, "metric": metric, "entries": ranked})
+    return result
+
+
+def _shared(group: Mapping[str, Any], members: Sequence[Mapping[str, Any]], key: str) -> str:
+    if group["group"].get(key) is not None:
+        return str(group["group"][key])
+    values = {str(_value(row, key)) for row in members}
+    return values.pop() if len(values) == 1 else "mixed"

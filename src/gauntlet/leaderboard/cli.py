@@ -9,15 +9,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, sort_items
+from gauntlet.leaderboard.aggregate import (
+    DEFAULT_GROUP_BY,
+    aggregate,
+    best_per_task,
+    sort_items,
+)
 from gauntlet.leaderboard.backfill import import_manifests
-from gauntlet.leaderboard.formats import FORMATS, format_for, render, rich_table, write_report
+from gauntlet.leaderboard.formats import (
+    FORMATS,
+    format_for,
+    render,
+    render_records,
+    rich_table,
+    task_tables,
+    write_report,
+)
 from gauntlet.leaderboard.query import (
     MISSING,
     lookup,
@@ -39,6 +53,7 @@ _EXAMPLES = """examples:
   gauntlet leaderboard --group-by model --group-by model.net.dropout --top 5
   gauntlet leaderboard --where data.fraction=0.1 --runs --format csv --output runs.csv
   gauntlet leaderboard --output leaderboard.html
+  gauntlet leaderboard --by-task --metric test/acc --metric test/f1   # best group per model and task
   gauntlet leaderboard import logs/ multirun/
 
 The database: --url, else $GAUNTLET_LEADERBOARD_URL, else sqlite:///<--log-dir>/leaderboard.db.
@@ -129,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     shaping.add_argument(
         "--runs", action="store_true", help="list single runs instead of aggregated groups"
     )
+    shaping.add_argument(
+        "--by-task",
+        action="store_true",
+        help="rank per task: for each dataset and --metric, each model's best group, with its "
+        "run ids (--top N keeps N models per task)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
         "--format",
@@ -208,7 +229,13 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         items = aggregate(rows, group_by, metrics)
         keys = group_by
     items = sort_items(items, sort_key, ascending=args.ascending)
-    if args.top:
+    tasks = [] if args.runs else _tasks(items, rows, group_by, metrics, args.ascending)
+    if args.by_task:
+        if args.runs:
+            raise GauntletError("--by-task ranks groups; leave out --runs")
+        for task in tasks:
+            task["entries"] = task["entries"][: args.top] if args.top else task["entries"]
+    elif args.top:
         items = items[: args.top]
     report = Report(
         items=items,
@@ -220,7 +247,10 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         kind="runs" if args.runs else "groups",
         note=left_out,
         runs=rows if not args.runs else (),
+        tasks=tasks,
     )
+    if args.by_task and fmt != "html":
+        return _show_tasks(report, fmt, args.output, out)
     if args.output:
         path = write_report(report, fmt, args.output)
         out.print(f"wrote {escape(report.summary())} as {fmt} to {escape(str(path))}")
@@ -231,6 +261,43 @@ def _show(args: argparse.Namespace, out: Console) -> int:
     else:
         sys.stdout.write(render(report, fmt))
         sys.stdout.flush()
+    return 0
+
+
+def _tasks(
+    groups: list[Any], rows: list[Any], group_by: list[str], metrics: list[str], ascending: bool
+) -> list[dict[str, Any]]:
+    """Per task, each model's best group: the shown groups when they are per model and dataset,
+    else the same grouping split by model and dataset (no group index to link to then)."""
+    keys = [*group_by, *(key for key in ("model", "data") if key not in group_by)]
+    if keys == group_by:
+        return best_per_task(groups, rows, metrics, ascending=ascending)
+    tasks = best_per_task(aggregate(rows, keys, metrics), rows, metrics, ascending=ascending)
+    for task in tasks:
+        for entry in task["entries"]:
+            entry["index"] = None
+    return tasks
+
+
+def _show_tasks(report: Report, fmt: str, output: str | None, out: Console) -> int:
+    """``--by-task``: a table per task on the console, else its flat records."""
+    if fmt == "table" and output is None:
+        for table in task_tables(report):
+            out.print(table)
+        out.print(report.summary() if report.tasks else "no runs match")
+        return 0
+    if fmt not in ("csv", "json", "jsonl"):
+        raise GauntletError(
+            f"--by-task writes a console table, csv, json, jsonl or html, not {fmt}"
+        )
+    text = render_records(report.task_records(), fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    path = Path(output).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {len(report.tasks)} tasks as {fmt} to {escape(str(path))}")
     return 0
 
 

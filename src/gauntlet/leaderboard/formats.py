@@ -65,6 +65,20 @@ def rich_table(report: Report) -> Table:
     return table
 
 
+def task_tables(report: Report) -> list[Table]:
+    """One Rich table per task (dataset x metric): each model's best group, ranked."""
+    tables = []
+    for task in report.tasks:
+        table = Table(title=f"{task['data']} · {task['metric']}", header_style="bold")
+        for name in report.task_columns():
+            numeric = name in ("rank", "runs", "mean ± std")
+            table.add_column(Text(name), justify="right" if numeric else "left")
+        for row in report.task_cells(task):
+            table.add_row(*(Text(cell.text) for cell in row))
+        tables.append(table)
+    return tables
+
+
 def to_text(report: Report, width: int = 160) -> str:
     """The console table as plain text (no colour), for a file."""
     buffer = io.StringIO()
@@ -98,6 +112,23 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def render_records(records: list[dict[str, Any]], fmt: str) -> str:
+    """Flat records as csv, json or jsonl, as a report's own records are written."""
+    if fmt == "json":
+        return json.dumps(finite(records), indent=1, default=str) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(finite(record), default=str) + "\n" for record in records)
+    names: list[str] = []
+    for record in records:
+        names.extend(name for name in record if name not in names)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({name: _csv_value(record.get(name)) for name in names})
+    return buffer.getvalue()
 
 
 def to_json(report: Report) -> str:

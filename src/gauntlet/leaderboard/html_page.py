@@ -45,6 +45,7 @@ figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; }
 #filter { font-size: 1rem; padding: .3rem .5rem; width: 24rem; margin: .5rem 0 1rem; }
 h2 { font-size: 1.1rem; margin-top: 2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 td a { margin-right: .5rem; }
 #diff table td { vertical-align: top; }
 #diff .section { color: #888; }
@@ -54,7 +55,7 @@ svg.parallel text { font-size: 11px; }
 
 # Click a header to sort by it; click again to reverse. Blank cells stay at the bottom.
 _SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach(function (th, index) {
+document.querySelectorAll("table.sortable th").forEach(function (th) {
   th.addEventListener("click", function () {
     var table = th.closest("table");
     var body = table.tBodies[0];
@@ -66,8 +67,8 @@ document.querySelectorAll("table.sortable th").forEach(function (th, index) {
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
-      var x = a.cells[index].getAttribute("data-sort");
-      var y = b.cells[index].getAttribute("data-sort");
+      var x = a.cells[th.cellIndex].getAttribute("data-sort");
+      var y = b.cells[th.cellIndex].getAttribute("data-sort");
       if (x === null) { return y === null ? 0 : 1; }
       if (y === null) { return -1; }
       var order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
@@ -308,6 +309,46 @@ def _runs_table(report: Report, base: Path | None) -> str:
     )
 
 
+def _tasks_section(report: Report) -> str:
+    """Per task (dataset x metric), each model's best group, ranked; its run count shows the
+    group's runs in the runs table below, and its run ids are listed."""
+    if not report.tasks:
+        return ""
+    shown = len(report.items) if report.kind == "groups" else 0
+    parts = [
+        '<section id="tasks"><h2>Best per task</h2><p class="meta">For each dataset and '
+        "metric, each model's best group; click its run count for its runs.</p>"
+    ]
+    columns = report.task_columns()
+    for task in report.tasks:
+        head = "".join(
+            f'<th class="num">{_e(n)}</th>'
+            if n in ("rank", "runs", "mean ± std")
+            else f"<th>{_e(n)}</th>"
+            for n in columns
+        )
+        rows = []
+        for entry, cells in zip(task["entries"], report.task_cells(task), strict=True):
+            tds = []
+            for name, cell in zip(columns, cells, strict=True):
+                css = ' class="num"' if name in ("rank", "runs", "mean ± std") else ""
+                sort = "" if cell.sort is None else f' data-sort="{_e(_sort_text(cell.sort))}"'
+                text = _e(cell.text)
+                if name == "runs" and entry["index"] is not None and entry["index"] < shown:
+                    text = f'<a href="#group={entry["index"]}" class="group-runs">{text}</a>'
+                tds.append(f"<td{css}{sort}>{text}</td>")
+            rows.append(f'<tr data-model="{_e(entry["model"])}">' + "".join(tds) + "</tr>")
+        parts.append(
+            f"<h3>{_e(task['data'])} · {_e(task['metric'])}</h3>"
+            f'<table class="sortable task" data-data="{_e(task["data"])}" '
+            f'data-metric="{_e(task["metric"])}"><thead><tr>{head}</tr></thead><tbody>\n'
+            + "\n".join(rows)
+            + "\n</tbody></table>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _metric_text(value: Any) -> str:
     from gauntlet.leaderboard.report import format_metric
 
@@ -414,6 +455,7 @@ def render_html(report: Report, sections: Sequence[Section] = (), base: Path | N
 </tbody>
 </table>
 {empty}
+{_tasks_section(report)}
 {chr(10).join(_section(*section) for section in sections)}
 {_runs_table(report, base)}
 {"<h2>Sweeps</h2>" + parallel if parallel else ""}

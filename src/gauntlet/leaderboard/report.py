@@ -48,6 +48,8 @@ class Report:
     kind: str | None = None
     note: str | None = None  # what the view leaves out, for the summary line
     runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
+    # per task, each model's best group (gauntlet.leaderboard.aggregate.best_per_task)
+    tasks: Sequence[Mapping[str, Any]] = ()
 
     def __post_init__(self) -> None:
         if self.kind is None:
@@ -150,6 +152,41 @@ class Report:
                 recorded = item.get("metrics") or {}
                 record.update({metric: recorded.get(metric) for metric in self.metrics})
             records.append(record)
+        return records
+
+    def task_columns(self) -> list[str]:
+        """The headers of a per-task table."""
+        keys = [key for key in self.keys if key not in ("data", "model")]
+        return ["rank", "model", *keys, "runs", "mean ± std", "run_ids"]
+
+    def task_cells(self, task: Mapping[str, Any]) -> list[list[Cell]]:
+        keys = [key for key in self.keys if key not in ("data", "model")]
+        rows = []
+        for entry in task["entries"]:
+            stats = entry["stats"]
+            text = format_metric(stats["mean"])
+            if stats["n"] > 1:
+                text += f" ± {format_metric(stats['std'])}"
+            row = [Cell(str(entry["rank"]), float(entry["rank"])), value_cell(entry["model"])]
+            row += [value_cell(entry["group"].get(key)) for key in keys]
+            row.append(Cell(str(entry["n"]), float(entry["n"])))
+            row.append(Cell(text, float(stats["mean"])))
+            row.append(Cell(" ".join(str(i) for i in entry["run_ids"]), None))
+            rows.append(row)
+        return rows
+
+    def task_records(self) -> list[dict[str, Any]]:
+        """Flat rows of the per-task ranking: one per (dataset, metric, model)."""
+        records = []
+        for task in self.tasks:
+            for entry in task["entries"]:
+                record = {"data": task["data"], "metric": task["metric"], "rank": entry["rank"]}
+                record["model"] = entry["model"]
+                record.update({k: v for k, v in entry["group"].items() if k not in record})
+                record["runs"] = entry["n"]
+                record.update({part: entry["stats"][part] for part in ("mean", "std", "n")})
+                record["run_ids"] = list(entry["run_ids"])
+                records.append(record)
         return records
 
     def payload(self) -> dict[str, Any]:
