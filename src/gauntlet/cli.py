@@ -142,7 +142,16 @@ def run_hydra(command: str, args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from gauntlet.run.startup import mark_entry
+
+    mark_entry()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        mark_entry(entered=False)
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] and argv[0].split("=", 1)[0] in _TRAIN_FLAGS:
         argv = ["train", *argv]
     if argv and argv[0] in COMMANDS:
