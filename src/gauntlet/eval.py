@@ -73,12 +73,14 @@ def evaluate(ckpt_path: str | Path, split: str = "test") -> dict[str, float]:
 
     if split not in ("test", "val"):
         raise GauntletError(f"split={split!r}: choose 'test' or 'val'")
+    from gauntlet.callbacks.progress import ProgressBar
+
     loaded = load_run(ckpt_path)
     trainer = pl.Trainer(
         accelerator="cpu" if not _cuda() else "auto",
         devices=1,
         logger=False,
-        enable_progress_bar=False,
+        callbacks=[ProgressBar()],  # the bar `gauntlet train` shows
         enable_model_summary=False,
         enable_checkpointing=False,
     )
@@ -118,10 +120,13 @@ def main(cfg: DictConfig) -> dict[str, float]:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{cfg.ckpt_path}")
+    table = Table(title=f"{cfg.get('split', 'test')} split")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in sorted(metrics.items()):
         table.add_row(key, f"{value:.4f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # a path is never folded into the table's width
+    console.print(f"checkpoint {cfg.ckpt_path}; metrics in {out}", soft_wrap=True, markup=False)
     return metrics
