@@ -158,7 +158,7 @@ def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
 def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) -> Any:
     import pytorch_lightning as pl
 
-    from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
+    from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
     from gauntlet.run.user_errors import from_constructor
 
     callbacks = instantiate_all(cfg.get("callbacks"))
@@ -179,7 +179,7 @@ def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) 
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
-        return make_trainer(plugins=[AtomicCheckpointIO()], **extra)
+        return make_trainer(plugins=[AsyncCheckpointIO()], **extra)
 
 
 def _is_wandb(target: str) -> bool:
