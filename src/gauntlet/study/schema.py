@@ -120,7 +120,9 @@ class ClaimSchema:
     name: Optional[str] = None  # default: "claim N"
     metric: str = option(accepts=METRIC)
     where: Optional[dict[str, Any]] = option(None, accepts=WHERE)
-    for_each: Optional[list[str]] = option(None, accepts="axes of the grid", many=True)
+    for_each: Optional[list[str]] = option(
+        None, accepts="an axis of the grid, or a list of them", many=True
+    )
     # a comparison: metric OP value, or metric OP than
     op: Optional[str] = option(
         None,
@@ -172,29 +174,11 @@ NOT_A_KEY = {
 
 
 def read(path: Path, data: Mapping[Any, Any]) -> StudySchema:
-    """A study file's data as a :class:`StudySchema`, every key and type checked."""
+    """A study file's data as a :class:`StudySchema`, every key, type and range checked."""
     cfg = _merge(path, StudySchema, data, "")
     # OmegaConf.to_object (and missing_keys) would resolve ${...}, which belongs to the runs'
     # own configs: the schema objects are built from the unresolved values instead
-    study = _instance(path, StudySchema, OmegaConf.to_container(cfg, resolve=False), "")
-    _check_ranges(path, study, "")
-    return study
-
-
-def _instance(path: Path, schema: type, values: Mapping[str, Any], prefix: str) -> Any:
-    types = typing.get_type_hints(schema)
-    fields = {}
-    for key, value in values.items():
-        full = f"{prefix}{key}"
-        if value == MISSING:
-            raise GauntletError(f"{path}: {full}: not given; expected {_accepts(full)}")
-        inner, many = _schema_in(types[key])
-        if inner and many and value is not None:
-            value = [_instance(path, inner, v, f"{full}[{i}].") for i, v in enumerate(value)]
-        elif inner and value is not None:
-            value = _instance(path, inner, value, f"{full}.")
-        fields[key] = value
-    return schema(**fields)
+    return _instance(path, StudySchema, OmegaConf.to_container(cfg, resolve=False), "")
 
 
 def _merge(path: Path, schema: type, data: Mapping[Any, Any], prefix: str) -> DictConfig:
@@ -206,7 +190,7 @@ def _merge(path: Path, schema: type, data: Mapping[Any, Any], prefix: str) -> Di
         full = f"{prefix}{key}"
         if key in types:
             one = value is not None and not isinstance(value, (list, Mapping))
-            if one and _meta(schema, key).get("many"):
+            if one and _field(schema, key).metadata.get("many"):
                 value = [value]
             inner, many = _schema_in(types[key])
             if inner and not many and isinstance(value, Mapping):
@@ -224,24 +208,30 @@ def _merge(path: Path, schema: type, data: Mapping[Any, Any], prefix: str) -> Di
             names = ", ".join(f.name for f in dataclasses.fields(schema))
             raise GauntletError(f"{path}: {full}: {NOT_A_KEY[schema].format(names)}") from None
         except (ValidationError, KeyValidationError, ConfigTypeError):
-            raise GauntletError(
-                f"{path}: {full}: expected {_accepts(full)}, got {_plain(value)!r}"
-            ) from None
+            if OmegaConf.is_config(value):
+                value = OmegaConf.to_container(value, resolve=False)
+            accepts = _accepts(schema, key)
+            raise GauntletError(f"{path}: {full}: expected {accepts}, got {value!r}") from None
     return cfg
 
 
-def _check_ranges(path: Path, node: Any, prefix: str) -> None:
-    for f in dataclasses.fields(node):
-        value, ok = getattr(node, f.name), f.metadata.get("ok")
-        key = f"{prefix}{f.name}"
+def _instance(path: Path, schema: type, values: Mapping[str, Any], prefix: str) -> Any:
+    """The dataclass of ``schema`` holding ``values``, each given and within its range."""
+    types = typing.get_type_hints(schema)
+    fields = {}
+    for key, value in values.items():
+        full, ok = f"{prefix}{key}", _field(schema, key).metadata.get("ok")
+        if value == MISSING:
+            raise GauntletError(f"{path}: {full}: not given; expected {_accepts(schema, key)}")
         if ok is not None and value is not None and not (ok(value) and value == value):  # NaN
-            raise GauntletError(f"{path}: {key}: expected {f.metadata['accepts']}, got {value!r}")
-        if dataclasses.is_dataclass(value):
-            _check_ranges(path, value, f"{key}.")
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if dataclasses.is_dataclass(item):
-                    _check_ranges(path, item, f"{key}[{i}].")
+            raise GauntletError(f"{path}: {full}: expected {_accepts(schema, key)}, got {value!r}")
+        inner, many = _schema_in(types[key])
+        if inner and many and value is not None:
+            value = [_instance(path, inner, v, f"{full}[{i}].") for i, v in enumerate(value)]
+        elif inner and value is not None:
+            value = _instance(path, inner, value, f"{full}.")
+        fields[key] = value
+    return schema(**fields)
 
 
 def _schema_in(annotation: Any) -> tuple[type | None, bool]:
@@ -254,45 +244,25 @@ def _schema_in(annotation: Any) -> tuple[type | None, bool]:
     return None, False
 
 
-def _meta(schema: type, name: str) -> Mapping[str, Any]:
-    return next(f.metadata for f in dataclasses.fields(schema) if f.name == name)
+def _field(schema: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(schema) if f.name == name)
 
 
-def _accepts(full_key: str) -> str:
-    """What the key at ``claims[0].than.where`` accepts: its ``accepts``, or its type's words."""
-    schema, annotation = StudySchema, None
-    for part in full_key.replace("]", "").replace("[", ".").split("."):
-        if part.isdigit():
-            continue
-        annotation = typing.get_type_hints(schema)[part]
-        meta = _meta(schema, part)
-        schema = _schema_in(annotation)[0] or schema
-    if meta.get("accepts"):
-        return meta["accepts"]
-    return _describe(annotation)
-
-
-def _describe(annotation: Any) -> str:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union:
-        return _describe(args[0])
-    if origin is list:
-        return "a list of " + _describe(args[0]).removeprefix("a ").replace(" ", "s ", 1)
-    if origin is dict:
-        return "a mapping"
-    if dataclasses.is_dataclass(annotation):
+def _accepts(schema: type, name: str) -> str:
+    """What a field accepts: its own words, or its type's."""
+    if _field(schema, name).metadata.get("accepts"):
+        return _field(schema, name).metadata["accepts"]
+    annotation = typing.get_type_hints(schema)[name]
+    inner, many = _schema_in(annotation)
+    if inner is not None:
+        keys = ", ".join(f.name for f in dataclasses.fields(inner))
         return (
-            f"a mapping with the keys {', '.join(f.name for f in dataclasses.fields(annotation))}"
+            f"a list of mappings with the keys {keys}"
+            if many
+            else f"a mapping with the keys {keys}"
         )
+    if typing.get_origin(annotation) is typing.Union:  # Optional[X]
+        annotation = typing.get_args(annotation)[0]
     words = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
-    return words.get(annotation, "a value")
-
-
-def _plain(value: Any) -> Any:
-    """A value as the file wrote it, for a message."""
-    if isinstance(value, DictConfig) or OmegaConf.is_config(value):
-        return OmegaConf.to_container(value, resolve=False)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    words |= {list: "a list", dict: "a mapping"}
+    return words.get(typing.get_origin(annotation) or annotation, "a value")
