@@ -34,8 +34,9 @@ A study file is YAML::
 A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
 and, with ``--quick``, the quick overrides.
 
-Everything is checked when the file is read; a mistake raises :class:`GauntletError` naming the
-file, the key, what was expected and the valid choices.
+Everything is checked when the file is read: the keys and their types by the structured-config
+schemas of :mod:`gauntlet.study.schema`, what they say about each other here. A mistake raises
+:class:`GauntletError` naming the file, the key, what was expected and the valid choices.
 """
 
 from __future__ import annotations
@@ -317,7 +318,7 @@ def load_study(path: str | Path) -> Study:
     name = spec.name or path.stem
     if not _NAME.match(name):
         raise checks.fail("name", f"{name!r}: letters, digits, _ . - only")
-    checks.axes = tuple(checks.axis(str(key), value) for key, value in (spec.grid or {}).items())
+    checks.axes = tuple(checks.axis(key, value) for key, value in (spec.grid or {}).items())
     overrides = checks.overrides(spec.overrides, "overrides")
     _check_keys_once(checks, spec.base, overrides, checks.axes)
     quick = spec.quick or schema.QuickSchema()
