@@ -251,6 +251,25 @@ def test_interpolations_reach_the_runs_unresolved(tmp_path):
     assert study.post[0].command == "eval ckpt_path={ckpt} tag=${now:%Y}"
 
 
+def test_the_study_command_names_a_misspelt_key_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GRID + "claims: [{metric: test/acc, op: '>', value: 0.5, tole: 0.1}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gauntlet", "study", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GAUNTLET_LEADERBOARD_URL": ""},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert f"{path}: claims[0].tole: not a claim key; valid: name, metric," in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_missing_study_file_lists_the_shipped_ones():
     with pytest.raises(GauntletError, match="architectures"):
         load_study(REPO / "experiments" / "nope.yaml")
