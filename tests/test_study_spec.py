@@ -79,7 +79,7 @@ SHIPPED = {
     "data_scarcity": (["data.fraction", "augment"], 10, (1, 2, 3), 2, 3, 0),
     "data_scarcity_synthetic": (["data.fraction", "synthesize", "augment"], 18, (1, 2, 3), 2, 4, 0),
     "interpretability": (["arch"], 3, (1, 2), 1, 2, 4),
-    "listops": (["experiment"], 3, (1, 2, 3), 1, 0, 0),
+    "listops": (["experiment"], 3, (1, 2, 3), 1, 3, 0),
     "overfitting": (["regularization"], 7, (1, 2, 3), 2, 3, 0),
     "robustness": (["robust", "model.adversarial.attack"], 4, (1, 2, 3), 2, 4, 1),
     "scaling": (["experiment", "size"], 24, (1, 2, 3), 2, 2, 0),
