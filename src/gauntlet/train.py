@@ -99,8 +99,9 @@ def instantiate_all(group: DictConfig | None, **kwargs: Any) -> list[Any]:
     ]
 
 
-def build(cfg: DictConfig, run_id: str | None = None):
+def build(cfg: DictConfig, run_id: str | None = None, run_config: dict | None = None):
     """The datamodule (first: the network is built from its input spec), module, trainer.
+    ``run_config`` (the manifest's redacted config) goes into every checkpoint.
 
     Errors that torch or Lightning raise from a user's value become a :class:`GauntletError`
     naming the key (see :mod:`gauntlet.run.user_errors`)."""
@@ -131,6 +132,10 @@ def build(cfg: DictConfig, run_id: str | None = None):
     callbacks = instantiate_all(cfg.get("callbacks"))
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    if run_config is not None:
+        from gauntlet.callbacks.run_config import RunConfig
+
+        callbacks.append(RunConfig(run_config))
     loggers = []
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
@@ -323,7 +328,6 @@ def describe(record: RunRecord, trainer: Any, module: Any, datamodule: Any, run_
     from gauntlet.models.base import count_parameters
     from gauntlet.redaction import scrub_secrets
 
-    module.run_config = record.manifest["config"]  # redacted: checkpoints carry no secret
     fields: dict[str, Any] = {
         "device": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "num_params": count_parameters(module.net),
@@ -443,7 +447,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     validate(cfg)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
-    datamodule, module, trainer = build(cfg, manifest["run_id"])
+    datamodule, module, trainer = build(cfg, manifest["run_id"], run_config=manifest["config"])
     if ckpt_path:
         from gauntlet.run.checkpoints import check_same_model
 
