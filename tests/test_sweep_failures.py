@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.errors import RunFailed
-from gauntlet.sweep_summary import collect
+from gauntlet.sweep.summary import collect
 
 TINY = [
     "logger=csv",
