@@ -66,3 +66,37 @@ def test_a_run_started_in_process_records_its_build_phases(train):
         phases = _phases(manifest)
         assert "import" not in phases and "wandb" not in phases
         assert {"manifest", "data", "network", "trainer", "record"} <= set(phases)
+
+
+def test_hydra_is_asked_for_the_mode_only_where_something_can_set_it(tmp_path):
+    from gauntlet.config import CONFIG_DIR
+    from gauntlet.run.hydra_mode import mode_may_be_set
+
+    assert not mode_may_be_set(["seed=3", "model=rnn"], [CONFIG_DIR])
+    assert mode_may_be_set(["hydra.mode=MULTIRUN"], [CONFIG_DIR])
+    assert mode_may_be_set(["hydra.searchpath=[file:///elsewhere]"], [CONFIG_DIR])
+    sets = tmp_path / "conf" / "experiment"
+    sets.mkdir(parents=True)
+    (sets / "sweep.yaml").write_text("# @package _global_\nhydra:\n  mode: MULTIRUN\n")
+    assert mode_may_be_set([], [CONFIG_DIR, tmp_path / "conf"])
+
+
+def test_a_config_that_sets_hydra_mode_still_starts_a_multirun(tmp_path):
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "two_seeds.yaml").write_text(
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      seed: 1,2\n"
+    )
+    env = {**os.environ, "GAUNTLET_LOG_DIR": str(tmp_path / "logs"), "WANDB_MODE": "offline"}
+    command = ["train", "--config-dir", str(tmp_path / "conf"), "experiment=two_seeds"]
+    result = subprocess.run(
+        [sys.executable, "-m", "gauntlet", *command, "logger=csv", "test=false", *FAST],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifests = sorted((tmp_path / "logs").glob("multiruns/*/*/manifest.json"))
+    assert sorted(json.loads(p.read_text())["seed"] for p in manifests) == [1, 2]

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
     MANIFEST,
@@ -161,7 +162,7 @@ def _build_trainer(
 ) -> Any:
     import pytorch_lightning as pl
 
-    from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
+    from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
     from gauntlet.run.user_errors import from_constructor
 
     callbacks = instantiate_all(cfg.get("callbacks"))
@@ -186,7 +187,7 @@ def _build_trainer(
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
-        return make_trainer(plugins=[AtomicCheckpointIO()], **extra)
+        return make_trainer(plugins=[AsyncCheckpointIO()], **extra)
 
 
 def _is_wandb(target: str) -> bool:
@@ -573,6 +574,7 @@ def _summary(metrics: dict[str, float]) -> str:
 
 
 register_schemas()
+install_hydra_mode_shortcut()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
