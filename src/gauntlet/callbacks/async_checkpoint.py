@@ -56,7 +56,9 @@ class AsyncCheckpointIO(AtomicCheckpointIO):
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
         self._raise_failure()
-        self._submit(AtomicCheckpointIO.save_checkpoint, _cpu_copy(checkpoint), path, storage_options)
+        self._submit(
+            AtomicCheckpointIO.save_checkpoint, _cpu_copy(checkpoint), path, storage_options
+        )
 
     def remove_checkpoint(self, path: Any) -> None:
         self._raise_failure()

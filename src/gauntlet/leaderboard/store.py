@@ -17,7 +17,6 @@ retried.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,7 +35,7 @@ from sqlalchemy.exc import (
 )
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url
+from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
 from gauntlet.leaderboard.rows import merge, to_manifest, to_row
 from gauntlet.leaderboard.schema import MIGRATIONS, SCHEMA_VERSION, metadata, runs, schema_version
