@@ -106,12 +106,14 @@ def build(
     run_id: str | None = None,
     clock: StartupClock | None = None,
     marks: FitMarks | None = None,
+    run_config: dict | None = None,
 ):
     """The datamodule (first: the network is built from its input spec), module, trainer.
 
     Errors that torch or Lightning raise from a user's value become a :class:`GauntletError`
     naming the key (see :mod:`gauntlet.run.user_errors`). ``clock`` times the three parts
-    (data, network, trainer); ``marks`` adds the callback that times fit's set-up and end."""
+    (data, network, trainer); ``marks`` adds the callback that times fit's set-up and end.
+    ``run_config`` (the manifest's redacted config) goes into every checkpoint."""
     import pytorch_lightning as pl
 
     clock = clock or StartupClock()
@@ -121,7 +123,7 @@ def build(
     with clock.phase("network"):
         module = _build_module(cfg, datamodule)
     with clock.phase("trainer"):
-        trainer = _build_trainer(cfg, run_id, marks)
+        trainer = _build_trainer(cfg, run_id, marks, run_config)
     return datamodule, module, trainer
 
 
@@ -155,7 +157,9 @@ def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
     return module
 
 
-def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) -> Any:
+def _build_trainer(
+    cfg: DictConfig, run_id: str | None, marks: FitMarks | None, run_config: dict | None
+) -> Any:
     import pytorch_lightning as pl
 
     from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
@@ -166,6 +170,10 @@ def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) 
         callbacks.append(marks.callback())
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    if run_config is not None:
+        from gauntlet.callbacks.run_config import RunConfig
+
+        callbacks.append(RunConfig(run_config))
     loggers = []
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
@@ -365,7 +373,6 @@ def describe(
     from gauntlet.models.base import count_parameters
     from gauntlet.redaction import scrub_secrets
 
-    module.run_config = record.manifest["config"]  # redacted: checkpoints carry no secret
     fields: dict[str, Any] = {
         "device": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "num_params": count_parameters(module.net),
@@ -504,7 +511,9 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
-    datamodule, module, trainer = build(cfg, manifest["run_id"], clock, marks)
+    datamodule, module, trainer = build(
+        cfg, manifest["run_id"], clock, marks, run_config=manifest["config"]
+    )
     if ckpt_path:
         from gauntlet.run.checkpoints import check_same_model
 

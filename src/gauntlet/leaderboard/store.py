@@ -37,7 +37,7 @@ from sqlalchemy.exc import (
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
-from gauntlet.leaderboard.records import merge, to_manifest, to_row
+from gauntlet.leaderboard.rows import merge, to_manifest, to_row
 from gauntlet.leaderboard.schema import MIGRATIONS, SCHEMA_VERSION, metadata, runs, schema_version
 from gauntlet.redaction import redact_text, redact_url
 
