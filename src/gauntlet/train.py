@@ -106,12 +106,14 @@ def build(
     run_id: str | None = None,
     clock: StartupClock | None = None,
     marks: FitMarks | None = None,
+    run_config: dict | None = None,
 ):
     """The datamodule (first: the network is built from its input spec), module, trainer.
 
     Errors that torch or Lightning raise from a user's value become a :class:`GauntletError`
     naming the key (see :mod:`gauntlet.run.user_errors`). ``clock`` times the three parts
-    (data, network, trainer); ``marks`` adds the callback that times fit's set-up and end."""
+    (data, network, trainer); ``marks`` adds the callback that times fit's set-up and end.
+    ``run_config`` (the manifest's redacted config) goes into every checkpoint."""
     import pytorch_lightning as pl
 
     from gauntlet.console import quiet_dependencies
@@ -124,7 +126,7 @@ def build(
     with clock.phase("network"):
         module = _build_module(cfg, datamodule)
     with clock.phase("trainer"):
-        trainer = _build_trainer(cfg, run_id, marks)
+        trainer = _build_trainer(cfg, run_id, marks, run_config)
     return datamodule, module, trainer
 
 
@@ -158,10 +160,12 @@ def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
     return module
 
 
-def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) -> Any:
+def _build_trainer(
+    cfg: DictConfig, run_id: str | None, marks: FitMarks | None, run_config: dict | None
+) -> Any:
     import pytorch_lightning as pl
 
-    from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
+    from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
     from gauntlet.run.user_errors import from_constructor
 
     callbacks = instantiate_all(cfg.get("callbacks"))
@@ -169,6 +173,10 @@ def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) 
         callbacks.append(marks.callback())
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    if run_config is not None:
+        from gauntlet.callbacks.run_config import RunConfig
+
+        callbacks.append(RunConfig(run_config))
     step_every = cfg.trainer.get("log_every_n_steps")
     if step_every is not None:  # else metrics are logged per epoch only
         from gauntlet.callbacks.step_loss import StepLoss
@@ -190,7 +198,7 @@ def _build_trainer(cfg: DictConfig, run_id: str | None, marks: FitMarks | None) 
         # 0: Lightning neither gathers step metrics nor warns that an epoch is shorter than
         # its default interval of 50 steps
         return make_trainer(
-            plugins=[AtomicCheckpointIO()], log_every_n_steps=step_every or 0, **extra
+            plugins=[AsyncCheckpointIO()], log_every_n_steps=step_every or 0, **extra
         )
 
 
@@ -377,7 +385,6 @@ def describe(
     from gauntlet.models.base import count_parameters
     from gauntlet.redaction import scrub_secrets
 
-    module.run_config = record.manifest["config"]  # redacted: checkpoints carry no secret
     fields: dict[str, Any] = {
         "device": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "num_params": count_parameters(module.net),
@@ -516,7 +523,9 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
-    datamodule, module, trainer = build(cfg, manifest["run_id"], clock, marks)
+    datamodule, module, trainer = build(
+        cfg, manifest["run_id"], clock, marks, run_config=manifest["config"]
+    )
     if ckpt_path:
         from gauntlet.run.checkpoints import check_same_model
 
