@@ -11,14 +11,17 @@ Each name is imported on first use, so that a run importing a light module of th
 from importlib import import_module
 from typing import Any
 
+# bound here, light as it is: once its module is imported, the package's attribute of that name
+# would otherwise be the module, not the function
+from gauntlet.leaderboard.aggregate import aggregate as aggregate
+
 _HOMES = {
     "Leaderboard": "gauntlet.leaderboard.store",
-    "aggregate": "gauntlet.leaderboard.aggregate",
     "redact_url": "gauntlet.leaderboard.store",
     "resolve_url": "gauntlet.leaderboard.location",
     "write_html": "gauntlet.leaderboard.html_page",
 }
-__all__ = sorted(_HOMES)
+__all__ = sorted([*_HOMES, "aggregate"])
 
 
 def __getattr__(name: str) -> Any:
