@@ -69,7 +69,7 @@ def expected_metrics(
 
 
 def _robust_metrics(cell_overrides: Iterable[Sequence[str]]) -> list[str]:
-    from gauntlet.bench import compose
+    from gauntlet.bench.configs import compose
 
     names: list[str] = []
     seen: set[tuple[str, ...]] = set()
