@@ -4,9 +4,9 @@ what the plain loop can reproduce, and the layers ``--breakdown`` takes the full
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
+from gauntlet.config import compose
 from gauntlet.errors import GauntletError
 
 # what each architecture is benchmarked on unless the overrides say otherwise
@@ -24,35 +24,16 @@ PRECISIONS = {
 }
 
 
-def compose(overrides: list[str]):
-    """The config ``gauntlet train OVERRIDES`` would run, with Hydra's runtime config set."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+def run_config(overrides: list[str], run_dir: Path):
+    """The resolved config (no ``hydra`` node) that ``gauntlet train OVERRIDES`` would run in
+    ``run_dir``, with Hydra's runtime config set for that run."""
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
 
-    from gauntlet.config import CONFIG_DIR, register_schemas
-
-    register_schemas()
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return hydra_compose("train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(overrides, run_dir=run_dir)
     except HydraException as err:
         raise GauntletError(f"bench overrides {overrides}: {err}") from err
-
-
-def resolve_for(cfg, run_dir: Path):
-    """A resolved copy of ``cfg`` (no ``hydra`` node) whose run directory is ``run_dir``."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf, open_dict
-
-    cfg = copy.deepcopy(cfg)  # set_config below makes the hydra node read-only
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-        cfg.hydra.job.num = 0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    HydraConfig.instance().set_config(cfg)
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
     return OmegaConf.create(container)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.bench.clock import Timing
-from gauntlet.bench.configs import LAYERS, check_supported, compose, resolve_for, strip_to
+from gauntlet.bench.configs import LAYERS, check_supported, run_config, strip_to
 from gauntlet.bench.paired import run_full, run_paired
 from gauntlet.bench.plain import run_plain
 from gauntlet.errors import GauntletError
@@ -32,10 +32,10 @@ def bench_model(
 ) -> dict[str, Any]:
     import hydra
 
-    base = compose(overrides)
+    base = run_config(overrides, workdir / name / "probe")
     check_supported(base)
     # whole epochs, so both paths see exactly the same batches: enough for `steps` timed ones
-    data = hydra.utils.instantiate(resolve_for(base, workdir / name / "probe").data)
+    data = hydra.utils.instantiate(base.data)
     data.setup("fit")
     per_epoch = len(data.train_dataloader())
     if per_epoch < 2:
@@ -45,7 +45,6 @@ def bench_model(
         )
     epochs = warmup_epochs + math.ceil(steps / (per_epoch - 1))
     overrides = [*overrides, f"trainer.max_epochs={epochs}", "trainer.max_steps=-1"]
-    base = compose(overrides)
 
     layers = list(LAYERS) if breakdown else ["full"]
 
@@ -71,7 +70,7 @@ def bench_model(
         # rotate the order so that drift (thermal, caches, neighbours) hits every path alike
         paths = layers if paired else ["plain", *layers]
         for path in paths[r % len(paths) :] + paths[: r % len(paths)]:
-            cfg = resolve_for(base, workdir / name / f"round{r}-{path}")
+            cfg = run_config(overrides, workdir / name / f"round{r}-{path}")
             if paired:
                 full, plain = run_paired(strip_to(cfg, path), epochs, warmup_epochs, cpu_time)
                 record(path, r, full)
@@ -81,7 +80,7 @@ def bench_model(
             else:
                 record(path, r, run_full(strip_to(cfg, path), epochs, warmup_epochs, cpu_time))
     shown = [o for o in overrides if not o.startswith("paths.log_dir=")]
-    row = summarize(name, shown, base, per_epoch, epochs, results)
+    row = summarize(name, shown, cfg, per_epoch, epochs, results)
     row["clock"] = "cpu" if cpu_time else "wall"
     row["paired"] = paired
     if paired:
