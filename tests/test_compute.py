@@ -320,7 +320,7 @@ def test_training_metrics_are_the_exact_epoch_means(train):
 
 def test_no_profiler_by_default_and_a_real_one_on_request(tmp_path):
     """Without trainer.profiler the trainer's profiler costs nothing; `simple` still reports."""
-    from gauntlet.profiler import NoProfiler
+    from gauntlet.lightning_compat.profiler import NoProfiler
     from gauntlet.train import build
 
     cfg = strip_hydra(compose([f"paths.log_dir={tmp_path}"], run_dir=tmp_path / "a"))

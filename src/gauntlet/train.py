@@ -137,7 +137,8 @@ def build(cfg: DictConfig, run_id: str | None = None):
             continue
         extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
-    from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
+    # the config's profiler is a name, not an object
+    from gauntlet.lightning_compat.profiler import NoProfiler
 
     extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     with from_constructor("trainer"):
@@ -260,15 +261,9 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
     ``hydra.run.dir`` its output directory. Only Hydra's basic launcher runs jobs in a process
     whose command can be re-run; other launchers are refused with a way out.
     """
-    from pytorch_lightning.strategies.launchers.subprocess_script import (
-        _SubprocessScriptLauncher,
-    )
+    from gauntlet.lightning_compat.ddp import reruns_command
 
-    launcher = getattr(trainer.strategy, "launcher", None)
-    spawns = isinstance(launcher, _SubprocessScriptLauncher) and not getattr(
-        launcher.cluster_environment, "creates_processes_externally", False
-    )
-    if not (job.multirun and spawns):
+    if not (job.multirun and reruns_command(trainer)):
         yield
         return
     if not (job.launcher or "").endswith("BasicLauncher"):

@@ -11,6 +11,7 @@ from gauntlet.bench.configs import MODEL_DEFAULTS
 from gauntlet.bench.report import markdown_table, print_table
 from gauntlet.bench.rounds import bench_model
 from gauntlet.errors import GauntletError
+from gauntlet.lightning_compat import SPEEDUPS, switched_off
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,6 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run both paths in one run, a step of each in turn on the same batch: each step's "
         "two figures are milliseconds apart, so drift in the machine's speed cancels",
     )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="comma-separated Lightning workarounds to switch off, so that Lightning's own code "
+        f"runs in their place and the bench shows what each saves: {', '.join(SPEEDUPS)}",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a Markdown table")
     parser.add_argument("--no-header", action="store_true", help="Markdown rows only")
@@ -65,6 +72,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             f"--steps {args.steps} --rounds {args.rounds} --warmup-epochs {args.warmup_epochs}: "
             "expected steps >= 1, rounds >= 1, warm-up epochs >= 0"
         )
+    args.without = [w.strip() for w in args.without.split(",") if w.strip()]
+    unknown = [w for w in args.without if w not in SPEEDUPS]
+    if unknown:
+        raise GauntletError(f"--without {unknown}: choose from {list(SPEEDUPS)}")
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise GauntletError(f"{bad}: expected config overrides of the form key=value")
@@ -77,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
     os.environ.setdefault("WANDB_MODE", "offline")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="gauntlet-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="gauntlet-bench-") as tmp,
+        switched_off(args.without),
+    ):
         workdir = Path(tmp)
         for name in args.models:
             preset = (
@@ -100,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                     paired=args.paired,
                 )
             )
+    for row in rows:
+        row["without"] = args.without  # the workarounds this run switched off
     print_table(rows)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from gauntlet.errors import GauntletError
+from gauntlet.lightning_compat.hook_name import HookNameShortcut
 from gauntlet.models.base import Network
 from gauntlet.models.build import check_factory, parameters
 from gauntlet.models.mixing import build_mixing
@@ -33,7 +34,7 @@ def build_adversarial(settings: Mapping[str, Any]) -> Any | None:
     return AdversarialTraining(**dict(settings))
 
 
-class ClassifierModule(pl.LightningModule):
+class ClassifierModule(HookNameShortcut, pl.LightningModule):
     """One ``model_step`` serves train, val and test; metrics are torchmetrics objects.
 
     Per epoch it logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/acc_best``
@@ -104,15 +105,6 @@ class ClassifierModule(pl.LightningModule):
         # the resolved run config, stored in every checkpoint so eval needs nothing else
         self.run_config: dict[str, Any] | None = None
         self._val_row: dict[str, float] = {}
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning records the running hook's name here before and after every hook it calls,
-        # some forty times a training step. The name is a plain string: it needs none of
-        # nn.Module's parameter, module and buffer checks, which cost microseconds each time.
-        if name == "_current_fx_name":
-            self.__dict__[name] = value
-        else:
-            super().__setattr__(name, value)
 
     # -- model -----------------------------------------------------------------------------
     def configure_model(self) -> None:
