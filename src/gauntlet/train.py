@@ -137,15 +137,11 @@ def build(cfg: DictConfig, run_id: str | None = None):
             continue
         extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
-    # the config's profiler is a name, not an object
-    from gauntlet.lightning_compat.profiler import NoProfiler
-
-    extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     with from_constructor("trainer"):
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
-        trainer = make_trainer(plugins=[AtomicCheckpointIO()], **extra)
+        trainer = make_trainer(plugins=[AtomicCheckpointIO()])
     return datamodule, module, trainer
 
 

@@ -13,7 +13,6 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from gauntlet.errors import GauntletError
-from gauntlet.lightning_compat.hook_name import HookNameShortcut
 from gauntlet.models.base import Network
 from gauntlet.models.build import check_factory, parameters
 from gauntlet.models.mixing import build_mixing
@@ -34,7 +33,7 @@ def build_adversarial(settings: Mapping[str, Any]) -> Any | None:
     return AdversarialTraining(**dict(settings))
 
 
-class ClassifierModule(HookNameShortcut, pl.LightningModule):
+class ClassifierModule(pl.LightningModule):
     """One ``model_step`` serves train, val and test; metrics are torchmetrics objects.
 
     Per epoch it logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/acc_best``
