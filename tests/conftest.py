@@ -30,6 +30,18 @@ FAST = [
 ]
 
 
+# a sweep job: one epoch of two batches on a small network, logged to CSV only
+TINY = [
+    "logger=csv",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "model.net.hidden=16",
+]
+
+
 def strip_hydra(cfg):
     from omegaconf import open_dict
 
@@ -56,6 +68,51 @@ def train(tmp_path):
         return run_training(tmp_path, [*(FAST if fast else []), *overrides], name=name)
 
     return _train
+
+
+@pytest.fixture
+def checkpoint(train) -> Path:
+    """The last checkpoint of a short real run of a small CNN on digits, for the commands that
+    read one (explain, attack). Trained enough to be right most of the time, and tested on the
+    whole test split, so that the run's test/acc is measured on what those commands see."""
+    _, run_dir = train(
+        "data=digits",
+        "model=cnn",
+        "model.net.hidden=8",
+        "model.net.depth=2",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=1.0",
+        "trainer.limit_test_batches=1.0",
+    )
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for a module's tests: tiny networks gain nothing from more, which
+    only contend on a busy machine. Use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    from _tiny_nets import one_thread
+
+    with one_thread():
+        yield
+
+
+@pytest.fixture
+def on_gpu():
+    """``on_gpu(arch, modality)`` -> the cached trained network of ``_tiny_nets.trained`` and
+    its held-out samples, all on the GPU; the networks go back to the CPU afterwards."""
+    from _tiny_nets import trained
+
+    moved = []
+
+    def move(arch: str, modality: str):
+        net, x, y, spec = trained(arch, modality)
+        moved.append(net)
+        return net.cuda(), x.cuda(), y.cuda(), spec
+
+    yield move
+    for net in moved:  # the cached networks go back for the CPU tests
+        net.cpu()
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ TINY_CNN = ["model=cnn", "model.net.hidden=8", "model.net.depth=1", "trainer.lim
 @pytest.mark.slow
 def test_compile_compiles_the_network_and_trains(train, caplog):
     # a one-block CNN: about two minutes to compile on a busy 2-core CPU, the defaults take longer
-    with caplog.at_level(logging.INFO, logger="gauntlet.models.module"):
+    with caplog.at_level(logging.INFO, logger="gauntlet.models.compile"):
         manifest, run_dir = train(*TINY_CNN, "model.compile=true")
     assert_trained(manifest)
     assert "model.compile=true: CNN compiled in" in caplog.text
@@ -130,7 +130,7 @@ def test_compile_compiles_the_network_and_trains(train, caplog):
 
 def test_compile_says_when_nothing_compiles(train, caplog):
     # Dynamo does not trace the LSTM: it skips the whole function, and the user is told
-    with caplog.at_level(logging.INFO, logger="gauntlet.models.module"):
+    with caplog.at_level(logging.INFO, logger="gauntlet.models.compile"):
         manifest, _ = train("model=rnn", "model.compile=true")
     assert_trained(manifest)
     assert "torch.compile captured no graph of RNN; eager" in caplog.text
@@ -144,7 +144,7 @@ def test_compile_falls_back_to_eager_with_a_message(train, caplog, tmp_path, mon
     # no C++ compiler: the CPU backend cannot build its kernels
     with (
         inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",), "fx_graph_cache": False}),
-        caplog.at_level(logging.WARNING, logger="gauntlet.models.module"),
+        caplog.at_level(logging.WARNING, logger="gauntlet.models.compile"),
     ):
         manifest, _ = train(*TINY_CNN, "model.compile=true")
     torch._dynamo.reset()

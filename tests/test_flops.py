@@ -5,16 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _tiny_nets import one_thread
 from gauntlet.callbacks.flops import flops_per_sample
 from gauntlet.data.spec import InputSpec
 from gauntlet.models.rnn import RNN
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize(

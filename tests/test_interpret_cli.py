@@ -6,23 +6,12 @@ import json
 
 import pytest
 
-from _tiny_nets import one_thread
 from gauntlet.cli import main as gauntlet
 from gauntlet.errors import GauntletError
 from gauntlet.interpret import METHODS
 from gauntlet.interpret.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def checkpoint(train):
-    _, run_dir = train("data=digits", "model=cnn", "model.net.hidden=8", "model.net.depth=2")
-    return run_dir / "checkpoints" / "last.ckpt"
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_explain_writes_into_the_run_and_its_manifest(checkpoint, capsys):

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _tiny_nets import digits, digits_cnn, one_thread, trained
+from _tiny_nets import digits, digits_cnn, trained
 from gauntlet.interpret import attribute, deletion_curve
 from gauntlet.interpret.features import feature_scores
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_integrated_gradients_beat_a_random_ordering_on_digits():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from _tiny_nets import ARCHS, MODALITIES, make_net, one_thread, synthetic, trained
+from _tiny_nets import ARCHS, MODALITIES, make_net, synthetic, trained
 from gauntlet.errors import GauntletError
 from gauntlet.interpret import METHODS, attribute, explain
 from gauntlet.models.cnn import CNN
@@ -18,10 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 SCORE_SHAPE = {"image": (8, 8), "sequence": (24,), "tokens": (12,)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("modality", MODALITIES)

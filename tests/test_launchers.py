@@ -11,17 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose
-
-TINY = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "model.net.hidden=16",
-]
+from conftest import TINY, compose
 
 
 def sweep(tmp_path: Path, *overrides: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -114,7 +114,9 @@ def test_killed_run_resumed_with_resume_equals_uninterrupted_run(tmp_path, unint
     kill_after_first_epoch(run_dir, tmp_path)
     killed = manifest(run_dir)
     assert killed["status"] == "running"  # the process died: nothing marked it
-    assert board_rows(tmp_path)[killed["run_id"]]["status"] == "running"
+    # the next look at the leaderboard finds its process gone, and says so in row and manifest
+    assert board_rows(tmp_path)[killed["run_id"]]["status"] == "lost"
+    assert manifest(run_dir)["status"] == "lost"
 
     code, output = finish(gauntlet(f"resume={run_dir}", log_dir=tmp_path))
     assert code == 0, output
@@ -122,7 +124,7 @@ def test_killed_run_resumed_with_resume_equals_uninterrupted_run(tmp_path, unint
     resumed = manifest(run_dir)
     assert resumed["run_id"] == killed["run_id"]
     assert resumed["status"] == "completed"
-    assert [r["previous_status"] for r in resumed["resumes"]] == ["running"]
+    assert [r["previous_status"] for r in resumed["resumes"]] == ["lost"]
     assert resumed["resumes"][0]["checkpoint"] == str(run_dir / "checkpoints" / "last.ckpt")
     assert compared(resumed["metrics"]) == compared(uninterrupted["metrics"])
     assert len(compared(resumed["metrics"])) >= 8

@@ -9,17 +9,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from _tiny_nets import ARCHS, MODALITIES, accuracy, digits, digits_cnn, one_thread, trained
+from _tiny_nets import ARCHS, MODALITIES, accuracy, digits, digits_cnn, trained
 from gauntlet.errors import GauntletError
 from gauntlet.robust import AdversarialTraining, evaluate_robustness, fgsm, pgd, robust_accuracy
 
 EPS = [0.0, 0.05, 0.1, 0.2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_accuracy_at_eps_zero_is_the_clean_accuracy_and_falls_as_eps_grows():

@@ -6,32 +6,11 @@ import json
 
 import pytest
 
-from _tiny_nets import one_thread
 from gauntlet.cli import main as gauntlet
 from gauntlet.errors import GauntletError
 from gauntlet.robust.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def checkpoint(train):
-    # trained enough to be right most of the time, and tested on the whole test split, so that
-    # the run's test/acc is measured on what the attack sees
-    _, run_dir = train(
-        "data=digits",
-        "model=cnn",
-        "model.net.hidden=8",
-        "model.net.depth=2",
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=1.0",
-        "trainer.limit_test_batches=1.0",
-    )
-    return run_dir / "checkpoints" / "last.ckpt"
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_attack_prints_the_table_and_records_the_metrics(checkpoint, capsys):

@@ -6,24 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _tiny_nets import ARCHS, MODALITIES, make_net, synthetic, trained
+from _tiny_nets import ARCHS, MODALITIES, make_net, synthetic
 from gauntlet.robust import AdversarialTraining, pgd, robust_accuracy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@pytest.fixture
-def on_gpu():
-    moved = []
-
-    def move(arch: str, modality: str):
-        net, x, y, spec = trained(arch, modality)
-        moved.append(net)
-        return net.cuda(), x.cuda(), y.cuda(), spec
-
-    yield move
-    for net in moved:  # the cached networks go back for the CPU tests
-        net.cpu()
 
 
 @pytest.mark.parametrize("modality", MODALITIES)

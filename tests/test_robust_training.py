@@ -6,15 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _tiny_nets import digits, fit, make_net, one_thread, synthetic
+from _tiny_nets import digits, fit, make_net, synthetic
 from gauntlet.errors import GauntletError
 from gauntlet.robust import AdversarialTraining, robust_accuracy
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])

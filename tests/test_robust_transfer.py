@@ -7,17 +7,12 @@ import json
 
 import pytest
 
-from _tiny_nets import one_thread
 from gauntlet.cli import main as gauntlet
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
 from gauntlet.robust.transfer import pick_source
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 TRAINED = ("trainer.limit_train_batches=1.0", "trainer.limit_test_batches=1.0")

@@ -65,6 +65,39 @@ def test_every_shipped_study_reads(tmp_path):
             assert len({job.ident for job in jobs}) == len(jobs)
 
 
+# what each shipped study holds: its axes, cells, seeds, plots, claims and post steps
+SHIPPED = {
+    "architectures": (["arch"], 8, (1, 2, 3), 2, 4, 0),
+    "compute": (
+        ["trainer.precision", "trainer.accumulate_grad_batches", "model.compile"],
+        8,
+        (1, 2),
+        2,
+        3,
+        0,
+    ),
+    "data_scarcity": (["data.fraction", "augment"], 10, (1, 2, 3), 2, 3, 0),
+    "data_scarcity_synthetic": (["data.fraction", "synthesize", "augment"], 18, (1, 2, 3), 2, 4, 0),
+    "interpretability": (["arch"], 3, (1, 2), 1, 2, 4),
+    "listops": (["experiment"], 3, (1, 2, 3), 1, 3, 0),
+    "overfitting": (["regularization"], 7, (1, 2, 3), 2, 3, 0),
+    "robustness": (["robust", "model.adversarial.attack"], 4, (1, 2, 3), 2, 4, 1),
+    "scaling": (["experiment", "size"], 24, (1, 2, 3), 2, 2, 0),
+    "transfer": (["experiment", "model.adversarial.attack"], 6, (1, 2, 3), 1, 12, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_a_shipped_study_holds_its_grid_plots_and_claims(name):
+    study = load_study(REPO / "experiments" / f"{name}.yaml")
+    axes, cells, seeds, plots, claims, post = SHIPPED[name]
+    assert study.name == name
+    assert [axis.name for axis in study.axes] == axes
+    assert len(study.cells()) == cells and study.seeds == seeds
+    assert (len(study.plots), len(study.claims), len(study.post)) == (plots, claims, post)
+    assert study.statistics.as_dict()["level"] == 0.05
+
+
 def test_grid_is_the_product_of_the_axes_times_seeds(tmp_path):
     study = load_study(write(tmp_path, GRID))
     jobs = plan(study, log_dir=tmp_path)
@@ -174,6 +207,24 @@ def test_override_values_read_back_as_written(value):
         ("post: [{command: train seed=1, metrics: [x]}]\n", "choose explain, attack, eval"),
         ("overrides: ['seed=1,2']\n", "is a sweep"),
         ("overrides: ['a=[1']\n", "not a Hydra override"),
+        (
+            "claims: [{metric: test/acc, op: '>', value: 1}, {metric: m, colour: red}]\n",
+            "claims[1].colour: not a claim key; valid: name, metric, where,",
+        ),
+        ("claims: [{op: '>', value: 1}]\n", "claims[0].metric: not given; expected a metric name"),
+        (
+            "claims: [{metric: m, op: '>', than: {metric: m, where: {a: 1}, tol: 1}}]\n",
+            "claims[0].than.tol: valid keys: metric, where (or use value:)",
+        ),
+        ("claims: [{metric: m, op: '>', value: high}]\n", "claims[0].value: expected a number"),
+        (
+            "grid: {augment: [none]}\nplots: [{x: augment, y: test/acc, logx: maybe}]\n",
+            "plots[0].logx: expected true or false, got 'maybe'",
+        ),
+        ("plots: {x: augment}\n", "plots: expected a list of mappings with the keys name,"),
+        ("quick: {seeds: [1, 1]}\n", "quick.seeds: expected a non-empty list of different"),
+        ("post: [{command: explain}]\n", "post[0].metrics: not given; expected the metrics"),
+        ("description: [a, b]\n", "description: expected a string, got ['a', 'b']"),
     ],
 )
 def test_mistakes_in_a_study_file_name_the_key(tmp_path, text, message):
@@ -182,6 +233,41 @@ def test_mistakes_in_a_study_file_name_the_key(tmp_path, text, message):
         load_study(path)
     assert str(path) in str(err.value)
     assert message in str(err.value)
+
+
+def test_interpolations_reach_the_runs_unresolved(tmp_path):
+    study = load_study(
+        write(
+            tmp_path,
+            """
+            overrides: ["paths.log_dir=${oc.env:HOME}"]
+            grid: {where: {home: {data.root: "${paths.log_dir}/data"}, here: {}}}
+            post: [{command: "eval ckpt_path={ckpt} tag=${now:%Y}", metrics: [test/acc]}]
+            """,
+        )
+    )
+    assert study.overrides == ("paths.log_dir=${oc.env:HOME}",)
+    assert study.cells()[0].overrides == ("data.root=${paths.log_dir}/data",)
+    assert study.post[0].command == "eval ckpt_path={ckpt} tag=${now:%Y}"
+
+
+def test_the_study_command_names_a_misspelt_key_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GRID + "claims: [{metric: test/acc, op: '>', value: 0.5, tole: 0.1}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gauntlet", "study", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GAUNTLET_LEADERBOARD_URL": ""},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert f"{path}: claims[0].tole: not a claim key; valid: name, metric," in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_missing_study_file_lists_the_shipped_ones():

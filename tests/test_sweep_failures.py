@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY
 from gauntlet.errors import RunFailed
-from gauntlet.sweep_summary import collect
+from gauntlet.sweep.summary import collect
 
-TINY = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "model.net.hidden=16",
-]
 DIVERGES = "model.optimizer.lr=1e30"  # NaN loss within two steps
 
 

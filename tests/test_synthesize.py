@@ -8,16 +8,12 @@ import hydra
 import pytest
 import torch
 
-from _tiny_nets import one_thread
 from conftest import compose
 
 DATA = {"image": "data=digits", "sequence": "data=mnist1d"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def datamodule(tmp_path, *overrides):

@@ -63,7 +63,16 @@ def take_config_dir(args: list[str]) -> tuple[str | None, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from gauntlet.run.startup import mark_entry
+
+    mark_entry()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        mark_entry(entered=False)
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in COMMANDS:
         command, args = argv[0], argv[1:]
     elif os.environ.get(_COMMAND_ENV) in COMMANDS:

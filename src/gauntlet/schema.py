@@ -172,7 +172,6 @@ class ModelSchema:
     scheduler_interval: Optional[str] = MISSING
     label_smoothing: float = MISSING
     compile: bool = MISSING
-    mixing: Any = MISSING
     adversarial: AdversarialSchema = field(default_factory=AdversarialSchema)
     mixup: MixSchema = field(default_factory=MixSchema)
     cutmix: MixSchema = field(default_factory=MixSchema)

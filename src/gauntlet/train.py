@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
     MANIFEST,
@@ -40,6 +41,7 @@ from gauntlet.run.manifest import (
     resumed_manifest,
 )
 from gauntlet.run.record import RunRecord
+from gauntlet.run.startup import FitMarks, StartupClock
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +101,35 @@ def instantiate_all(group: DictConfig | None, **kwargs: Any) -> list[Any]:
     ]
 
 
-def build(cfg: DictConfig, run_id: str | None = None):
+def build(
+    cfg: DictConfig,
+    run_id: str | None = None,
+    clock: StartupClock | None = None,
+    marks: FitMarks | None = None,
+    run_config: dict | None = None,
+):
     """The datamodule (first: the network is built from its input spec), module, trainer.
 
     Errors that torch or Lightning raise from a user's value become a :class:`GauntletError`
-    naming the key (see :mod:`gauntlet.run.user_errors`)."""
+    naming the key (see :mod:`gauntlet.run.user_errors`). ``clock`` times the three parts
+    (data, network, trainer); ``marks`` adds the callback that times fit's set-up and end.
+    ``run_config`` (the manifest's redacted config) goes into every checkpoint."""
     import pytorch_lightning as pl
 
-    from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
-    from gauntlet.run.user_errors import check_optimizer, from_constructor
-
+    clock = clock or StartupClock()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    with clock.phase("data"):
+        datamodule = _build_data(cfg)
+    with clock.phase("network"):
+        module = _build_module(cfg, datamodule)
+    with clock.phase("trainer"):
+        trainer = _build_trainer(cfg, run_id, marks, run_config)
+    return datamodule, module, trainer
+
+
+def _build_data(cfg: DictConfig) -> Any:
+    from gauntlet.run.user_errors import from_constructor
+
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)
     if cfg.get("synthesize") and "_target_" in cfg.synthesize:
@@ -117,6 +137,12 @@ def build(cfg: DictConfig, run_id: str | None = None):
             datamodule.synthesizer = hydra.utils.instantiate(cfg.synthesize)
     with from_constructor("data"):
         datamodule.setup("fit")
+    return datamodule
+
+
+def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
+    from gauntlet.run.user_errors import check_optimizer, from_constructor
+
     with from_constructor("model.net"):
         from gauntlet.models.build import build_network
 
@@ -128,9 +154,26 @@ def build(cfg: DictConfig, run_id: str | None = None):
     with from_constructor("model"):
         module = hydra.utils.instantiate(plain(cfg.model), net=net, augment=augment)
     check_optimizer(module)
+    return module
+
+
+def _build_trainer(
+    cfg: DictConfig, run_id: str | None, marks: FitMarks | None, run_config: dict | None
+) -> Any:
+    import pytorch_lightning as pl
+
+    from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
+    from gauntlet.run.user_errors import from_constructor
+
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if marks is not None:
+        callbacks.append(marks.callback())
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    if run_config is not None:
+        from gauntlet.callbacks.run_config import RunConfig
+
+        callbacks.append(RunConfig(run_config))
     loggers = []
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
@@ -141,8 +184,7 @@ def build(cfg: DictConfig, run_id: str | None = None):
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
-        trainer = make_trainer(plugins=[AtomicCheckpointIO()])
-    return datamodule, module, trainer
+        return make_trainer(plugins=[AsyncCheckpointIO()])
 
 
 def _is_wandb(target: str) -> bool:
@@ -306,15 +348,22 @@ def job_scope(job: JobInfo) -> Iterator[None]:
                     os.environ[key] = value
 
 
-def describe(record: RunRecord, trainer: Any, module: Any, datamodule: Any, run_dir: Path) -> None:
-    """What the built run is: device, size, data; the wandb run it logs to."""
+def describe(
+    record: RunRecord,
+    trainer: Any,
+    module: Any,
+    datamodule: Any,
+    run_dir: Path,
+    clock: StartupClock | None = None,
+) -> None:
+    """What the built run is: device, size, data; the wandb run it logs to (its start timed
+    as ``wandb`` on ``clock``)."""
     import torch
     from pytorch_lightning.loggers import WandbLogger
 
     from gauntlet.models.base import count_parameters
     from gauntlet.redaction import scrub_secrets
 
-    module.run_config = record.manifest["config"]  # redacted: checkpoints carry no secret
     fields: dict[str, Any] = {
         "device": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "num_params": count_parameters(module.net),
@@ -328,16 +377,26 @@ def describe(record: RunRecord, trainer: Any, module: Any, datamodule: Any, run_
             fields["wandb"] = {"id": record.manifest["run_id"], "dir": str(run_dir / "wandb")}
             # wandb records the command line of the process that starts its run
             argv, sys.argv = sys.argv, scrub_secrets(sys.argv)
+            skip_unstaged_launch_inputs()
             try:
-                lg.log_hyperparams(record.manifest["config"])
+                with clock.phase("wandb") if clock else nullcontext():
+                    lg.log_hyperparams(record.manifest["config"])
             finally:
                 sys.argv = argv
     record.update(**fields)
 
 
-def fit(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any, ckpt, job) -> dict:
+def fit(
+    cfg: DictConfig,
+    trainer: Any,
+    module: Any,
+    datamodule: Any,
+    ckpt,
+    job,
+    marks: FitMarks | None = None,
+) -> dict:
     if cfg.train:
-        with ddp_child_command(trainer, job):
+        with ddp_child_command(trainer, job), marks.fitting() if marks else nullcontext():
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
@@ -422,41 +481,73 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     Its record (manifest, leaderboard row, lock, heartbeat, exit code) is the RunRecord's
     business. ``job`` says how the run was started; by default Hydra's view of the job.
     """
+    import time
+
+    started = time.perf_counter()
+    import pytorch_lightning  # noqa: F401  (first here: its import is timed apart)
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    clock = StartupClock(libraries_s=time.perf_counter() - started)
 
     from gauntlet.run.redact_files import redact_hydra_files
     from gauntlet.schema import validate
 
     job = job or JobInfo.from_hydra()
+    marks = FitMarks(clock)
     run_dir = Path(cfg.paths.output_dir)
-    redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
-    cap_threads()
-    validate(cfg)
-    ckpt_path = resume_checkpoint(cfg, run_dir)
-    manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
-    datamodule, module, trainer = build(cfg, manifest["run_id"])
+    with clock.phase("compose"):
+        redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
+        cap_threads()
+        validate(cfg)
+        ckpt_path = resume_checkpoint(cfg, run_dir)
+    with clock.phase("manifest"):
+        manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
+    datamodule, module, trainer = build(
+        cfg, manifest["run_id"], clock, marks, run_config=manifest["config"]
+    )
     if ckpt_path:
         from gauntlet.run.checkpoints import check_same_model
 
         check_same_model(Path(ckpt_path), module, str(ckpt_path))
     # DDP children re-run this command with LOCAL_RANK set; rank 0 keeps the record
     is_zero = rank_zero_only.rank == 0
+    rec = RunRecord(cfg, run_dir, manifest, writer=is_zero, previous_metrics=previous)
     try:
-        with (
-            job_scope(job),
-            RunRecord(cfg, run_dir, manifest, writer=is_zero, previous_metrics=previous) as rec,
-        ):
-            describe(rec, trainer, module, datamodule, run_dir)
-            metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job)
+        with job_scope(job), ExitStack() as stack:
+            with clock.phase("record"):
+                stack.enter_context(rec)
+            describe(rec, trainer, module, datamodule, run_dir, clock)
+            metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
             rec.update(epochs=trainer.current_epoch, steps=trainer.global_step)
             metrics.update(test(cfg, trainer, module, datamodule))
             metrics.update(robust(cfg, trainer, module, datamodule, run_dir))
+            metrics.update(clock.metrics())
             rec.finish(metrics)
     finally:
         finish_wandb()
     if is_zero:
         log.info("run %s completed: %s", manifest["run_id"], _summary(rec.manifest["metrics"]))
     return rec.manifest["metrics"].get(cfg.optimized_metric)
+
+
+def skip_unstaged_launch_inputs() -> None:
+    """Spare a wandb run's start the import of W&B Launch (about 0.5 s of CPU, pydantic models
+    of the whole public API), which it makes only to apply inputs staged by Launch's
+    ``manage_config_file``/``manage_wandb_config``. Those import the module that stages them,
+    so where it is not imported yet nothing can have been staged and there is nothing to apply.
+    Measured on wandb 0.31; tested by tests/test_startup.py."""
+    import wandb.sdk.wandb_run as wandb_run
+
+    original = getattr(wandb_run.Run, "_detect_and_apply_job_inputs", None)
+    if original is None or getattr(original, "_gauntlet_skips_unstaged", False):
+        return
+
+    def detect_and_apply_job_inputs(self: Any) -> None:
+        if "wandb.sdk.launch.inputs.internal" in sys.modules:
+            original(self)
+
+    detect_and_apply_job_inputs._gauntlet_skips_unstaged = True  # type: ignore[attr-defined]
+    wandb_run.Run._detect_and_apply_job_inputs = detect_and_apply_job_inputs
 
 
 def finish_wandb() -> None:
@@ -474,6 +565,7 @@ def _summary(metrics: dict[str, float]) -> str:
 
 
 register_schemas()
+install_hydra_mode_shortcut()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

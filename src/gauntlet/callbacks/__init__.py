@@ -1,1 +1,2 @@
-"""Lightning callbacks: curves, throughput, RNG state, leaderboard recording."""
+"""Lightning callbacks: curves, throughput, RNG state, the run config in checkpoints, leaderboard
+recording."""

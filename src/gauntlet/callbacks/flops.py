@@ -2,7 +2,8 @@
 
 The FLOPs of a forward and backward pass are counted once, when the first training batch
 arrives, by ``torch.utils.flop_counter.FlopCounterMode`` on a copy of the network (so no
-weight's ``.grad`` and no batch-norm statistic of the real one changes). From then on each step
+weight's ``.grad``, no batch-norm statistic of the real one and no draw of the run's random
+generators changes). From then on each step
 only adds its batch size to the samples seen. Logged once per training epoch:
 
 - ``perf/flops_per_sample``: forward + backward FLOPs of the network for one sample;
@@ -61,7 +62,14 @@ def flops_per_sample(net: nn.Module, x: torch.Tensor) -> float:
         module._forward_hooks.clear()
         module._forward_pre_hooks.clear()
     params = [p for p in probe.parameters() if p.requires_grad]
-    with FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
+    # the probe's dropout draws from the run's random generators: it gets a fork of them, so
+    # the run draws the same numbers with or without the probe, and a resumed run (which
+    # probes again at its first step) goes on exactly as the uninterrupted one
+    devices = [x.device] if x.device.type == "cuda" else []
+    with (
+        torch.random.fork_rng(devices=devices),
+        FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter,
+    ):
         out = probe(x)
         if params:
             torch.autograd.grad(out.float().sum(), params, allow_unused=True)

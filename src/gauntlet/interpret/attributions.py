@@ -18,8 +18,8 @@ from captum.attr import IntegratedGradients, KernelShap, Lime, Saliency
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
+from gauntlet.inference import backward_through_rnn, device_of, evaluating
 from gauntlet.interpret.features import baseline, group_mask
-from gauntlet.interpret.netmode import backward_through_rnn, device_of, evaluating
 
 if TYPE_CHECKING:
     from gauntlet.data.spec import InputSpec

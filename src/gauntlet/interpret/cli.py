@@ -6,12 +6,11 @@ deletion-AUC metrics are merged into the run's manifest.
 
 from __future__ import annotations
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from gauntlet.errors import GauntletError
-from gauntlet.interpret.arguments import REQUIRED, parse_key_values
+from gauntlet.inference import REQUIRED, parse_key_values, pick_device
 from gauntlet.interpret.attributions import METHODS, check_method
 from gauntlet.interpret.explain import explain
 
@@ -75,13 +74,3 @@ def main(argv: list[str]) -> int:
     console.print(table)
     console.print(f"lower is more faithful; pictures and scores in {out_dir}")
     return 0
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise GauntletError(f"device={name!r}: expected one of auto, cpu, cuda")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GauntletError("device=cuda: no CUDA device is available here; use device=cpu")
-    return torch.device(name)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from gauntlet.inference import device_of, evaluating
 from gauntlet.interpret.attributions import attribute, check_method
 from gauntlet.interpret.faithfulness import deletion_curve
 from gauntlet.interpret.features import feature_scores
-from gauntlet.interpret.netmode import device_of, evaluating
 from gauntlet.interpret.pictures import plot_attributions, plot_deletion
 
 if TYPE_CHECKING:

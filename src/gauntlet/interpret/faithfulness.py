@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from gauntlet.inference import device_of, evaluating
 from gauntlet.interpret.features import baseline, feature_scores, removed
-from gauntlet.interpret.netmode import device_of, evaluating
 
 if TYPE_CHECKING:
     from gauntlet.data.spec import InputSpec

@@ -3,19 +3,25 @@
 ``Leaderboard``, ``resolve_url`` and ``redact_url`` record runs; ``aggregate`` groups runs and
 summarises metrics over seeds; ``write_html`` writes the HTML page (it loads matplotlib, so it
 is imported on first use).
+
+Each name is imported on first use, so that a run importing a light module of this package
+(``query``, ``location``) does not pay for SQLAlchemy before it writes its row.
 """
 
+from importlib import import_module
 from typing import Any
 
-from gauntlet.leaderboard.aggregate import aggregate
-from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
-
-__all__ = ["Leaderboard", "aggregate", "redact_url", "resolve_url", "write_html"]
+_HOMES = {
+    "Leaderboard": "gauntlet.leaderboard.store",
+    "aggregate": "gauntlet.leaderboard.aggregate",
+    "redact_url": "gauntlet.leaderboard.store",
+    "resolve_url": "gauntlet.leaderboard.location",
+    "write_html": "gauntlet.leaderboard.html_page",
+}
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "write_html":
-        from gauntlet.leaderboard.html_page import write_html
-
-        return write_html
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

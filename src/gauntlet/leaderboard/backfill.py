@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.records import to_row
+from gauntlet.leaderboard.rows import to_row
 from gauntlet.leaderboard.store import Leaderboard
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gauntlet.leaderboard.query import MISSING, lookup, smoke_reasons
-from gauntlet.leaderboard.records import COLUMN_FIELDS
+from gauntlet.leaderboard.rows import COLUMN_FIELDS
 
 # The columns every run listing shows first, and what CSV adds for a full record.
 RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")

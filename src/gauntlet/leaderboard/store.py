@@ -17,7 +17,6 @@ retried.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,8 +35,9 @@ from sqlalchemy.exc import (
 )
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
-from gauntlet.leaderboard.records import merge, to_manifest, to_row
+from gauntlet.leaderboard.rows import merge, to_manifest, to_row
 from gauntlet.leaderboard.schema import MIGRATIONS, SCHEMA_VERSION, metadata, runs, schema_version
 from gauntlet.redaction import redact_text, redact_url
 
@@ -45,8 +45,6 @@ __all__ = ["ENV_URL", "Leaderboard", "redact_url", "resolve_url"]
 
 log = logging.getLogger(__name__)
 
-ENV_URL = "GAUNTLET_LEADERBOARD_URL"
-DB_FILENAME = "leaderboard.db"
 URL_EXAMPLES = "sqlite:///logs/leaderboard.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
 
 RETRY_SECONDS = 60.0
@@ -60,21 +58,6 @@ _PG_RETRY = {"40001", "40P01"}
 _PG_DUPLICATE = "23505"
 
 T = TypeVar("T")
-
-
-def resolve_url(url: str | None, log_dir: str | Path, *, create: bool = True) -> str:
-    """The leaderboard URL to use: ``url`` if given, else ``$GAUNTLET_LEADERBOARD_URL``, else
-    ``sqlite:///<log_dir>/leaderboard.db`` with ``log_dir`` made absolute (and created, unless
-    ``create`` is false)."""
-    if url:
-        return str(url)
-    from_env = os.environ.get(ENV_URL, "").strip()
-    if from_env:
-        return from_env
-    directory = Path(log_dir).expanduser().resolve()
-    if create:
-        directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / DB_FILENAME}"
 
 
 class Leaderboard:

@@ -15,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network
 from gauntlet.models.build import check_factory, parameters
+from gauntlet.models.compile import compile_network
 from gauntlet.models.mixing import build_mixing
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,16 @@ SCHEDULER_SUPPLIED = ("optimizer", "total_steps")
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 
 
-def build_adversarial(settings: Mapping[str, Any]) -> Any | None:
+def build_adversarial(settings: Mapping[str, Any] | None) -> Any | None:
+    """The adversarial training step from the ``model.adversarial`` node; None when ``attack``
+    is null."""
+    if settings is None:
+        return None
+    if not isinstance(settings, Mapping):
+        raise GauntletError(
+            f"model.adversarial: expected its settings (attack fgsm|pgd or null, eps, ratio, "
+            f"steps), got {type(settings).__name__}; e.g. model.adversarial.attack=fgsm"
+        )
     if not settings.get("attack"):
         return None
     from gauntlet.robust.adversarial_training import AdversarialTraining
@@ -42,10 +52,10 @@ class ClassifierModule(pl.LightningModule):
     overfitting monitor. Test logs ``test/loss``, ``test/acc`` and ``test/f1``.
 
     ``mixup`` / ``cutmix`` are the ``model.mixup`` / ``model.cutmix`` nodes (``alpha``; 0 = off):
-    the loss is then taken on soft targets while accuracy stays against the hard labels. A
-    ready ``mixing`` object takes precedence over them. ``adversarial`` is the
-    ``model.adversarial`` node (``attack`` fgsm|pgd, ``eps``, ``ratio``, ``steps``) or a ready
-    object with ``perturb(net, e, y)``.
+    the loss is then taken on soft targets while accuracy stays against the hard labels.
+    ``adversarial`` is the ``model.adversarial`` node (``attack`` fgsm|pgd or null, ``eps``,
+    ``ratio``, ``steps``). ``mixing`` is read only from the configs of older runs, where it is
+    null.
 
     ``optimizer`` and ``scheduler`` are any ``torch.optim`` / ``torch.optim.lr_scheduler`` class
     as a partial (``_partial_: true``) holding only that class's own arguments; gauntlet passes
@@ -61,12 +71,12 @@ class ClassifierModule(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         label_smoothing: float = 0.0,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        mixing: Any | None = None,
-        adversarial: Any | None = None,
+        adversarial: Mapping[str, Any] | None = None,
         compile: bool = False,
         mixup: Mapping[str, Any] | None = None,
         cutmix: Mapping[str, Any] | None = None,
         scheduler_interval: str | None = None,
+        mixing: None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -82,10 +92,13 @@ class ClassifierModule(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.label_smoothing = label_smoothing
         self.augment = augment
-        self.mixing = mixing if mixing is not None else build_mixing(mixup, cutmix)
-        if isinstance(adversarial, Mapping):  # the model.adversarial node; attack=null is off
-            adversarial = build_adversarial(adversarial)
-        self.adversarial = adversarial
+        if mixing is not None:
+            raise GauntletError(
+                "model.mixing: no longer read; switch mixup and CutMix on with "
+                "model.mixup.alpha and model.cutmix.alpha (0 = off)"
+            )
+        self.mixing = build_mixing(mixup, cutmix)
+        self.adversarial = build_adversarial(adversarial)
         self.compile_net = compile
         n = net.spec.num_classes
         # Training steps only keep their loss and predictions (see `count_train_batch`); once
@@ -101,73 +114,13 @@ class ClassifierModule(pl.LightningModule):
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # a resumed run keeps its best so far
         self.history: list[dict[str, float]] = []
-        # the resolved run config, stored in every checkpoint so eval needs nothing else
-        self.run_config: dict[str, Any] | None = None
         self._val_row: dict[str, float] = {}
 
     # -- model -----------------------------------------------------------------------------
     def configure_model(self) -> None:
-        """``model.compile=true``: compile the network's ``forward_embedded`` in place.
-
-        Compiling the method rather than wrapping the module keeps ``self.net`` a plain
-        Network (its ``embed``/``forward_embedded`` split, which training, attacks and
-        attributions call, and its state-dict keys stay as they are). Compilation is lazy: the
-        first call compiles and logs how long it took. Where nothing compiles (no C++ compiler,
-        an unsupported Python, a network Dynamo cannot trace such as the LSTM/GRU) the
-        network says so once and runs eager.
-        """
-        import time
-        import types
-
-        net = self.net
-        if not self.compile_net or "forward_embedded" in vars(net):  # off, or done (refit)
-            return
-        eager = type(net).forward_embedded
-        name = type(net).__name__
-        try:
-            compiled = torch.compile(eager)
-        except Exception as err:  # torch.compile refuses up front (unsupported Python, ...)
-            log.warning("model.compile=true: torch.compile is unavailable (%s); running eager", err)
-            return
-        state = {"fn": compiled, "first": True}
-
-        def first_call(self_net, e: torch.Tensor) -> torch.Tensor:
-            from torch._dynamo.utils import counters
-
-            graphs = counters["stats"]["unique_graphs"]
-            started = time.perf_counter()
-            out = compiled(self_net, e)
-            state["first"] = False
-            if counters["stats"]["unique_graphs"] == graphs:  # Dynamo skipped the function
-                state["fn"] = eager
-                log.warning(
-                    "model.compile=true: torch.compile captured no graph of %s; eager", name
-                )
-            else:
-                log.info(
-                    "model.compile=true: %s compiled in %.1f s", name, time.perf_counter() - started
-                )
-            return out
-
-        def forward_embedded(self_net, e: torch.Tensor) -> torch.Tensor:
-            if state["fn"] is eager:
-                return eager(self_net, e)
-            try:
-                return first_call(self_net, e) if state["first"] else compiled(self_net, e)
-            except Exception as err:  # the backend failed to compile: say why, go on eager
-                state["fn"] = eager
-                first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                log.warning(
-                    "model.compile=true: compiling %s failed (%s: %s); running eager",
-                    name,
-                    type(err).__name__,
-                    first_line,
-                )
-                return eager(self_net, e)
-
-        # bound with MethodType so that a deep copy of the network binds to the copy
-        net.forward_embedded = types.MethodType(forward_embedded, net)
-        log.info("model.compile=true: %s.forward_embedded will compile on its first call", name)
+        """``model.compile=true``: compile the network's ``forward_embedded`` in place."""
+        if self.compile_net:
+            compile_network(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -300,8 +253,6 @@ class ClassifierModule(pl.LightningModule):
     # -- checkpoints carry the history, so a resumed run keeps its curves -------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gauntlet_history"] = list(self.history)
-        if self.run_config is not None:
-            checkpoint["gauntlet_config"] = self.run_config
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("gauntlet_history", []))

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
-from gauntlet.interpret.netmode import device_of, evaluating
+from gauntlet.inference import device_of, evaluating
 from gauntlet.robust.attacks import check_attack
 
 if TYPE_CHECKING:

@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gauntlet.errors import GauntletError
-from gauntlet.interpret.arguments import REQUIRED, parse_key_values
-from gauntlet.interpret.cli import pick_device
+from gauntlet.inference import REQUIRED, parse_key_values, pick_device
 from gauntlet.robust.accuracy import evaluate_robustness
 from gauntlet.robust.attacks import ATTACKS, check_attack
 

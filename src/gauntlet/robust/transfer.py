@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
-from gauntlet.interpret.netmode import device_of, evaluating
+from gauntlet.inference import device_of, evaluating
 from gauntlet.robust.attacks import check_attack
 
 log = logging.getLogger(__name__)

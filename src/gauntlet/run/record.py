@@ -12,6 +12,12 @@ On leaving, the record writes the final manifest and leaderboard row whatever ha
 to continue. While the run trains a heartbeat refreshes the record, so a run killed by SIGKILL
 is found ``lost`` later (:mod:`gauntlet.run.liveness`). Only rank 0 of a distributed run writes.
 
+The start row is written off the run's critical path: the manifest and a pending copy of the row
+(:mod:`gauntlet.run.pending`, no database needed) are on disk before the run goes on, and a
+thread writes the row (SQLAlchemy's import and the connection, about 0.3 s) while the run builds
+and starts training. A run killed before the row arrives is still found: the next command that
+opens the leaderboard writes its pending copy. Every later row waits for the start row.
+
 Exit codes (:func:`exit_code`): 0 completed, 1 failed, 2 a user error (a bad value, a missing
 file: :class:`~gauntlet.errors.GauntletError`), 130 Ctrl-C, 143 SIGTERM.
 """
@@ -59,6 +65,7 @@ class RunRecord:
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
+        self._start_row: threading.Thread | None = None
         self._started = time.perf_counter()
         self._previous_sigterm: Any = None
 
@@ -72,7 +79,8 @@ class RunRecord:
             for directory in (self.run_dir, self.run_dir / "checkpoints"):
                 for stale in remove_stale_temporaries(directory):
                     log.warning("removed %s, left by a writer that was killed", stale)
-            self._write(row=True)
+            self._write(row=False)
+            self._begin_start_row()
         except BaseException as err:
             self.__exit__(type(err), err, err.__traceback__)
             raise
@@ -113,6 +121,7 @@ class RunRecord:
         if self.writer:
             if self._beat is not None:
                 self._beat.join(timeout=5)
+            self._wait_for_start_row()
             self._write(row=True)
             self._lock.release()
         if isinstance(err, _SIGTERM_TYPES()):
@@ -152,8 +161,43 @@ class RunRecord:
 
             record(snapshot, self.cfg, quiet=quiet)
 
+    def _begin_start_row(self) -> None:
+        """Keep the start row pending on disk, then write it to the database in a thread."""
+        from gauntlet.leaderboard.location import resolve_url
+        from gauntlet.run import pending
+
+        settings = self.cfg.get("leaderboard") or {}
+        if not settings.get("enabled", True):
+            return
+        with self._write_lock:
+            snapshot = dict(self.manifest)
+        log_dir = (self.cfg.get("paths") or {}).get("log_dir") or "logs"
+        try:
+            url = resolve_url(settings.get("url"), log_dir)
+            pending.keep_pending(snapshot, url, "the run's start row was being written")
+        except OSError as err:  # no pending copy: write the row now, as a run always did
+            log.debug("no pending copy of run %s's start row: %s", snapshot["run_id"], err)
+            self._write(row=True)
+            return
+
+        def write_row() -> None:
+            from gauntlet.leaderboard.record import record
+
+            record(snapshot, self.cfg)
+
+        self._start_row = threading.Thread(target=write_row, name="gauntlet-start-row")
+        self._start_row.daemon = True
+        self._start_row.start()
+
+    def _wait_for_start_row(self) -> None:
+        """Every later row (heartbeat, end) is written after the start row, never before it."""
+        thread = self._start_row
+        if thread is not None:
+            thread.join()
+
     def _heartbeat(self) -> None:
         interval = heartbeat_seconds()
+        self._wait_for_start_row()
         while not self._stop.wait(interval):
             with self._write_lock:
                 self.manifest["heartbeat"] = now_iso()

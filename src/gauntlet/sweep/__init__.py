@@ -1,0 +1,1 @@
+"""Multiruns: what a sweep leaves behind once its jobs have run."""
