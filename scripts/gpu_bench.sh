@@ -180,7 +180,7 @@ from pathlib import Path
 
 import torch
 
-from gauntlet.bench import markdown_table
+from gauntlet.bench.report import markdown_table
 
 out, device, note, files = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 rows = [row for f in files for row in json.loads(Path(f).read_text())]

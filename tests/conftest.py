@@ -15,6 +15,8 @@ os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's
 # rows pending for an unreachable leaderboard are noted here, not in the user's home
 os.environ.setdefault("GAUNTLET_STATE_DIR", tempfile.mkdtemp(prefix="gauntlet-state-"))
 
+from gauntlet.config import compose  # after the environment above: gauntlet reads it
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
@@ -38,29 +40,6 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "model.net.hidden=16",
 ]
-
-
-def compose(overrides: list[str], config_name: str = "train", run_dir: Path | None = None):
-    """The config Hydra would build for ``gauntlet train OVERRIDES``, with HydraConfig set."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from gauntlet.config import register_schemas
-
-    register_schemas()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
-    if run_dir is not None:
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(run_dir)
-            cfg.hydra.job.num = 0
-        run_dir.mkdir(parents=True, exist_ok=True)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def strip_hydra(cfg):

@@ -124,3 +124,26 @@ def test_bench_paired_times_both_paths_in_one_run(tmp_path, capsys):
     assert row["fit_x"] == pytest.approx(rnd["full"]["wall_s"] / rnd["plain"]["wall_s"])
     assert f"whole fit {row['full_wall_s']:.1f} s vs {row['plain_wall_s']:.1f} s" in line
     assert f"{row['fit_x']:.2f}x plain" in line
+
+
+def test_bench_without_a_workaround_runs_lightnings_own_code_then_restores_it(tmp_path):
+    from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
+
+    from gauntlet.lightning_compat.checkpoint import ModelCheckpoint
+
+    out = tmp_path / "bench.json"
+    ours = ModelCheckpoint.on_train_batch_end
+    args = ["bench", "--models", "cnn", "--paired", "--without", "checkpoint"]
+    assert main([*args, *TINY, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["without"] == ["checkpoint"]
+    assert row["full_step_us"] > 0 and row["plain_step_us"] > 0
+    # the bench's process gets the workarounds back: later runs are a user's runs again
+    assert ModelCheckpoint.on_train_batch_end is ours
+    assert ours is not LightningModelCheckpoint.on_train_batch_end
+
+
+def test_bench_rejects_an_unknown_workaround(capsys):
+    assert main(["bench", "--models", "cnn", "--without", "progress_bar"]) == 2
+    err = capsys.readouterr().err
+    assert "--without ['progress_bar']" in err and "checkpoint" in err

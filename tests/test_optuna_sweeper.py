@@ -12,12 +12,12 @@ from typing import Any
 
 import optuna
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from gauntlet.config import compose
 from gauntlet.errors import GauntletError
 from hydra_plugins.gauntlet_optuna_sweeper._search_space import build_search_space
 from hydra_plugins.gauntlet_optuna_sweeper._study import make_sampler
@@ -487,21 +487,13 @@ needs_train_config = pytest.mark.skipif(
 )
 
 
-def compose_train(overrides: list[str]):
-    from gauntlet.config import register_schemas
-
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
-
-
 @needs_train_config
 @pytest.mark.parametrize("arch", ["cnn", "rnn", "transformer"])
 def test_presets_compose_and_their_trials_compose_too(
     arch: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GAUNTLET_OPTUNA_STORAGE", raising=False)
-    cfg = compose_train([f"hparams_search={arch}_optuna"])
+    cfg = compose([f"hparams_search={arch}_optuna"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("optuna_sweeper.GauntletOptunaSweeper")
     assert (sweeper.sampler.name, sweeper.direction, sweeper.n_trials) == ("tpe", "maximize", 20)
@@ -522,7 +514,7 @@ def test_presets_compose_and_their_trials_compose_too(
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask(
         space.distributions
     )
-    job = compose_train([f"hparams_search={arch}_optuna", *space.job_overrides(trial.params)])
+    job = compose([f"hparams_search={arch}_optuna", *space.job_overrides(trial.params)])
     for name, value in trial.params.items():
         assert OmegaConf.select(job, name) == pytest.approx(value)
 
@@ -530,7 +522,7 @@ def test_presets_compose_and_their_trials_compose_too(
 @needs_train_config
 def test_preset_storage_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAUNTLET_OPTUNA_STORAGE", "sqlite:///optuna.db")
-    cfg = compose_train(["hparams_search=cnn_optuna"])
+    cfg = compose(["hparams_search=cnn_optuna"])
     assert cfg.hydra.sweeper.storage == "sqlite:///optuna.db"
 
 

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     ),
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
-    "bench": ("gauntlet.bench", False, "framework overhead against a plain PyTorch loop"),
+    "bench": ("gauntlet.bench.cli", False, "framework overhead against a plain PyTorch loop"),
 }
 # Lightning's DDP launcher re-runs sys.argv in child processes; they find the subcommand here.
 _COMMAND_ENV = "GAUNTLET_COMMAND"

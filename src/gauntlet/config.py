@@ -84,6 +84,33 @@ def restore_project(record: dict[str, Any] | None) -> None:
         import_from(Path(config_dir).parent)
 
 
+def compose(overrides: list[str], run_dir: Path | None = None, config_name: str = "train"):
+    """The config ``gauntlet train OVERRIDES`` would run, with Hydra's runtime config set as in a
+    run (``HydraConfig.get()`` and ``${hydra:...}`` work). With ``run_dir``, that directory
+    (made here) is the run's output directory, as ``hydra.run.dir`` would make it.
+
+    The schemas validate types, as at the command line; a bad override raises Hydra's own
+    exception, which names the key.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    register_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
+    if run_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir)
+            cfg.hydra.job.num = 0
+        run_dir.mkdir(parents=True, exist_ok=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 def gauntlet_version() -> dict[str, Any]:
     """The package version, and the commit: the checkout's, or the one the wheel was built at."""
     from importlib import metadata
@@ -101,4 +128,4 @@ def gauntlet_version() -> dict[str, Any]:
     return {"version": version, **git_info(cwd=PACKAGE_DIR)}
 
 
-__all__ = ["CONFIG_DIR", "find_config_dir", "register_schemas"]
+__all__ = ["CONFIG_DIR", "compose", "find_config_dir", "register_schemas"]

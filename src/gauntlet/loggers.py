@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-
-class ContinuingWriter(ExperimentWriter):
-    """Lightning's CSV writer, except that it continues a ``metrics.csv`` already in its
-    directory. Lightning's deletes the file when it starts, so a run resumed in its own
-    directory would lose the rows of every epoch before the interruption."""
-
-    def _check_log_dir_exists(self) -> None:
-        if not self._fs.isfile(self.metrics_file_path):
-            return
-        with self._fs.open(self.metrics_file_path, "r", newline="") as f:
-            header = next(csv.reader(f), [])
-        # new rows are appended under this header; a new key rewrites the file with a wider one
-        self.metrics_keys = header
-
-    def save(self) -> None:
-        """Write the rows so far and the new ones as a whole new file, renamed over the old:
-        a crash or a full disk mid-write leaves the previous complete file."""
-        from gauntlet.run.files import atomic_write_text
-
-        if not self.metrics:
-            return
-        self._record_new_keys()
-        rows: list[dict] = []
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
-                rows = list(csv.DictReader(f))
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=self.metrics_keys)
-        writer.writeheader()
-        writer.writerows(rows + self.metrics)
-        atomic_write_text(self.metrics_file_path, out.getvalue())
-        self.metrics = []
+from gauntlet.lightning_compat.csv_writer import ContinuingWriter
 
 
 class CSVLogger(LightningCSVLogger):

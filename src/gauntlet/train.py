@@ -188,18 +188,13 @@ def _build_trainer(
             continue
         extra = wandb_fields(cfg, run_id) if _is_wandb(node._target_) else {}
         loggers.append(hydra.utils.instantiate(node, **extra))
-    from gauntlet.profiler import NoProfiler  # the config's profiler is a name, not an object
-
-    extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     with from_constructor("trainer"):
         make_trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, _partial_=True
         )
         # 0: Lightning neither gathers step metrics nor warns that an epoch is shorter than
         # its default interval of 50 steps
-        return make_trainer(
-            plugins=[AsyncCheckpointIO()], log_every_n_steps=step_every or 0, **extra
-        )
+        return make_trainer(plugins=[AsyncCheckpointIO()], log_every_n_steps=step_every or 0)
 
 
 def _is_wandb(target: str) -> bool:
@@ -314,15 +309,9 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
     ``hydra.run.dir`` its output directory. Only Hydra's basic launcher runs jobs in a process
     whose command can be re-run; other launchers are refused with a way out.
     """
-    from pytorch_lightning.strategies.launchers.subprocess_script import (
-        _SubprocessScriptLauncher,
-    )
+    from gauntlet.lightning_compat.ddp import reruns_command
 
-    launcher = getattr(trainer.strategy, "launcher", None)
-    spawns = isinstance(launcher, _SubprocessScriptLauncher) and not getattr(
-        launcher.cluster_environment, "creates_processes_externally", False
-    )
-    if not (job.multirun and spawns):
+    if not (job.multirun and reruns_command(trainer)):
         yield
         return
     if not (job.launcher or "").endswith("BasicLauncher"):

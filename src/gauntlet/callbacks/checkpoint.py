@@ -1,4 +1,4 @@
-"""Checkpoints written atomically, and ModelCheckpoint without per-step work.
+"""Checkpoints written atomically, and the ModelCheckpoint that configs name.
 
 :class:`AtomicCheckpointIO` is the trainer's checkpoint plugin: every checkpoint (``last.ckpt``,
 ``best.ckpt``) is written to a temporary file in its own directory, flushed to the disk and then
@@ -6,16 +6,8 @@ renamed over the old one, so a kill or a full disk during the write leaves the p
 checkpoint in place. Lightning's own plugin writes through fsspec, whose move from its temporary
 directory is a copy when the log directory is on another filesystem.
 
-:class:`ModelCheckpoint` is Lightning's, without per-step work when it saves only at epoch ends.
-
-Lightning names every callback hook it runs, on every step, by the callback's ``state_key``;
-ModelCheckpoint's key is the ``repr`` of a dict of its settings, rebuilt on each of those calls
-(about seven per training step). The settings it is made of are fixed at construction, so this
-subclass keeps the first result. The class keeps Lightning's name, so the key, and so the
-checkpoints it writes and reads, are exactly Lightning's.
-
-Its batch-end hook also returns at once when neither ``every_n_train_steps`` nor
-``train_time_interval`` is set, which is where Lightning's own checks would end anyway.
+:class:`ModelCheckpoint` is :class:`gauntlet.lightning_compat.checkpoint.ModelCheckpoint`,
+named here because configs (``conf/callbacks/default.yaml``) and recorded runs name it here.
 """
 
 from __future__ import annotations
@@ -24,9 +16,11 @@ import io
 from typing import Any
 
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
+from gauntlet.lightning_compat.checkpoint import ModelCheckpoint
 from gauntlet.run.files import atomic_path
+
+__all__ = ["AtomicCheckpointIO", "ModelCheckpoint"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -43,18 +37,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, buffer)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(buffer.getbuffer())
-
-
-class ModelCheckpoint(LightningModelCheckpoint):
-    _cached_state_key: str | None = None
-
-    @property
-    def state_key(self) -> str:
-        if self._cached_state_key is None:
-            self._cached_state_key = super().state_key
-        return self._cached_state_key
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch: Any, batch_idx: int) -> None:
-        if self._every_n_train_steps < 1 and self._train_time_interval is None:
-            return  # saves only at epoch ends
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -1,7 +1,8 @@
 """Throughput: samples/s, step time, peak memory and epoch wall time, logged once per epoch.
 
-Per step it only takes a timestamp: ``time.perf_counter`` on CPU, a CUDA event on GPU (no
-synchronisation), so it costs next to nothing. Everything is reduced at the end of the epoch:
+Per step it only takes a timestamp with the bench's :class:`~gauntlet.bench.clock.StepClock`:
+``time.perf_counter`` on CPU, a CUDA event on GPU (no synchronisation), so it costs next to
+nothing. Everything is reduced at the end of the epoch:
 
 - ``perf/step_ms``: median time of one training step (batch end to batch end, so data loading
   and the loop's own work are inside it), warm-up steps excluded;
@@ -26,6 +27,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+
+from gauntlet.bench.clock import StepClock
 
 log = logging.getLogger(__name__)
 
@@ -78,38 +81,31 @@ class Throughput(pl.Callback):
         self.warmup_steps = warmup_steps
         self.history: list[dict[str, float]] = []
         self._cuda: torch.device | None = None
-        self._marks: list[Any] = []  # step boundaries: floats on CPU, CUDA events on GPU
-        self._sizes: list[int] = []
+        self._clock: StepClock | None = None
         self._steps_seen = 0
         self._epoch_start = 0.0
         self._startup_s: float | None = None
         self._startup_cpu_s = 0.0
 
     # -- per step: one timestamp -----------------------------------------------------------
-    def _mark(self) -> None:
-        if self._cuda is None:
-            self._marks.append(time.perf_counter())
-        else:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            self._marks.append(event)
-
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         device = trainer.strategy.root_device
         self._cuda = device if device.type == "cuda" else None
+        self._clock = StepClock(device)
         if self._cuda is not None:
             torch.cuda.reset_peak_memory_stats(self._cuda)
         self._steps_seen = 0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._marks, self._sizes = [], []
+        self._clock.forget(trainer.current_epoch)
         self._epoch_start = time.perf_counter()
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if not self._marks:
-            self._mark()
+        epoch = trainer.current_epoch
+        if epoch not in self._clock.marks:
+            self._clock.mark(epoch)  # the first step is timed from its start
             if self._steps_seen == 0 and self._startup_s is None:
                 started = process_start_time()
                 self._startup_s = time.time() - started if started is not None else None
@@ -123,36 +119,31 @@ class Throughput(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self._mark()
-        self._sizes.append(batch_size_of(batch))
+        self._clock.mark(trainer.current_epoch, batch_size_of(batch))
 
     # -- per epoch: reduce and log ---------------------------------------------------------
-    def _step_seconds(self) -> list[float]:
-        if self._cuda is None:
-            return [b - a for a, b in zip(self._marks, self._marks[1:], strict=False)]
-        self._marks[-1].synchronize()
-        pairs = zip(self._marks, self._marks[1:], strict=False)
-        return [a.elapsed_time(b) / 1000.0 for a, b in pairs]
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        steps = self._step_seconds()
+        epoch = trainer.current_epoch
+        steps = self._clock.intervals(epoch)
+        sizes = self._clock.sizes.get(epoch, [])[1:]  # the first mark is the first step's start
+        self._clock.forget(epoch)
         if not steps:
             return
         # warm-up (first steps of the run: compilation, allocator, caches) is not steady state
         skip = max(0, self.warmup_steps - self._steps_seen)
         self._steps_seen += len(steps)
-        timed, sizes = steps[skip:], self._sizes[skip:]
+        timed, timed_sizes = steps[skip:], sizes[skip:]
         if not timed:  # an epoch shorter than the warm-up: its last step is the best estimate
-            timed, sizes = steps[-1:], self._sizes[-1:]
+            timed, timed_sizes = steps[-1:], sizes[-1:]
         world = trainer.world_size
-        batch = getattr(trainer.datamodule, "batch_size", None) or max(self._sizes)
+        batch = getattr(trainer.datamodule, "batch_size", None) or max(sizes)
         peak = (
             torch.cuda.max_memory_allocated(self._cuda) / 2**20
             if self._cuda is not None
             else cpu_peak_rss_mb()
         )
         values = {
-            "perf/samples_per_s": sum(sizes) / max(sum(timed), 1e-12) * world,
+            "perf/samples_per_s": sum(timed_sizes) / max(sum(timed), 1e-12) * world,
             "perf/step_ms": statistics.median(timed) * 1000.0,
             "perf/peak_mem_mb": peak,
             "perf/epoch_s": time.perf_counter() - self._epoch_start,
@@ -164,4 +155,3 @@ class Throughput(pl.Callback):
         self.history.append({"epoch": trainer.current_epoch, **values})
         # every rank computes its own figures; logging them from rank zero needs no sync
         pl_module.log_dict(values, rank_zero_only=True)
-        self._marks, self._sizes = [], []

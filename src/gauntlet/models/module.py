@@ -116,15 +116,6 @@ class ClassifierModule(pl.LightningModule):
         self.history: list[dict[str, float]] = []
         self._val_row: dict[str, float] = {}
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning records the running hook's name here before and after every hook it calls,
-        # some forty times a training step. The name is a plain string: it needs none of
-        # nn.Module's parameter, module and buffer checks, which cost microseconds each time.
-        if name == "_current_fx_name":
-            self.__dict__[name] = value
-        else:
-            super().__setattr__(name, value)
-
     # -- model -----------------------------------------------------------------------------
     def configure_model(self) -> None:
         """``model.compile=true``: compile the network's ``forward_embedded`` in place."""

@@ -69,7 +69,9 @@ def expected_metrics(
 
 
 def _robust_metrics(cell_overrides: Iterable[Sequence[str]]) -> list[str]:
-    from gauntlet.bench import compose
+    from hydra.errors import HydraException
+
+    from gauntlet.config import compose
 
     names: list[str] = []
     seen: set[tuple[str, ...]] = set()
@@ -80,8 +82,8 @@ def _robust_metrics(cell_overrides: Iterable[Sequence[str]]) -> list[str]:
         seen.add(key)
         try:
             cfg = compose(list(overrides))
-        except GauntletError as err:
-            raise GauntletError(f"a study cell does not compose: {err}") from None
+        except HydraException as err:
+            raise GauntletError(f"a study cell {list(overrides)} does not compose: {err}") from None
         robust = cfg.get("robust") or {}
         if robust.get("eval"):
             names += [f"robust/acc@eps={format_label(float(eps))}" for eps in robust.get("eps")]
