@@ -2,7 +2,8 @@
 anything runs.
 
 A run of ``gauntlet train`` records the module's per-split metrics, the overfitting monitor's
-gap and best epoch, the throughput callback's ``perf/*``, the run's ``duration_s`` and
+gap and best epoch, the throughput and FLOPs callbacks' ``perf/*``, the start-up phases
+(``perf/startup_<phase>_s``), the run's ``duration_s`` and
 ``num_params``, and ``robust/acc@eps=E`` for each eps of its ``robust`` preset when that preset
 evaluates after test. A post step records the metrics it lists (``explain`` also the random
 baseline beside each deletion AUC). What this study's runs have already recorded counts too, so
@@ -20,6 +21,19 @@ from gauntlet.study.spec import Study, format_label
 
 log = logging.getLogger(__name__)
 
+# gauntlet.run.startup's phases, each recorded as perf/startup_<phase>_s
+STARTUP_PHASES = (
+    "import",
+    "compose",
+    "manifest",
+    "data",
+    "network",
+    "trainer",
+    "record",
+    "wandb",
+    "fit_setup",
+    "fit_teardown",
+)
 TRAIN_METRICS = (
     "train/loss",
     "train/acc",
@@ -40,6 +54,9 @@ TRAIN_METRICS = (
     "perf/effective_batch_size",
     "perf/startup_s",
     "perf/startup_cpu_s",
+    *(f"perf/startup_{phase}_s" for phase in STARTUP_PHASES),
+    "perf/flops_per_sample",
+    "perf/train_flops",
     "duration_s",
     "num_params",
 )
