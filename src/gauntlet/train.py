@@ -545,6 +545,16 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     return rec.manifest["metrics"].get(cfg.optimized_metric)
 
 
+def start_wandb_runs(trainer: Any) -> None:
+    """Start the wandb run of each wandb logger now, not at its first metric inside fit."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            skip_unstaged_launch_inputs()
+            lg.experiment  # noqa: B018  (the property starts the run)
+
+
 def skip_unstaged_launch_inputs() -> None:
     """Spare a wandb run's start the import of W&B Launch (about 0.5 s of CPU, pydantic models
     of the whole public API), which it makes only to apply inputs staged by Launch's

@@ -21,7 +21,7 @@ def fit_timed(
     import torch
 
     from gauntlet.repro.manifest import new_run_id
-    from gauntlet.train import build, finish_wandb
+    from gauntlet.train import build, finish_wandb, start_wandb_runs
 
     class Clock(pl.Callback):
         def __init__(self) -> None:
@@ -46,6 +46,8 @@ def fit_timed(
     datamodule, module, trainer = build(cfg, new_run_id())
     clock = Clock()
     trainer.callbacks.append(clock)
+    # as `gauntlet train` does, the wandb run starts before fit (it is start-up, timed there)
+    start_wandb_runs(trainer)
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule)
