@@ -25,14 +25,8 @@ from pathlib import Path
 
 import pytest
 
-TINY = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "model.net.hidden=16",
-]
+from conftest import TINY
+
 # what a team sets for its own SLURM cluster: here the one partition, no GPUs, one core a job
 SLURM_PLACEMENT = [
     "hydra.launcher.partition=debug",

@@ -96,6 +96,10 @@ def to_csv(report: Report) -> str:
         names.extend(name for name in record if name not in names)
     if not records:
         names = report.columns()
+    return _csv_text(records, names)
+
+
+def _csv_text(records: list[dict[str, Any]], names: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
@@ -123,12 +127,7 @@ def render_records(records: list[dict[str, Any]], fmt: str) -> str:
     names: list[str] = []
     for record in records:
         names.extend(name for name in record if name not in names)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow({name: _csv_value(record.get(name)) for name in names})
-    return buffer.getvalue()
+    return _csv_text(records, names)
 
 
 def to_json(report: Report) -> str:
