@@ -154,7 +154,14 @@ def test_a_bad_launcher_is_refused_with_the_choices(tmp_path):
     assert "--launcher 'threads'" in result.stderr and "joblib" in result.stderr
 
 
-SHIPPED_SLOW = ["architectures", "data_scarcity", "overfitting", "compute", "interpretability"]
+SHIPPED_SLOW = [
+    "architectures",
+    "data_scarcity",
+    "overfitting",
+    "compute",
+    "interpretability",
+    "listops",
+]
 
 
 def quick(name: str, tmp_path: Path) -> dict:
