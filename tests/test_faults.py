@@ -221,6 +221,42 @@ def test_a_run_killed_by_sigkill_shows_as_lost_on_the_next_leaderboard(tmp_path,
     assert stored["status"] == "lost" and stored["error"] == lost["error"]
 
 
+def test_a_run_killed_before_its_start_row_arrived_is_still_found_lost(tmp_path, capsys):
+    """The start row is written by a thread after a pending copy is on disk: with the database
+    locked the row cannot arrive, the run is killed meanwhile, and the next command finds it."""
+    from gauntlet.leaderboard import store
+
+    url = sqlite(tmp_path / "leaderboard.db")
+    with store.Leaderboard.open(url):
+        pass
+    locker = sqlite3.connect(tmp_path / "leaderboard.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    run_dir = tmp_path / "run"
+    try:
+        proc = spawn("train", *QUICK, "trainer.max_epochs=200", "trainer.limit_train_batches=1.0",
+                     f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path}")  # fmt: skip
+        deadline = time.monotonic() + 300
+        while not (run_dir / "checkpoints" / "last.ckpt").is_file():  # training, row pending
+            assert proc.poll() is None, finish(proc)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (run_dir / "leaderboard.pending.json").is_file()
+        proc.kill()
+        proc.wait()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    run_id = manifest(run_dir)["run_id"]
+    assert row(url, run_id) is None  # the row never arrived
+    code, out = cli("leaderboard", "--log-dir", str(tmp_path), "--status", "lost", "--all", "--runs",
+                    "--format", "json", capsys=capsys)  # fmt: skip
+    assert code == 0, out
+    assert run_id in out
+    assert row(url, run_id)["status"] == "lost"
+    assert manifest(run_dir)["status"] == "lost"
+    assert not (run_dir / "leaderboard.pending.json").exists()
+
+
 @pytest.mark.slow
 def test_sigterm_before_the_first_checkpoint_does_not_suggest_resume(tmp_path):
     run_dir = tmp_path / "run"
