@@ -103,9 +103,9 @@ def test_a_bad_log_every_n_steps_names_the_key(tmp_path, value):
 def test_version():
     from gauntlet import __version__
 
-    for flag in ("--version", "-V"):
+    for flags in (["--version"], ["-V"], ["train", "--version"], ["eval", "--version"]):
         done = subprocess.run(
-            [sys.executable, "-m", "gauntlet", flag], capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "gauntlet", *flags], capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0 and done.stdout == f"gauntlet {__version__}\n", done
 

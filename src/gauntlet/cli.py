@@ -158,12 +158,15 @@ def _main(argv: list[str]) -> int:
         command, args = argv[0], argv[1:]
     elif os.environ.get(_COMMAND_ENV) in COMMANDS:
         command, args = os.environ[_COMMAND_ENV], argv
-    elif argv[:1] in (["--version"], ["-V"]):
+    else:
+        command, args = None, argv
+    # `gauntlet --version`, and `gauntlet train --version` too, where Hydra would print its own
+    if args[:1] in (["--version"], ["-V"]) or (command and "--version" in args):
         from gauntlet import __version__
 
         print(f"gauntlet {__version__}")
         return 0
-    else:
+    if command is None:
         print(usage(), file=sys.stderr if argv else sys.stdout)
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\ngauntlet: unknown command {argv[0]!r}", file=sys.stderr)
