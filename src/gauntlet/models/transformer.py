@@ -64,7 +64,8 @@ class Transformer(Network):
             raise GauntletError(f"model.net.pool={pool!r}: choose 'cls' or 'mean'")
         if stem not in ("patch", "conv"):
             raise GauntletError(f"model.net.stem={stem!r}: choose 'patch' or 'conv'")
-        if stem == "conv" and (stem_kernel < 1 or stem_kernel % 2 == 0):
+        # refused even while stem=patch leaves it unused
+        if stem_kernel < 1 or stem_kernel % 2 == 0:
             raise GauntletError(f"model.net.stem_kernel={stem_kernel}: expected an odd number >= 1")
         self.patch_size = patch_size
         if stem == "conv" and self.embedding is not None:
