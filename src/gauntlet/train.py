@@ -387,7 +387,6 @@ def describe(
             fields["wandb"] = {"id": record.manifest["run_id"], "dir": str(run_dir / "wandb")}
             # wandb records the command line of the process that starts its run
             argv, sys.argv = sys.argv, scrub_secrets(sys.argv)
-            skip_unstaged_launch_inputs()
             try:
                 with clock.phase("wandb") if clock else nullcontext():
                     lg.log_hyperparams(record.manifest["config"])
@@ -551,28 +550,7 @@ def start_wandb_runs(trainer: Any) -> None:
 
     for lg in trainer.loggers:
         if isinstance(lg, WandbLogger):
-            skip_unstaged_launch_inputs()
             lg.experiment  # noqa: B018  (the property starts the run)
-
-
-def skip_unstaged_launch_inputs() -> None:
-    """Spare a wandb run's start the import of W&B Launch (about 0.5 s of CPU, pydantic models
-    of the whole public API), which it makes only to apply inputs staged by Launch's
-    ``manage_config_file``/``manage_wandb_config``. Those import the module that stages them,
-    so where it is not imported yet nothing can have been staged and there is nothing to apply.
-    Measured on wandb 0.31; tested by tests/test_startup.py."""
-    import wandb.sdk.wandb_run as wandb_run
-
-    original = getattr(wandb_run.Run, "_detect_and_apply_job_inputs", None)
-    if original is None or getattr(original, "_gauntlet_skips_unstaged", False):
-        return
-
-    def detect_and_apply_job_inputs(self: Any) -> None:
-        if "wandb.sdk.launch.inputs.internal" in sys.modules:
-            original(self)
-
-    detect_and_apply_job_inputs._gauntlet_skips_unstaged = True  # type: ignore[attr-defined]
-    wandb_run.Run._detect_and_apply_job_inputs = detect_and_apply_job_inputs
 
 
 def finish_wandb() -> None:

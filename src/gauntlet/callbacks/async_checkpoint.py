@@ -32,17 +32,12 @@ from gauntlet.callbacks.checkpoint import AtomicCheckpointIO
 log = logging.getLogger(__name__)
 
 
-def _cpu_copy(value: Any) -> Any:
+def _cpu_copy(checkpoint: dict[str, Any]) -> dict[str, Any]:
     import torch
+    from lightning_utilities.core.apply_func import apply_to_collection
 
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        return {k: _cpu_copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        copied = [_cpu_copy(v) for v in value]
-        return type(value)(copied) if not hasattr(value, "_fields") else type(value)(*copied)
-    return value
+    # containers are rebuilt too, so a list the run goes on appending to is copied as it is now
+    return apply_to_collection(checkpoint, torch.Tensor, lambda t: t.detach().to("cpu", copy=True))
 
 
 class AsyncCheckpointIO(AtomicCheckpointIO):
