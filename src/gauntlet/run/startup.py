@@ -31,6 +31,20 @@ from contextlib import contextmanager
 from typing import Any
 
 PREFIX = "perf/startup_"
+# every phase a run may record, in order (``import`` and ``compose`` through the CLI only,
+# ``wandb`` with a wandb logger)
+PHASES = (
+    "import",
+    "compose",
+    "manifest",
+    "data",
+    "network",
+    "trainer",
+    "record",
+    "wandb",
+    "fit_setup",
+    "fit_teardown",
+)
 # set by the CLI as it starts a command: the end of `import`, the start of `compose`
 _entered_at: float | None = None
 

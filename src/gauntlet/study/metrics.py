@@ -17,23 +17,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.run.startup import PHASES as STARTUP_PHASES
+from gauntlet.run.startup import PREFIX as STARTUP_PREFIX
 from gauntlet.study.spec import Study, format_label
 
 log = logging.getLogger(__name__)
 
-# gauntlet.run.startup's phases, each recorded as perf/startup_<phase>_s
-STARTUP_PHASES = (
-    "import",
-    "compose",
-    "manifest",
-    "data",
-    "network",
-    "trainer",
-    "record",
-    "wandb",
-    "fit_setup",
-    "fit_teardown",
-)
 TRAIN_METRICS = (
     "train/loss",
     "train/acc",
@@ -54,7 +43,7 @@ TRAIN_METRICS = (
     "perf/effective_batch_size",
     "perf/startup_s",
     "perf/startup_cpu_s",
-    *(f"perf/startup_{phase}_s" for phase in STARTUP_PHASES),
+    *(f"{STARTUP_PREFIX}{phase}_s" for phase in STARTUP_PHASES),
     "perf/flops_per_sample",
     "perf/train_flops",
     "duration_s",
