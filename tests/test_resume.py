@@ -30,6 +30,12 @@ RUN = [
 ]
 
 
+def _as_at_a_terminal() -> None:
+    # Ctrl-C reaches the run as it does at a terminal, even when these tests were started by a
+    # shell that ignores SIGINT for its background jobs (the run would inherit that)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def gauntlet(*args: str, log_dir: Path, **kwargs) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -43,6 +49,7 @@ def gauntlet(*args: str, log_dir: Path, **kwargs) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_at_a_terminal,
         **kwargs,
     )
 
