@@ -98,3 +98,69 @@ def test_summary_leaves_out_jobs_of_an_earlier_sweep_into_the_same_dir(tmp_path)
     since = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
     assert [o.job for o in collect(tmp_path, since)] == ["1"]
+
+
+def test_a_job_killed_by_sigkill_is_lost_and_the_other_jobs_finish(tmp_path):
+    """joblib: kill -9 of one job's process costs that job only. loky alone would kill its
+    sibling and never start the jobs still queued (TerminatedWorkerError)."""
+    import signal
+    import time
+
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_NUM_THREADS", None)
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gauntlet",
+            "train",
+            "-m",
+            *TINY,
+            "launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            # job 0 trains long enough to be killed; job 1 runs beside it; job 2 starts later
+            "trainer.max_epochs=200,2,1",
+            f"paths.log_dir={tmp_path}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        victim = sweep_dir / "0" / "manifest.json"
+        deadline = time.monotonic() + 300
+        pid = None
+        while pid is None and time.monotonic() < deadline and proc.poll() is None:
+            if victim.is_file() and (sweep_dir / "0" / "checkpoints" / "last.ckpt").is_file():
+                manifest = json.loads(victim.read_text())
+                if manifest.get("status") == "running":
+                    pid = manifest["pid"]
+            time.sleep(0.1)
+        assert pid is not None, "job 0 never started training"
+        os.kill(pid, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    assert "TerminatedWorkerError" not in output and "Traceback" not in output, output[-3000:]
+    assert proc.returncode == 1, output[-3000:]
+    runs = {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/manifest.json")}
+    assert {job: m["status"] for job, m in runs.items()} == {
+        "0": "lost",
+        "1": "completed",
+        "2": "completed",
+    }
+    assert "killed by signal 9 (SIGKILL)" in runs["0"]["error"]
+    summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert summary["counts"] == {"completed": 2, "lost": 1}
+    assert "lost job 0 (" in output
+
+    from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+    with Leaderboard.open(resolve_url(None, tmp_path), settle=False) as board:
+        rows = {r["run_id"]: r["status"] for r in board.runs()}
+    assert rows == {m["run_id"]: m["status"] for m in runs.values()}

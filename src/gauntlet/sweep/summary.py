@@ -4,7 +4,7 @@ A Hydra callback (``hydra.callbacks.sweep_summary`` in ``conf/hydra/default.yaml
 run in other processes (joblib, submitit, ray), so the summary reads what every job leaves in
 the sweep directory: its ``manifest.json``. A job directory without one stopped before its run
 began, and a manifest still ``running`` at the end belongs to a job whose process died; both
-count as failed. The summary is also written to ``<sweep dir>/sweep_summary.json``.
+count as failed (``lost`` when its process is known to be gone). The summary is also written to ``<sweep dir>/sweep_summary.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "sweep_summary.json"
 FAILED_EXIT_CODE = 1
+# the statuses that make the sweep exit non-zero
+UNFINISHED = ("failed", "lost")
 
 
 @dataclass
@@ -68,7 +70,7 @@ def collect(sweep_dir: Path, since: dt.datetime | None = None) -> list[JobOutcom
         status = str(manifest.get("status") or "unknown")
         error = manifest.get("error")
         if status == "running":
-            status, error = "failed", "still 'running' at the end of the sweep: its process died"
+            status, error = _ended_running(manifest)
         outcomes.append(
             JobOutcome(
                 name,
@@ -89,6 +91,7 @@ def summarize(outcomes: list[JobOutcome]) -> dict[str, Any]:
         "jobs": len(outcomes),
         "counts": counts,
         "failed": [asdict(o) for o in outcomes if o.status == "failed"],
+        "lost": [asdict(o) for o in outcomes if o.status == "lost"],
         "outcomes": [asdict(o) for o in outcomes],
     }
 
@@ -117,17 +120,29 @@ class SweepSummary(Callback):
             log.warning("could not write %s: %s", sweep_dir / SUMMARY_FILE, err)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
         log.info("sweep %s: %d jobs: %s", sweep_dir, len(outcomes), counts or "none recorded")
-        failed = [o for o in outcomes if o.status == "failed"]
+        failed = [o for o in outcomes if o.status in UNFINISHED]
         for outcome in failed:
-            log.error("failed %s", outcome.describe())
+            log.error("%s %s", outcome.status, outcome.describe())
         if failed and self.fail_on_error:
             log.error(
-                "%d of %d jobs failed; each is recorded (manifest and leaderboard) with its error",
+                "%d of %d jobs failed or were lost; each is recorded (manifest and leaderboard) "
+                "with its error",
                 len(failed),
                 len(outcomes),
             )
             # Hydra turns a callback's exceptions into warnings; an exit status must be raised
             raise SystemExit(FAILED_EXIT_CODE)
+
+
+def _ended_running(manifest: dict[str, Any]) -> tuple[str, str]:
+    """A job still ``running`` when the sweep ends: ``lost`` when its process is known to be
+    gone, else ``failed`` (its process died, or it is still running elsewhere)."""
+    from gauntlet.run.liveness import lost_reason
+
+    reason = lost_reason(manifest)
+    if reason:
+        return "lost", reason
+    return "failed", "still 'running' at the end of the sweep: its process died"
 
 
 def _job_order(path: Path) -> tuple[int, str]:
