@@ -4,7 +4,7 @@ Kept free of heavy imports: Hydra imports every module under ``hydra_plugins`` o
 """
 
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
@@ -22,7 +22,7 @@ class IsolatedJoblibLauncherConf(JobLibLauncherConf):
     jobs_per_gpu: int = 1
     # modules each joblib worker imports once, before it forks its jobs, so a job does not
     # import them again (they must not start CUDA: the job's GPU is chosen after the fork)
-    preload: List[str] = field(default_factory=list)
+    preload: list[str] = field(default_factory=list)
 
 
 @dataclass
