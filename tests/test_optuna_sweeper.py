@@ -283,19 +283,45 @@ def test_lightning_callback_prunes_inside_a_sweep(tmp_path: Path) -> None:
     assert [int(epochs[n].read_text()) for n in (0, 1, 3)] == [4, 4, 4]
 
 
-def test_parallel_launcher_runs_the_search_without_pruning(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pruner", ["median", pytest.param("asha", marks=pytest.mark.slow)])
+def test_trials_in_parallel_processes_are_pruned_through_the_sweep_dirs_storage(
+    tmp_path: Path, pruner: str
+) -> None:
     proc = sweep(
         tmp_path,
-        "hydra/launcher=joblib",
+        "hydra/launcher=gauntlet_joblib",
         "hydra.launcher.n_jobs=2",
-        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_trials=5",
         "hydra.sweeper.n_jobs=2",
-        "hydra.sweeper.pruner.name=median",
-        "x=interval(0, 4)",
+        "hydra.sweeper.direction=maximize",
+        f"hydra.sweeper.pruner.name={pruner}",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.min_resource=1",
+        "hydra.sweeper.pruner.reduction_factor=2",
+        "x=interval(1, 3)",
+        "report_steps=5",
+        "bad_jobs=[2,3]",
     )
-    assert "Pruning needs jobs in the sweeper's process" in proc.stdout + proc.stderr
-    assert sorted(jobs(tmp_path)) == [0, 1, 2, 3]
-    assert results(tmp_path)["trials"] == {"COMPLETE": 4}
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}"
+    assert "the study is kept in " + storage in proc.stdout + proc.stderr
+    # each job ran in a process of its own (a joblib worker's child), and reported there
+    pids = {json.loads((tmp_path / "sweep" / str(n) / "pid.txt").read_text()) for n in range(5)}
+    assert os.getpid() not in pids and len(pids) == 5
+    study = optuna.load_study(study_name="quadratic", storage=storage)
+    by_number = {t.number: t for t in study.trials}
+    assert {n: t.state for n, t in by_number.items()} == {
+        0: TrialState.COMPLETE,
+        1: TrialState.COMPLETE,
+        2: TrialState.PRUNED,
+        3: TrialState.PRUNED,
+        4: TrialState.COMPLETE,
+    }
+    # the pruned jobs stopped early, in their own processes, at the step they last reported
+    steps = {n: int((tmp_path / "sweep" / str(n) / "steps.txt").read_text()) for n in range(5)}
+    assert [steps[n] for n in (0, 1, 4)] == [5, 5, 5]
+    for n in (2, 3):
+        assert steps[n] == len(by_number[n].intermediate_values) < 5
+    assert results(tmp_path)["trials"] == {"COMPLETE": 3, "PRUNED": 2}
 
 
 # ------------------------------------------------------------------ several objectives

@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     out = Path(HydraConfig.get().runtime.output_dir)
     value = -((cfg.x - 2.0) ** 2) + cfg.y
     (out / "job.json").write_text(json.dumps({"x": cfg.x, "y": cfg.y, "label": cfg.label}))
+    (out / "pid.txt").write_text(str(os.getpid()))
     if job in cfg.exit_on_jobs:
         os._exit(3)
     if job in cfg.interrupt_on_jobs:

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from gauntlet.errors import GauntletError
+from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import open_storage, user_attrs_now
 from hydra_plugins.gauntlet_optuna_sweeper._trial_handle import PRUNED_AT_STEP
 from hydra_plugins.gauntlet_optuna_sweeper.config import Pruner, PrunerConf, Sampler
 
@@ -56,11 +57,38 @@ def make_pruner(conf: PrunerConf | Any | None) -> optuna.pruners.BasePruner:
     name = Pruner(getattr(conf.name, "value", conf.name))
     if name is Pruner.none:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=conf.n_startup_trials,
-        n_warmup_steps=conf.n_warmup_steps,
-        interval_steps=conf.interval_steps,
-    )
+    if name is Pruner.median:
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=conf.n_startup_trials,
+            n_warmup_steps=conf.n_warmup_steps,
+            interval_steps=conf.interval_steps,
+        )
+    given = {
+        key: getattr(conf, key, None)
+        for key in ("min_resource", "max_resource", "reduction_factor")
+    }
+    if name is Pruner.hyperband:
+        options = {k: v for k, v in given.items() if v is not None}
+        return _pruner_or_error(optuna.pruners.HyperbandPruner, name, options)
+    if given["max_resource"] is not None:
+        raise GauntletError(
+            f"hydra.sweeper.pruner.max_resource: {name.value} has no maximum (a trial that "
+            "survives every rung runs to the end); it is a hyperband setting"
+        )
+    options = {k: v for k, v in given.items() if v is not None and k != "max_resource"}
+    return _pruner_or_error(optuna.pruners.SuccessiveHalvingPruner, name, options)
+
+
+def _pruner_or_error(
+    cls: type[optuna.pruners.BasePruner], name: Pruner, options: dict[str, Any]
+) -> optuna.pruners.BasePruner:
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as e:
+        raise GauntletError(
+            f"hydra.sweeper.pruner ({name.value}): {e}. min_resource takes a whole number of "
+            "epochs >= 1 or 'auto', reduction_factor a whole number >= 2"
+        ) from e
 
 
 def parse_directions(direction: Any) -> list[str]:
@@ -99,7 +127,7 @@ def open_study(
     try:
         study = optuna.create_study(
             study_name=study_name,
-            storage=storage,
+            storage=open_storage(storage),
             sampler=sampler,
             pruner=pruner,
             directions=directions,
@@ -203,7 +231,7 @@ def tell_result(study: optuna.Study, trial: optuna.trial.Trial, result: JobRetur
     if output_dir is not None:
         trial.set_user_attr("output_dir", output_dir)
     error = result._return_value if result.status == JobStatus.FAILED else None
-    if PRUNED_AT_STEP in trial.user_attrs or _caused_by_pruning(error):
+    if PRUNED_AT_STEP in user_attrs_now(study, trial) or _caused_by_pruning(error):
         study.tell(trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
     if result.status == JobStatus.COMPLETED:

@@ -1,8 +1,8 @@
 """The Optuna trial of the job running in this process, for pruning.
 
 The sweeper maps Hydra job numbers to the trials it launched; a job asks for its own trial by
-its ``hydra.job.num``. Only launchers that run jobs in the sweeper's process (Hydra's basic
-launcher) can see the map: in any other process ``current_trial()`` returns None.
+its ``hydra.job.num``. Jobs in the sweeper's process (Hydra's basic launcher) find it in that
+map; jobs in other processes open it from the study's storage (see ``_shared_trial``).
 
 The module name starts with an underscore so Hydra's plugin scan never re-executes it (which
 would empty the map while a sweep is running).
@@ -26,14 +26,18 @@ _trials_by_job: dict[int, optuna.trial.Trial] = {}
 
 
 def current_trial() -> optuna.trial.Trial | None:
-    """The trial of the Hydra job running now, or None outside an in-process Optuna sweep."""
-    if not _trials_by_job or not HydraConfig.initialized():
+    """The trial of the Hydra job running now, or None outside an Optuna sweep."""
+    if not HydraConfig.initialized():
         return None
     try:
         job_num = HydraConfig.get().job.num
     except Exception:  # run mode leaves hydra.job.num missing
         return None
-    return _trials_by_job.get(job_num)
+    if job_num in _trials_by_job:
+        return _trials_by_job[job_num]
+    from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import trial_of_this_job
+
+    return trial_of_this_job()
 
 
 def mark_pruned(trial: optuna.trial.Trial, step: int) -> None:

@@ -5,7 +5,7 @@ Kept free of Optuna imports: Hydra imports every module under ``hydra_plugins`` 
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -21,19 +21,35 @@ class Sampler(Enum):
 class Pruner(Enum):
     none = "none"
     median = "median"
+    # Optuna's SuccessiveHalvingPruner: asynchronous successive halving (ASHA); asha is its
+    # short name
+    successive_halving = "successive_halving"
+    asha = "asha"
+    hyperband = "hyperband"
 
 
 @dataclass
 class PrunerConf:
     # none: every trial runs to the end; median: stop a trial whose intermediate value is worse
-    # than the median of earlier trials at the same step (steps are epochs with OptunaPruning)
+    # than the median of earlier trials at the same step (steps are epochs with OptunaPruning);
+    # successive_halving (asha): keep the top 1/reduction_factor of the trials at each rung;
+    # hyperband: several successive-halving brackets. Trials in other processes (joblib,
+    # gpu_pool, submitit, SLURM) are pruned too, through the study's storage.
     name: Pruner = Pruner.none
-    # trials that always run to the end before the pruner starts comparing
+    # median: trials that always run to the end before the pruner starts comparing
     n_startup_trials: int = 5
-    # steps of each trial that are never pruned
+    # median: steps of each trial that are never pruned
     n_warmup_steps: int = 0
-    # check every this many steps
+    # median: check every this many steps
     interval_steps: int = 1
+    # successive_halving, hyperband: the steps (epochs) of the first rung; null: Optuna's
+    # default ("auto" for successive halving, 1 for hyperband)
+    min_resource: Optional[Any] = None
+    # hyperband: the steps of a trial that runs to the end; null: "auto" (the first trial's)
+    max_resource: Optional[Any] = None
+    # successive_halving, hyperband: 1/reduction_factor of the trials go on at each rung;
+    # null: Optuna's default (4 for successive halving, 3 for hyperband)
+    reduction_factor: Optional[int] = None
 
 
 @dataclass

@@ -68,6 +68,7 @@ class GauntletOptunaSweeper(Sweeper):
         """Run trials until the study holds n_trials finished ones; return the study."""
         from hydra_plugins.gauntlet_optuna_sweeper import _study
         from hydra_plugins.gauntlet_optuna_sweeper._search_space import build_search_space
+        from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import tag_jobs
         from hydra_plugins.gauntlet_optuna_sweeper._trial_handle import exposed
 
         assert self.config is not None and self.hydra_context is not None
@@ -79,6 +80,8 @@ class GauntletOptunaSweeper(Sweeper):
 
         directions = _study.parse_directions(self.direction)
         study_name = self.study_name or str(self.config.hydra.job.name)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        self.storage = self._shared_storage(sweep_dir)
         study = _study.open_study(
             study_name=study_name,
             storage=self.storage,
@@ -96,7 +99,6 @@ class GauntletOptunaSweeper(Sweeper):
         if self.retry_abandoned:
             _study.retry_abandoned(study)
 
-        sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
@@ -125,7 +127,9 @@ class GauntletOptunaSweeper(Sweeper):
             try:
                 batch = [space.job_overrides(trial.params) for trial in trials]
                 self.validate_batch_is_legal(batch)
-                with exposed({job_idx + i: trial for i, trial in enumerate(trials)}):
+                by_job = {job_idx + i: trial for i, trial in enumerate(trials)}
+                tag_jobs(by_job)
+                with exposed(by_job):
                     results = self.launcher.launch(batch, initial_job_idx=job_idx)
                 for trial, result in zip(trials, results, strict=True):
                     _study.tell_result(study, trial, result)
@@ -140,9 +144,21 @@ class GauntletOptunaSweeper(Sweeper):
         _study.write_results(study, sweep_dir, self.n_trials, self.storage)
         return study
 
-    def _pruner(self, n_objectives: int) -> optuna.pruners.BasePruner:
+    def _shared_storage(self, sweep_dir: Path) -> str | None:
+        """The study's storage: the given one, else memory when the jobs run in this process
+        (Hydra's basic launcher), else an SQLite file in the sweep dir that every job opens
+        to report to its trial (see _shared_trial)."""
         from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
+        from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import storage_url
+
+        in_process = isinstance(self.launcher, BasicLauncher)
+        url = storage_url(self.storage, sweep_dir, jobs_in_this_process=in_process)
+        if url != self.storage:
+            log.info("the jobs run in other processes: the study is kept in %s", url)
+        return url
+
+    def _pruner(self, n_objectives: int) -> optuna.pruners.BasePruner:
         from hydra_plugins.gauntlet_optuna_sweeper import _study
 
         name = getattr(self.pruner, "name", Pruner.none)
@@ -151,10 +167,4 @@ class GauntletOptunaSweeper(Sweeper):
         if n_objectives > 1:
             log.warning("Optuna cannot prune with several objectives; trials run to the end")
             return _study.make_pruner(None)
-        if not isinstance(self.launcher, BasicLauncher):
-            log.warning(
-                "Pruning needs jobs in the sweeper's process (Hydra's basic launcher); with "
-                "%s the trials run to the end",
-                type(self.launcher).__name__,
-            )
         return _study.make_pruner(self.pruner)
