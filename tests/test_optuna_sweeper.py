@@ -283,7 +283,8 @@ def test_lightning_callback_prunes_inside_a_sweep(tmp_path: Path) -> None:
     assert [int(epochs[n].read_text()) for n in (0, 1, 3)] == [4, 4, 4]
 
 
-@pytest.mark.parametrize("pruner", ["median", pytest.param("asha", marks=pytest.mark.slow)])
+@pytest.mark.slow  # two workers' worth of process starts: about 25 s
+@pytest.mark.parametrize("pruner", ["median", "asha"])
 def test_trials_in_parallel_processes_are_pruned_through_the_sweep_dirs_storage(
     tmp_path: Path, pruner: str
 ) -> None:
@@ -322,6 +323,68 @@ def test_trials_in_parallel_processes_are_pruned_through_the_sweep_dirs_storage(
     for n in (2, 3):
         assert steps[n] == len(by_number[n].intermediate_values) < 5
     assert results(tmp_path)["trials"] == {"COMPLETE": 3, "PRUNED": 2}
+
+
+@pytest.mark.slow  # three Lightning fits on two joblib workers: 30-50 s here
+def test_gauntlet_search_on_two_joblib_workers_prunes_runs_and_records_their_epochs(
+    tmp_path: Path,
+) -> None:
+    from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_OPTUNA_STORAGE", None)
+    env.pop("GAUNTLET_NUM_THREADS", None)
+    sweep_dir = tmp_path / "sweep"
+    max_epochs = 3
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gauntlet",
+            "train",
+            "-m",
+            "hparams_search=cnn_optuna",
+            "logger=csv",
+            f"trainer.max_epochs={max_epochs}",
+            "trainer.limit_train_batches=10",
+            "trainer.enable_progress_bar=false",
+            "launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.pruner.n_startup_trials=2",
+            "hydra.sweeper.pruner.n_warmup_steps=0",
+            # wide enough that some trials cannot learn in a few epochs
+            "model.optimizer.lr=tag(log, interval(1e-6, 1e-1))",
+            f"paths.log_dir={tmp_path}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    study = optuna.load_study(
+        study_name="cnn_optuna", storage=f"sqlite:///{sweep_dir / 'optuna.db'}"
+    )
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned and {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    with Leaderboard.open(resolve_url(None, tmp_path), settle=False) as board:
+        rows = {r["run_dir"]: r for r in board.runs()}
+    for trial in study.trials:
+        manifest = json.loads((Path(trial.user_attrs["output_dir"]) / "manifest.json").read_text())
+        row = rows[manifest["run_dir"]]
+        if trial.state == TrialState.PRUNED:
+            # stopped early, after the epochs it reported to its trial, and never 'failed'
+            epochs = len(trial.intermediate_values)
+            assert epochs < max_epochs
+            assert (manifest["status"], manifest["epochs"]) == ("pruned", epochs)
+            assert (row["status"], row["epochs"]) == ("pruned", epochs)
+            assert f"pruned at epoch {epochs - 1}" in row["error"]
+        else:
+            assert (row["status"], row["epochs"]) == ("completed", max_epochs)
 
 
 # ------------------------------------------------------------------ several objectives

@@ -1,9 +1,10 @@
 """Stops an Optuna trial early when the sweep's pruner says its validation curve is hopeless.
 
-Under ``hydra/sweeper=gauntlet_optuna`` with Hydra's basic launcher, each validation epoch's
-monitored value is reported to the job's trial; when the pruner decides, ``optuna.TrialPruned``
-leaves ``trainer.fit`` and the sweeper records the trial as PRUNED. Outside such a sweep (a
-plain run, or a launcher that runs jobs in other processes) the callback does nothing.
+Under ``hydra/sweeper=gauntlet_optuna``, each validation epoch's monitored value is reported to
+the job's trial, in the sweeper's process (Hydra's basic launcher) or in another one (joblib,
+gpu_pool, submitit, SLURM: through the study's shared storage); when the pruner decides,
+``optuna.TrialPruned`` leaves ``trainer.fit``, the run is recorded ``pruned`` with the epochs it
+trained, and the sweeper records the trial as PRUNED. Outside a sweep the callback does nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from gauntlet.errors import GauntletError
 from hydra_plugins.gauntlet_optuna_sweeper import current_trial, mark_pruned
 
 log = logging.getLogger(__name__)
+
+
+class PrunedAtEpoch(optuna.TrialPruned):
+    """Optuna's TrialPruned, with the epoch (0-based) whose validation decided it: the run is
+    recorded ``pruned`` with ``epochs`` = epoch + 1, the epochs it trained."""
+
+    def __init__(self, epoch: int, message: str) -> None:
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class OptunaPruning(pl.Callback):
@@ -52,7 +62,7 @@ class OptunaPruning(pl.Callback):
         if trial is not None:
             mark_pruned(trial, epoch)
         log.info("Pruning trial at epoch %d: %s=%s", epoch, self.monitor, detail)
-        raise optuna.TrialPruned(f"pruned at epoch {epoch}: {self.monitor}={detail}")
+        raise PrunedAtEpoch(epoch, f"pruned at epoch {epoch}: {self.monitor}={detail}")
 
     def _decide(
         self, trainer: pl.Trainer, trial: optuna.trial.Trial, epoch: int

@@ -113,6 +113,7 @@ class RunRecord:
                     status=status,
                     error=error,
                     metrics={**self._previous, **(self.manifest.get("metrics") or {})},
+                    **pruned_fields(err),
                 )
         with self._write_lock:
             self.manifest.update(
@@ -242,6 +243,14 @@ def _SIGTERM_TYPES() -> tuple[type[BaseException], ...]:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     return (SIGTERMException,)
+
+
+def pruned_fields(err: BaseException) -> dict[str, Any]:
+    """A pruned run's ``epochs``: the epochs it trained before the pruner stopped it."""
+    epoch = getattr(err, "epoch", None)
+    if not is_pruned(err) or not isinstance(epoch, int):
+        return {}
+    return {"epochs": epoch + 1}
 
 
 def is_pruned(err: BaseException) -> bool:
