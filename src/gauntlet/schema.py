@@ -244,6 +244,8 @@ class TrainSchema:
     synthesize: Any = None
     robust: Any = None
     extras: Any = None
+    # a launcher preset's own settings (launcher=gpu_pool: gpus, jobs_per_gpu)
+    launcher: Any = None
 
 
 SCHEMAS = {

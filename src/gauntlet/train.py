@@ -42,6 +42,7 @@ from gauntlet.run.manifest import (
 )
 from gauntlet.run.record import RunRecord
 from gauntlet.run.startup import FitMarks, StartupClock
+from gauntlet.sweep.gpu_slot import gpu_placement
 
 log = logging.getLogger(__name__)
 
@@ -511,6 +512,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
+        manifest.update(gpu_placement())
     datamodule, module, trainer = build(
         cfg, manifest["run_id"], clock, marks, run_config=manifest["config"]
     )

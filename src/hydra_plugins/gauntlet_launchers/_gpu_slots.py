@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.sweep.gpu_slot import GPU_ENV, SLOT_ENV
 
 log = logging.getLogger(__name__)
 
 SLOTS_DIR = ".gpu_pool"
-# environment of a job placed on a GPU: its physical GPU and its slot on it (the run records both)
-GPU_ENV = "GAUNTLET_GPU"
-SLOT_ENV = "GAUNTLET_GPU_SLOT"
 
 
 @dataclass(frozen=True)

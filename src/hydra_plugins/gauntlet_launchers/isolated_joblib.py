@@ -49,11 +49,8 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         for key in ("pre_dispatch", "batch_size", "max_nbytes"):
             if isinstance(options.get(key), str) and options[key].isdigit():
                 options[key] = int(options[key])
-        where = (
-            f" on GPUs {sorted({s.gpu for s in slots})}, {self.jobs_per_gpu} per GPU"
-            if slots
-            else ""
-        )
+        gpus = list(dict.fromkeys(slot.gpu for slot in slots))
+        where = f" on GPUs {','.join(gpus)}, {self.jobs_per_gpu} per GPU" if slots else ""
         log.info(
             "launching %d jobs, %s at a time%s, each in its own process; sweep dir %s",
             len(job_overrides),
@@ -83,7 +80,12 @@ class IsolatedJoblibLauncher(JoblibLauncher):
     def _slots(self) -> list:
         if self.gpus is None:
             return []
+        from gauntlet.errors import GauntletError, exit_with
         from hydra_plugins.gauntlet_launchers._gpu_slots import plan_slots
 
         accelerator = OmegaConf.select(self.config, "trainer.accelerator", default=None)
-        return plan_slots(self.gpus, self.jobs_per_gpu, accelerator)
+        try:
+            return plan_slots(self.gpus, self.jobs_per_gpu, accelerator)
+        except GauntletError as err:
+            exit_with(err)  # a user error: its message and exit 2, not Hydra's traceback
+            raise
