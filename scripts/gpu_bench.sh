@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gauntlet bench on a GPU: the gpu_cnn / gpu_rnn / gpu_transformer presets in 32-true and
-# bf16-mixed, eager and with torch.compile; then runs per hour with 1, 2, 4 and 8 jobs sharing
-# the GPU (launcher=joblib_gpu). Markdown tables and JSON go to $OUT (else logs/bench).
+# bf16-mixed, eager and with torch.compile; then runs per hour with K = 1, 2, 4 and 8 jobs on one
+# GPU (launcher=gpu_pool launcher.gpus=[0] launcher.jobs_per_gpu=K). Markdown tables and JSON go
+# to $OUT (else logs/bench).
 #
 #   scripts/gpu_bench.sh            on a machine with CUDA (about 5 minutes on an H200)
 #   scripts/gpu_bench.sh --dry-run  the same steps on a CPU, tiny and eager only (a smoke test)
@@ -139,9 +140,10 @@ for case in "${CASES[@]}"; do
     echo "   $((SECONDS - started)) s"
 done
 
-# -- several runs sharing the GPU (launcher=joblib_gpu) ------------------------------------------
-# SHARE_JOBS: how many jobs at once; SHARE_RUNS: runs per setting; SHARE_LIMIT: seconds each;
-# SHARE_MEMORY_FRACTION: each job's cap on the GPU's memory (unset: none)
+# -- several runs sharing the GPU (launcher=gpu_pool on GPU 0) ------------------------------------
+# SHARE_JOBS: the jobs_per_gpu settings; SHARE_RUNS: runs per setting; SHARE_LIMIT: seconds each;
+# SHARE_MEMORY_FRACTION: each job's cap on the GPU's memory (unset: 0.95 / jobs_per_gpu).
+# A dry run places the jobs on "GPU 0" but trains them on the CPU (the pool's placement only).
 if [[ $DRY_RUN == 1 ]]; then
     JOBS=(1 2)
     RUNS=2
@@ -162,9 +164,10 @@ for jobs in "${JOBS[@]}"; do
     dir="$OUT_DIR/share-$jobs"
     echo "== $RUNS runs, $jobs at a time on one device"
     started=$(date +%s.%N)
-    GAUNTLET_GPU_JOBS=$jobs GAUNTLET_GPU_MEMORY_FRACTION="${SHARE_MEMORY_FRACTION:-null}" \
+    GAUNTLET_GPU_MEMORY_FRACTION="${SHARE_MEMORY_FRACTION:-null}" \
         timeout "${SHARE_LIMIT:-$SHARE_LIMIT_DEFAULT}" "$PY" -m gauntlet train -m \
-        launcher=joblib_gpu "${SHARE[@]}" ${LOGGER[@]+"${LOGGER[@]}"} test=false "seed=$SEEDS" \
+        launcher=gpu_pool "launcher.gpus=[0]" "launcher.jobs_per_gpu=$jobs" \
+        "${SHARE[@]}" ${LOGGER[@]+"${LOGGER[@]}"} test=false "seed=$SEEDS" \
         "paths.log_dir=$dir" "hydra.sweep.dir=$dir/sweep" > "$OUT_DIR/share-$jobs.log" 2>&1 || true
     ended=$(date +%s.%N)
     SHARES+=("$jobs:$started:$ended:$dir/sweep")
@@ -203,26 +206,50 @@ import sys
 from pathlib import Path
 
 out, device, settings = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+def most_at_once(manifests):
+    """The most runs the GPU held at once, from the runs' start and end times."""
+    events = []
+    for m in manifests:
+        if m.get("started") and m.get("finished"):
+            events += [(m["started"], 1), (m["finished"], -1)]
+    most = held = 0
+    for _, change in sorted(events):  # same instant: the end first
+        held += change
+        most = max(most, held)
+    return most
+
+
 rows = []
 for setting in settings:
     jobs, started, ended, sweep = setting.split(":", 3)
     manifests = [json.loads(p.read_text()) for p in Path(sweep).glob("*/manifest.json")]
     done = sum(m.get("status") == "completed" for m in manifests)
     wall = float(ended) - float(started)
-    rows.append({"jobs": int(jobs), "runs": done, "wall_s": wall, "runs_per_hour": done * 3600 / wall})
+    rows.append(
+        {
+            "jobs": int(jobs),
+            "runs": done,
+            "wall_s": wall,
+            "runs_per_hour": done * 3600 / wall,
+            "most_at_once": most_at_once(manifests),
+            "gpus": sorted({str(m.get("gpu")) for m in manifests}),
+        }
+    )
 one = next((r["runs_per_hour"] for r in rows if r["jobs"] == 1 and r["runs"]), None)
 (out / "share.json").write_text(json.dumps(rows, indent=2) + "\n")
 today = datetime.date.today().isoformat()
 lines = [
-    f"Runs per hour with jobs sharing one device, {today}, {device} (launcher=joblib_gpu)",
+    f"Runs per hour with jobs sharing one device, {today}, {device} "
+    "(launcher=gpu_pool launcher.gpus=[0] launcher.jobs_per_gpu=K)",
     "",
-    "| jobs at once | runs completed | wall s | runs/hour | x one job |",
-    "|---:|---:|---:|---:|---:|",
+    "| jobs at once (K) | runs completed | most held at once | wall s | runs/hour | x one job |",
+    "|---:|---:|---:|---:|---:|---:|",
 ]
 for r in rows:
     gain = f"{r['runs_per_hour'] / one:.2f}" if one else "-"
     lines.append(
-        f"| {r['jobs']} | {r['runs']} | {r['wall_s']:.0f} | {r['runs_per_hour']:.0f} | {gain} |"
+        f"| {r['jobs']} | {r['runs']} | {r['most_at_once']} | {r['wall_s']:.0f} | "
+        f"{r['runs_per_hour']:.0f} | {gain} |"
     )
 text = "\n".join(lines) + "\n"
 (out / "share.md").write_text(text)

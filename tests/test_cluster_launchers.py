@@ -205,3 +205,204 @@ def test_a_study_on_slurm_survives_a_failing_job_and_resumes(tmp_path):
     # the jobs went through sbatch: submitit keeps each submission script
     scripts = list((tmp_path / "logs" / "multiruns").glob("*/.submitit/*/*_submission.sh"))
     assert scripts and all("#SBATCH" in s.read_text() for s in scripts)
+
+
+# -- SLURM: a requeued job continues as the same run -----------------------------------------
+
+# deterministic, with dropout so the RNG state matters; long enough to be requeued mid-run
+REQUEUED_RUN = [
+    "logger=default",  # wandb (offline) and CSV
+    "trainer.max_epochs=12",
+    "trainer.limit_train_batches=8",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.deterministic=true",
+    "model.net.hidden=16",
+    "model.net.dropout=0.3",
+]
+
+
+def wait_for(what: str, check, timeout: float = 300, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def running_job_manifest(root: Path) -> dict | None:
+    """The first manifest under ``root`` whose run is training and has saved a checkpoint."""
+    for path in root.rglob("manifest.json"):
+        try:
+            manifest = json.loads(path.read_text())
+        except ValueError:  # being replaced
+            continue
+        last = path.parent / "checkpoints" / "last.ckpt"
+        if manifest.get("status") == "running" and manifest.get("slurm_job_id") and last.is_file():
+            return manifest
+    return None
+
+
+def requeue_and_restart(job: str, run_dir: Path) -> str:
+    """``scontrol requeue JOB``; once the run records it ``requeued``, let the job start again
+    at once (SLURM holds a requeued job back two minutes). Returns the status it recorded."""
+    subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
+    status = wait_for(
+        "the run to record the requeue",
+        lambda: (
+            json.loads((run_dir / "manifest.json").read_text()).get("status")
+            if json.loads((run_dir / "manifest.json").read_text()).get("status") != "running"
+            else None
+        ),
+        timeout=120,
+    )
+
+    def restarted() -> bool:
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True
+        )
+        return state.stdout.strip() in ("RUNNING", "COMPLETING", "")
+
+    wait_for("the requeued job to start again", restarted, timeout=180, every=2)
+    return status
+
+
+def assert_one_run_continued(run_dir: Path, log_dir: Path, before: dict) -> dict:
+    from gauntlet.leaderboard.store import Leaderboard, resolve_url
+
+    after = json.loads((run_dir / "manifest.json").read_text())
+    assert (after["run_id"], after["status"]) == (before["run_id"], "completed")
+    assert len(after["resumes"]) == 1 and after["resumes"][0]["checkpoint"].endswith(".ckpt")
+    with Leaderboard.open(resolve_url(None, log_dir)) as lb:
+        rows = [r for r in lb.runs() if r["run_dir"] == str(run_dir)]
+    assert [(r["run_id"], r["status"]) for r in rows] == [(before["run_id"], "completed")]
+    # one wandb run: every offline run directory the two attempts wrote carries the run_id
+    assert after["wandb"]["id"] == before["run_id"]
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and all(p.name.endswith(before["run_id"]) for p in offline)
+    return after
+
+
+def slurm_or_skip() -> None:
+    reason = slurm_ready()
+    if reason:
+        pytest.skip(reason)
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed")
+
+
+def gauntlet_env() -> dict[str, str]:
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_NUM_THREADS", None)
+    return env
+
+
+@pytest.mark.slurm
+def test_a_requeued_slurm_job_continues_as_the_same_run_with_the_same_metrics(tmp_path):
+    slurm_or_skip()
+    log_dir, sweep_dir = tmp_path / "logs", tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gauntlet",
+            "train",
+            "-m",
+            "launcher=submitit_slurm",
+            *SLURM_PLACEMENT,
+            *REQUEUED_RUN,
+            "seed=1",
+            f"paths.log_dir={log_dir}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        env=gauntlet_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        before = wait_for("a checkpoint", lambda: running_job_manifest(sweep_dir))
+        run_dir = Path(before["run_dir"])
+        status = requeue_and_restart(before["slurm_job_id"], run_dir)
+        output, _ = sweep.communicate(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert status == "requeued", output[-3000:]
+    assert sweep.returncode == 0, output[-3000:]
+    after = assert_one_run_continued(run_dir, log_dir, before)
+
+    # the same run, never stopped, on this machine with the job's one thread
+    alone = tmp_path / "alone"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gauntlet",
+            "train",
+            *REQUEUED_RUN,
+            "seed=1",
+            f"paths.log_dir={alone}",
+            f"hydra.run.dir={alone / 'run'}",
+        ],
+        env={**gauntlet_env(), "GAUNTLET_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    uninterrupted = json.loads((alone / "run" / "manifest.json").read_text())
+    timing = ("perf/", "startup/")
+
+    def compared(metrics: dict) -> dict:
+        return {k: v for k, v in metrics.items() if not k.startswith(timing)}
+
+    assert compared(after["metrics"]) == compared(uninterrupted["metrics"])
+    assert len(compared(after["metrics"])) >= 8
+
+
+@pytest.mark.slurm
+def test_a_requeued_job_of_a_study_on_slurm_does_not_duplicate_its_run(tmp_path):
+    slurm_or_skip()
+    log_dir = tmp_path / "logs"
+    file = tmp_path / "requeue.yaml"
+    overrides = "\n".join(f"  - {item}" for item in [*REQUEUED_RUN, *SLURM_PLACEMENT])
+    file.write_text(
+        f"""name: requeue
+description: two learning rates on SLURM, one job requeued mid-run
+base: digits_cnn
+overrides:
+{overrides}
+grid:
+  lr:
+    small: {{model.optimizer.lr: 0.001}}
+    large: {{model.optimizer.lr: 0.003}}
+seeds: [1]
+metrics: [test/acc]
+"""
+    )
+    command = [sys.executable, "-m", "gauntlet", "study", str(file), "--launcher", "submitit_slurm"]
+    proc = subprocess.Popen(
+        [*command, "--log-dir", str(log_dir)],
+        env=gauntlet_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        before = wait_for("a checkpoint", lambda: running_job_manifest(log_dir))
+        run_dir = Path(before["run_dir"])
+        status = requeue_and_restart(before["slurm_job_id"], run_dir)
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == "requeued", output[-3000:]
+    assert proc.returncode == 0, output[-3000:]
+    assert_one_run_continued(run_dir, log_dir, before)
+    rows = board(log_dir)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}

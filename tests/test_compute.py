@@ -264,6 +264,8 @@ def test_gpu_bench_script_dry_run(tmp_path):
     shares = json.loads((out / "share.json").read_text())
     assert [(r["jobs"], r["runs"]) for r in shares] == [(1, 2), (2, 2)]
     assert all(r["runs_per_hour"] > 0 for r in shares)
+    # through the GPU pool: every run placed on GPU 0, never more than K of them at once
+    assert all(r["gpus"] == ["0"] and r["most_at_once"] <= r["jobs"] for r in shares)
     assert "| jobs at once |" in (out / "share.md").read_text()
 
 

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run import requeue
 from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
@@ -440,6 +441,7 @@ def start_manifest(
     continues = existing.is_file() and (
         cfg.get("ckpt_path") == "last"
         or (ckpt_path is not None and Path(ckpt_path).resolve().parent.parent == run_dir.resolve())
+        or requeue.is_requeue_of(read_manifest(existing))
     )
     if continues:
         previous = read_manifest(existing)
@@ -464,6 +466,26 @@ def start_manifest(
         tags=list(cfg.get("tags") or []),
     )
     return manifest, {}
+
+
+def continue_requeued_job(cfg: DictConfig, run_dir: Path) -> None:
+    """A SLURM job requeued (preempted, or ``scontrol requeue``) starts again in the same run
+    directory: it continues that run from its newest checkpoint (see :mod:`gauntlet.run.requeue`),
+    as ``ckpt_path`` would, without the user giving one."""
+    if cfg.get("ckpt_path") or not (run_dir / MANIFEST).is_file():
+        return
+    previous = read_manifest(run_dir)
+    if not requeue.is_requeue_of(previous):
+        return
+    checkpoint = requeue.requeue_checkpoint(run_dir)
+    log.info(
+        "SLURM job %s restarted: run %s continues from %s",
+        requeue.slurm_job(),
+        previous.get("run_id"),
+        checkpoint or "the start (it had no checkpoint yet)",
+    )
+    if checkpoint is not None:
+        cfg.ckpt_path = str(checkpoint)
 
 
 def refuse_less(previous: dict[str, Any], cfg: DictConfig, ckpt_path: str | None) -> None:
@@ -509,10 +531,11 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
         validate(cfg)
+        continue_requeued_job(cfg, run_dir)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
-        manifest.update(gpu_placement())
+        manifest.update(gpu_placement(), **requeue.job_fields())
     datamodule, module, trainer = build(
         cfg, manifest["run_id"], clock, marks, run_config=manifest["config"]
     )
@@ -561,7 +584,10 @@ def finish_wandb() -> None:
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            try:
+                wandb.finish()
+            except Exception as err:  # its service died (a requeued SLURM job's SIGTERM)
+                log.warning("wandb run not closed cleanly: %s", err)
 
 
 def _summary(metrics: dict[str, float]) -> str:

@@ -125,7 +125,8 @@ class RunRecord:
             self._wait_for_start_row()
             self._write(row=True)
             self._lock.release()
-        if isinstance(err, _SIGTERM_TYPES()):
+        if isinstance(err, _SIGTERM_TYPES()) or self.manifest.get("status") == "requeued":
+            # a requeued job leaves no result behind: its launcher waits for the restart
             raise SystemExit(EXIT_SIGTERM) from err
         if isinstance(err, OSError):
             raise RunFailed(self.manifest["error"]) from err
@@ -141,6 +142,9 @@ class RunRecord:
             return
 
         def on_sigterm(signum: int, frame: Any) -> None:
+            from gauntlet.run.requeue import notice_sigterm
+
+            notice_sigterm()
             if signal.getsignal(signal.SIGTERM) is on_sigterm:  # Lightning's is not in place
                 raise SIGTERMException
 
@@ -207,8 +211,12 @@ class RunRecord:
 
 def describe_failure(err: BaseException, run_dir: Path) -> tuple[str, str]:
     """The status and the error message a run that ended with ``err`` is recorded with."""
+    from gauntlet.run.requeue import requeued, requeued_reason
+
     if is_pruned(err):
         return "pruned", f"pruned: {err}"
+    if requeued():
+        return "requeued", requeued()
     last = run_dir / "checkpoints" / "last.ckpt"
     resume = (
         f"continue it with: gauntlet train resume={run_dir}"
@@ -216,6 +224,9 @@ def describe_failure(err: BaseException, run_dir: Path) -> tuple[str, str]:
         else "it had not saved a checkpoint yet, so start it again"
     )
     if isinstance(err, _SIGTERM_TYPES()):
+        reason = requeued_reason()
+        if reason:
+            return "requeued", reason
         return "failed", f"stopped by SIGTERM; {resume}"
     if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
         return "failed", f"interrupted (Ctrl-C); {resume}"
