@@ -5,6 +5,7 @@
 # val/acc_best of each; each search's files stay in $OUT (default logs/pruning_bench).
 #
 #   scripts/pruning_bench.sh [TRIALS] [JOBS] [PRUNER] [extra overrides...]   (16 2 asha)
+# NONE_FIRST=1 runs the unpruned search first (to pair two invocations in both orders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-16}
@@ -18,7 +19,9 @@ export GAUNTLET_LEADERBOARD_URL="sqlite:///$PWD/$out/leaderboard.db"
 unset GAUNTLET_OPTUNA_STORAGE
 mkdir -p "$out"
 rows=()
-for setting in "$pruner" none; do
+order=("$pruner" none)
+[[ ${NONE_FIRST:-0} == 1 ]] && order=(none "$pruner")
+for setting in "${order[@]}"; do
     dir="$out/$setting"
     rm -rf "$dir"
     started=$(date +%s.%N)
