@@ -242,7 +242,7 @@ lines = [
     f"Runs per hour with jobs sharing one device, {today}, {device} "
     "(launcher=gpu_pool launcher.gpus=[0] launcher.jobs_per_gpu=K)",
     "",
-    "| jobs at once (K) | runs completed | most held at once | wall s | runs/hour | x one job |",
+    "| jobs at once | runs completed | most held at once | wall s | runs/hour | x one job |",
     "|---:|---:|---:|---:|---:|---:|",
 ]
 for r in rows:
