@@ -407,6 +407,11 @@ def fit(
     if cfg.train:
         with ddp_child_command(trainer, job), marks.fitting() if marks else nullcontext():
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    return logged_metrics(trainer)
+
+
+def logged_metrics(trainer: Any) -> dict[str, float]:
+    """Every scalar the run has logged so far (what a stopped run keeps too)."""
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -525,10 +530,13 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         with job_scope(job), ExitStack() as stack:
             with clock.phase("record"):
                 stack.enter_context(rec)
+            rec.measure_with(lambda: {**clock.metrics(), **logged_metrics(trainer)})
             describe(rec, trainer, module, datamodule, run_dir, clock)
             metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
             rec.update(epochs=trainer.current_epoch, steps=trainer.global_step)
+            rec.measured(metrics)
             metrics.update(test(cfg, trainer, module, datamodule))
+            rec.measured(metrics)
             metrics.update(robust(cfg, trainer, module, datamodule, run_dir))
             metrics.update(clock.metrics())
             rec.finish(metrics)
@@ -576,7 +584,7 @@ def main(cfg: DictConfig) -> float | None:
     """One job. In a multirun a failed job is recorded and returns NaN, so the sweep goes on
     (the Optuna sweeper records NaN as a FAILED trial); the sweep's summary names it.
     Alone, a job ends with one message and its exit code (see :mod:`gauntlet.run.record`)."""
-    from gauntlet.run.record import EXIT_FAILED, EXIT_USER_ERROR, is_pruned
+    from gauntlet.run.record import EXIT_FAILED, EXIT_USER_ERROR, RunStopped, is_pruned
 
     os.environ.setdefault("WANDB_MODE", "offline")
     job = JobInfo.from_hydra()
@@ -588,6 +596,10 @@ def main(cfg: DictConfig) -> float | None:
         if cfg.get("resume"):
             cfg, job = resume_config(cfg, job)
         return run(cfg, job)
+    except RunStopped as stop:
+        # recorded; the way to continue is the last line the user sees
+        print(stop.line, file=sys.stderr)
+        raise SystemExit(stop.code) from None
     except Exception as err:
         if job.multirun:
             num = HydraConfig.get().job.num

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.redaction import masked_overrides, redact_text
 from gauntlet.study.overrides import identity, key_of
 from gauntlet.study.spec import QUICK_OVERRIDES, Cell, PostStep, Study, format_label, hydra_value
 
@@ -54,7 +55,8 @@ class Job:
 
     @property
     def ident(self) -> frozenset[tuple[str, str]]:
-        return identity(self.overrides)
+        # a run records its overrides with credentials masked: compare in that form
+        return identity(masked_overrides(self.overrides))
 
 
 @dataclass
@@ -189,7 +191,7 @@ def find_runs(board: Any, study: Study, jobs: Sequence[Job]) -> tuple[dict, dict
     completed: dict[int, dict[str, Any]] = {}
     failed: dict[int, dict[str, Any]] = {}
     for row in board.runs(study=study.name):  # newest first
-        index = by_ident.get(identity(row.get("overrides") or []))
+        index = by_ident.get(identity(masked_overrides(row.get("overrides") or [])))
         if index is None:
             continue
         if row.get("status") == "completed":
@@ -208,7 +210,7 @@ def launch(overrides: Sequence[str], log_file: Path) -> int:
     log.info("launching: gauntlet train -m %s", shlex.join(overrides))
     log.info("output: %s", log_file)
     with log_file.open("a", encoding="utf-8") as out:
-        out.write(f"$ {shlex.join(command)}\n")
+        out.write(redact_text(f"$ {shlex.join(command)}\n"))
         out.flush()
         process = subprocess.Popen(
             command,
@@ -220,7 +222,7 @@ def launch(overrides: Sequence[str], log_file: Path) -> int:
         )
         assert process.stdout is not None
         for line in process.stdout:
-            out.write(line)
+            out.write(redact_text(line))
             if _PROGRESS.search(line):
                 log.info("  %s", line.rstrip()[:200])
         return process.wait()
@@ -390,7 +392,7 @@ def _run_post(
     log_file = log_dir / f"post-{row.get('run_id')}.log"
     log.info("run %s: gauntlet %s", row.get("run_id"), shlex.join(args))
     with log_file.open("a", encoding="utf-8") as out:
-        out.write(f"$ gauntlet {shlex.join(args)}\n")
+        out.write(redact_text(f"$ gauntlet {shlex.join(args)}\n"))
         out.flush()
         status = subprocess.run(
             [sys.executable, "-m", "gauntlet", *args],
