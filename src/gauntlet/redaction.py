@@ -47,6 +47,8 @@ _WORDS = (
     "authorization",
     "cookie",
 )
+# "tokens" counts tokens; "passwords", "secrets" hold credentials
+_PLURALS = tuple(w for w in _WORDS if w != "token")
 _EXACT = ("pwd", "auth")  # only as a whole part: "db_pwd", "basic_auth", not "author"
 _COMPOUNDS = ("api_key", "apikey", "access_key", "accesskey", "private_key", "privatekey")
 # tokenizer settings that end in "token" but hold no credential
@@ -59,7 +61,7 @@ _URL_USERINFO = re.compile(
 _AUTH_SCHEME = re.compile(r"(?i)\b(?P<scheme>bearer|basic)\s+(?P<secret>[^\s'\",;]+)")
 # a key, perhaps a flag (--key) or quoted ("key"), then its separator
 _KEY = re.compile(
-    r"(?P<dash>--?)?(?P<key>[A-Za-z_+~][\w.\-]*)(?P<quote>[\"']?)(?P<sep>\s*[=:]\s*|\s+)"
+    r"(?P<dash>--?)?(?P<key>[A-Za-z_+~][\w.\-]*)(?P<quote>\\*[\"']|''|\"\")?(?P<sep>\s*[=:]\s*|\s+)"
 )
 _CLOSING = {"[": "]", "{": "}", "(": ")"}
 _VALUE_END = set(" \t\r\n&;'\"")
@@ -86,7 +88,7 @@ def is_secret_key(key: Any) -> bool:
             if before in _TOKENIZER_TOKENS:
                 continue
             return True
-        if part in _EXACT or part in _WORDS:
+        if part in _EXACT or part in _WORDS or part.removesuffix("s") in _PLURALS:
             return True
         if any(part.endswith(w) for w in _WORDS if w != "token"):
             return True
@@ -99,6 +101,11 @@ def _value_end(text: str, start: int) -> int:
     if start >= len(text):
         return start
     first = text[start]
+    # a quote escaped inside a string (\" in JSON, '' in YAML): the value ends at the same mark
+    escaped = re.match(r"\\+[\"']|''|\"\"", text[start:])
+    if escaped:
+        close = text.find(escaped[0], start + len(escaped[0]))
+        return len(text) if close < 0 else close + len(escaped[0])
     if first in "'\"":
         end = start + 1
         while end < len(text) and text[end] != first:
@@ -129,7 +136,11 @@ def _mask_key_values(text: str) -> str:
     out, pos = [], 0
     while (m := _KEY.search(text, pos)) is not None:
         flag_form = m["sep"].strip() == ""
-        if not is_secret_key(m["key"]) or (flag_form and not m["dash"]):
+        if (
+            not is_secret_key(m["key"])
+            or (flag_form and not m["dash"])
+            or not _mapping_entry(text, m)
+        ):
             # go on after the key: its value may itself hold a key=value
             out.append(text[pos : m.end()])
             pos = m.end()
@@ -155,11 +166,24 @@ def _mask_key_values(text: str) -> str:
     return "".join(out)
 
 
+def _mapping_entry(text: str, m: re.Match[str]) -> bool:
+    """Whether ``key: value`` is a mapping's entry (YAML, JSON, a flow mapping, a header), not
+    a message that names a key (``password: expected a string``): it starts a line or an
+    entry, or its key is quoted or names a header."""
+    if "=" in m["sep"] or m["sep"].strip() == "" or m["quote"]:
+        return True
+    if m["key"].lower() in ("authorization", "cookie", "proxy-authorization"):
+        return True
+    before = text[: m.start()].rstrip(" \t")
+    return not before or before[-1] in "\n{[,=-'\""
+
+
 def _block_end(text: str, key_start: int, start: int) -> int:
     """The end of a YAML value written on the lines below its key: the lines indented deeper
-    than the key, and list items (``- x``) at the key's own indentation."""
+    than the key's line, and list items (``- x``) at its own indentation."""
     line_start = text.rfind("\n", 0, key_start) + 1
-    indent = key_start - line_start
+    key_line = text[line_start:key_start]
+    indent = len(key_line) - len(key_line.lstrip(" "))
     end = text.find("\n", start)
     if end < 0:
         return len(text)
