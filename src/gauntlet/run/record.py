@@ -79,6 +79,7 @@ class RunRecord:
         self._started = time.perf_counter()
         self._previous_sigterm: Any = None
         self._source: Callable[[], dict[str, float]] | None = None
+        self._sigterm = threading.Event()
 
     # -- the life of a run -------------------------------------------------------------------
     def __enter__(self) -> RunRecord:
@@ -112,14 +113,24 @@ class RunRecord:
         self._source = source
 
     def measured(self, metrics: dict[str, Any]) -> None:
-        """The metrics of a phase that ended (fit, test, robust), in the manifest at once."""
+        """The metrics of a phase that ended (fit, test, robust), in the manifest at once.
+        A SIGTERM that arrived during the phase (Lightning only acts on one inside fit) stops
+        the run here."""
         with self._write_lock:
             self.manifest["metrics"] = {**(self.manifest.get("metrics") or {}), **metrics}
         self._write(row=False)
+        self._stop_if_signalled()
+
+    def _stop_if_signalled(self) -> None:
+        if self._sigterm.is_set():
+            from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+            raise SIGTERMException
 
     def finish(self, metrics: dict[str, Any]) -> None:
         """The run completed: its metrics, merged over what earlier phases (and earlier
         attempts of a resumed run) recorded."""
+        self._stop_if_signalled()
         with self._write_lock:
             so_far = self.manifest.get("metrics") or {}
             self.manifest.update(
@@ -179,6 +190,7 @@ class RunRecord:
             return
 
         def on_sigterm(signum: int, frame: Any) -> None:
+            self._sigterm.set()
             if signal.getsignal(signal.SIGTERM) is on_sigterm:  # Lightning's is not in place
                 raise SIGTERMException
 
