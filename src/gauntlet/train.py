@@ -42,6 +42,7 @@ from gauntlet.run.manifest import (
 )
 from gauntlet.run.record import RunRecord
 from gauntlet.run.startup import FitMarks, StartupClock
+from gauntlet.run.trainer_args import check_group_can_form, trainer_argument_errors
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,20 @@ def resume_config(cfg: DictConfig, job: JobInfo) -> tuple[DictConfig, JobInfo]:
     return config, resumed
 
 
+def check_leaderboard_url(cfg: DictConfig) -> None:
+    """A database that cannot keep the run's row is refused before anything trains."""
+    from gauntlet.leaderboard.location import refuse_in_memory
+
+    settings = cfg.get("leaderboard") or {}
+    if settings.get("enabled", True):
+        url = settings.get("url") or os.environ.get("GAUNTLET_LEADERBOARD_URL", "").strip()
+        if url:
+            try:
+                refuse_in_memory(str(url))
+            except GauntletError as err:
+                raise GauntletError(f"leaderboard.url: {err}") from None
+
+
 def cap_threads() -> None:
     """Apply ``$GAUNTLET_NUM_THREADS`` (set by the parallel launcher presets) to torch."""
     value = os.environ.get(THREADS_ENV, "").strip()
@@ -405,7 +420,11 @@ def fit(
     marks: FitMarks | None = None,
 ) -> dict:
     if cfg.train:
-        with ddp_child_command(trainer, job), marks.fitting() if marks else nullcontext():
+        with (
+            ddp_child_command(trainer, job),
+            marks.fitting() if marks else nullcontext(),
+            trainer_argument_errors(cfg.trainer),
+        ):
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
     return logged_metrics(trainer)
 
@@ -513,6 +532,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
         validate(cfg)
+        check_group_can_form(cfg.trainer)
+        check_leaderboard_url(cfg)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
