@@ -32,6 +32,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise GauntletError(
+            f"ckpt_path={path} is a directory; give a checkpoint file, such as "
+            f"{path / 'checkpoints' / 'last.ckpt'}"
+        )
     if not path.is_file():
         raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
     try:

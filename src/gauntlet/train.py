@@ -220,8 +220,9 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
         check_resumable(last, "ckpt_path=last")
         return str(last)
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        what = "is a directory" if Path(cfg.ckpt_path).is_dir() else "does not exist"
         raise GauntletError(
-            f"ckpt_path={cfg.ckpt_path} does not exist; give a checkpoint file, "
+            f"ckpt_path={cfg.ckpt_path} {what}; give a checkpoint file, "
             "'last' (this run directory's checkpoints/last.ckpt) or null"
         )
     if cfg.get("ckpt_path"):

@@ -38,7 +38,7 @@ def refuse_in_memory(url: str) -> str:
 
             raise GauntletError(
                 f"leaderboard URL {url!r} is an in-memory database: it loses every row when the "
-                "command ends. Give a file (sqlite:///PATH/leaderboard.db) or a server "
-                "(postgresql://USER@HOST/DB)"
+                "command ends. Give a file (sqlite:///PATH/leaderboard.db) or a PostgreSQL "
+                "server's URL"
             )
     return url

@@ -327,7 +327,7 @@ def _check_sqlite_file(url: URL, create: bool) -> None:
         raise GauntletError(
             f"leaderboard URL {redact_url(url.render_as_string())!r} is an in-memory database: "
             "it loses every row when the command ends. Give a file (sqlite:///PATH/leaderboard.db) "
-            "or a server (postgresql://USER@HOST/DB)"
+            "or a PostgreSQL server's URL"
         )
     if database.startswith("file:"):
         return
