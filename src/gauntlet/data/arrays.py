@@ -244,7 +244,7 @@ class ArraysDataModule(InMemoryDataModule):
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise GauntletError(
             f"{path}: not a readable .npy file ({_why(err, path)}); write it with np.save"
         ) from None

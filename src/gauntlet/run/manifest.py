@@ -146,8 +146,9 @@ def check_manifest_types(manifest: dict[str, Any], path: str | Path) -> None:
     bad = [k for k, v in (manifest.get("metrics") or {}).items() if not _is_number(v)]
     if bad:
         raise GauntletError(
-            f"run manifest {path}: metric {bad[0]!r} is {manifest['metrics'][bad[0]]!r:.60}, "
-            "expected a number; the file was edited or damaged"
+            f"run manifest {path}: 'metrics' holds {bad[0]!r}: "
+            f"{manifest['metrics'][bad[0]]!r:.60}, expected a number; the file was edited or "
+            "damaged"
         )
 
 
