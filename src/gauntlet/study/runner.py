@@ -394,7 +394,6 @@ def _launch_or_stop(overrides: Sequence[str], log_file: Path, study: Study, quic
         again = shlex.join(["gauntlet", "study", str(study.path), *(["--quick"] if quick else [])])
         line = f"continue it with: {again}"
         log.warning("%s: stopped by a signal; its runs recorded how they stopped", study.name)
-        log.warning("%s", line)
         raise RunStopped(int(stop.code or 1), line) from None
 
 
