@@ -125,7 +125,7 @@ def test_a_run_still_training_elsewhere_is_waited_for_not_launched_again(tmp_pat
     from gauntlet.study.runner import plan
     from gauntlet.study.spec import load_study
 
-    path = write_study(tmp_path, epochs=6)
+    path = write_study(tmp_path, epochs=150)
     log_dir = tmp_path / "logs"
     (job,) = plan(load_study(str(path)), log_dir=log_dir)
     # the study's own run, started by hand (as a killed study's multirun would still run it)

@@ -8,7 +8,8 @@ A value is a secret when
   (``wandb_api_key``, ``db_password``, ``GITHUB_TOKEN``, ``token_2``, ``apiKey``). Token
   *settings* of a tokenizer (``max_tokens``, ``tokenizer``, ``pad_token``) are not credentials.
   The whole value is masked, whatever its type: a string, a number, a list, a mapping;
-- it is in a URL's user part (``postgresql+psycopg://bob:pw@host/db``, ``https://TOKEN@host``);
+- it is a URL's password (``postgresql+psycopg://bob:pw@host/db``), or the user part of a web
+  URL, which only ever carries a token there (``https://TOKEN@github.com/...``);
 - it follows ``Bearer`` or ``Basic`` (an ``Authorization`` header);
 - it is the value of a credential key inside a string, in any of the forms text carries one:
   ``key=value`` (an override, a connection string ``host=db password=...``, a URL query),
@@ -54,10 +55,12 @@ _COMPOUNDS = ("api_key", "apikey", "access_key", "accesskey", "private_key", "pr
 # tokenizer settings that end in "token" but hold no credential
 _TOKENIZER_TOKENS = ("pad", "unk", "bos", "eos", "cls", "sep", "mask", "start", "end", "special")
 
-# scheme://USERINFO@ : USERINFO is "user:password" or a bare token; it holds no "/" or blank
-_URL_USERINFO = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*)(?P<password>:[^@\s'\"]*)?@"
+# scheme://USER:PASSWORD@ : the password runs to the last "@" before the path starts
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s'\"]*:)(?P<secret>[^/\s'\"]*)@"
 )
+# http(s)://TOKEN@ : web URLs carry a user part only to authenticate (a token, a key)
+_URL_TOKEN = re.compile(r"(?i)(?P<head>\b(?:https?|ftps?)://)(?P<user>[^:/@\s'\"]+)@")
 _AUTH_SCHEME = re.compile(r"(?i)\b(?P<scheme>bearer|basic)\s+(?P<secret>[^\s'\",;]+)")
 # a key, perhaps a flag (--key) or quoted ("key"), then its separator
 _KEY = re.compile(
@@ -210,12 +213,8 @@ def redact_text(text: str) -> str:
     if not text:
         return text
 
-    def userinfo(m: re.Match[str]) -> str:
-        if m["password"] is not None:
-            return f"{m['head']}{m['user']}:{MASK}@"
-        return f"{m['head']}{MASK}@" if m["user"] else m[0]
-
-    text = _URL_USERINFO.sub(userinfo, text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", text)
+    text = _URL_TOKEN.sub(lambda m: f"{m['head']}{MASK}@", text)
     text = _AUTH_SCHEME.sub(
         lambda m: m[0] if m["secret"] == MASK else f"{m['scheme']} {MASK}", text
     )

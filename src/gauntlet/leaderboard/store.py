@@ -352,7 +352,7 @@ def _read_only_sqlite(url: URL) -> bool:
 def _read_only_url(url: URL) -> URL:
     # immutable: SQLite neither locks nor writes a journal beside a file it cannot change
     path = Path(str(url.database)).expanduser().resolve()
-    return url.set(database=f"file:{path}?mode=ro&immutable=1&uri=true")
+    return url.set(database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"})
 
 
 def _engine(url: URL, read_only: bool = False) -> Engine:

@@ -18,10 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.run.files import atomic_write_text, disk_faults
 
+PROBE_BYTES = 16 * 1024
+
 
 def check_writable(directory: Path, what: str) -> None:
     with disk_faults(what):
-        probe = atomic_write_text(directory / f".probe-{os.getpid()}", "")
+        # a few kB: a full disk still takes an empty file
+        probe = atomic_write_text(directory / f".probe-{os.getpid()}", " " * PROBE_BYTES)
         probe.unlink(missing_ok=True)
 
 
