@@ -248,3 +248,49 @@ def test_max_epochs_minus_one_bounded_by_steps_trains_and_says_so(tmp_path, caps
 def test_the_leaderboard_command_refuses_an_in_memory_database(url, capsys):
     code, said = cli("leaderboard", "--url", url, capsys=capsys)
     one_line_error(code, said, "in-memory", exit_code=1)  # the leaderboard command's own code
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("end", ["timeout", "SIGTERM", "SIGINT"])
+def test_a_group_that_never_forms_ends_with_its_record(end, tmp_path):
+    """A cluster that says two nodes, with one never joining: the run waits at most
+    $GAUNTLET_GROUP_TIMEOUT_S, and honours SIGTERM and Ctrl-C while it waits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from faults import env
+
+    run_dir = tmp_path / "run"
+    extra = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "NODE_RANK": "0",
+             "WORLD_SIZE": "2", "GAUNTLET_GROUP_TIMEOUT_S": "6" if end == "timeout" else "600"}  # fmt: skip
+    log = tmp_path / "out.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gauntlet", "train", *QUICK, "trainer.num_nodes=2",
+             f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path}"],
+            env=env(**extra), stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while "MEMBER: 1/2" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        if end != "timeout":
+            time.sleep(1)
+            os.kill(proc.pid, getattr(signal, end))
+        code = proc.wait(timeout=300)
+    said = log.read_text()
+    assert code == {"timeout": 1, "SIGTERM": 143, "SIGINT": 130}[end], said[-2000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert ("could not form their group" if end == "timeout" else "stopped by") in manifest["error"]

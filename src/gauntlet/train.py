@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run.group_watch import forming_group
 from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
@@ -554,7 +555,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
                 stack.enter_context(rec)
             rec.measure_with(lambda: {**clock.metrics(), **logged_metrics(trainer)})
             describe(rec, trainer, module, datamodule, run_dir, clock)
-            metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
+            with forming_group(trainer, rec.abandon):
+                metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
             rec.update(epochs=trainer.current_epoch, steps=trainer.global_step)
             rec.measured(metrics)
             metrics.update(test(cfg, trainer, module, datamodule))

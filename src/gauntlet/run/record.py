@@ -137,6 +137,26 @@ class RunRecord:
                 status="completed", metrics={**self._previous, **so_far, **metrics}, error=None
             )
 
+    def abandon(self, reason: str, code: int) -> None:
+        """End the process now, from any thread, with the run recorded ``failed`` for
+        ``reason``: for a main thread that cannot be interrupted (blocked in C++ code)."""
+        import os
+
+        with self._write_lock:
+            self.manifest.update(
+                status="failed",
+                error=reason,
+                finished=now_iso(),
+                duration_s=round(time.perf_counter() - self._started, 3),
+                metrics={**self._previous, **(self.manifest.get("metrics") or {})},
+            )
+        try:
+            self._write(row=True)
+        finally:
+            log.error("run %s: %s", self.manifest.get("run_id"), reason)
+            logging.shutdown()
+            os._exit(code)
+
     def _so_far(self) -> dict[str, float]:
         if self._source is None:
             return {}

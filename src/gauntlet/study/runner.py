@@ -318,9 +318,7 @@ def wait_for(board: Any, study: Study, jobs: Sequence[Job], poll_s: float = 2.0)
     )
     while running:
         time.sleep(poll_s)
-        for row in running.values():
-            board.mark_lost(row)
-        running = in_progress(board, study, jobs)
+        running = in_progress(board, study, jobs)  # read again: they end completed or failed
 
 
 def run_study(
