@@ -35,6 +35,12 @@ def one_line_error(code: int, said: str, *names: str, exit_code: int = 2) -> Non
         assert name in errors[0], errors[0]
 
 
+def _fast_first(cases):
+    """One case in the fast suite, every case in the slow one."""
+    slow = [pytest.param(*c.values, id=c.id, marks=pytest.mark.slow) for c in cases[1:]]
+    return cases[:1] + slow
+
+
 def train(tmp_path: Path, *overrides: str, capsys) -> tuple[int, str]:
     return cli("train", *QUICK, *overrides, f"hydra.run.dir={tmp_path / 'run'}",
                f"paths.log_dir={tmp_path}", capsys=capsys)  # fmt: skip
@@ -63,8 +69,12 @@ READERS = {
 }
 
 
-@pytest.mark.parametrize("broken", list(BROKEN))
-@pytest.mark.parametrize("reader", list(READERS))
+def file_cases():
+    cases = [pytest.param(r, b, id=f"{r}-{b}") for r in READERS for b in BROKEN]
+    return _fast_first(cases)
+
+
+@pytest.mark.parametrize(("reader", "broken"), file_cases())
 def test_a_file_that_is_not_what_it_claims_is_one_line_naming_it(reader, broken, tmp_path, capsys):
     if reader == "resume manifest" and broken == "a directory":
         pytest.skip("resume= takes the run directory itself; covered by the manifest test")
@@ -103,11 +113,11 @@ def wrong_type_cases():
         bad = 5 if str in types else "oops"
         cases.append((name, bad))
     cases.append(("metrics", {"test/acc": "high"}))
-    return cases
+    commands = ["resume", "diff", "reproduce"]
+    return _fast_first([pytest.param(c, f, v, id=f"{c}-{f}") for f, v in cases for c in commands])
 
 
-@pytest.mark.parametrize(("field", "value"), wrong_type_cases())
-@pytest.mark.parametrize("command", ["diff", "reproduce", "resume"])
+@pytest.mark.parametrize(("command", "field", "value"), wrong_type_cases())
 def test_a_manifest_with_a_field_of_the_wrong_type_is_one_line_naming_the_field(
     command, field, value, finished_run, tmp_path, capsys
 ):
@@ -187,12 +197,6 @@ def trainer_domain_cases():
             if refused:
                 cases.append(pytest.param(key, value, id=f"{key}={value}"))
     return cases
-
-
-def _fast_first(cases):
-    """One case in the fast suite, every case in the slow one."""
-    slow = [pytest.param(*c.values, id=c.id, marks=pytest.mark.slow) for c in cases[1:]]
-    return cases[:1] + slow
 
 
 @pytest.mark.parametrize(("key", "value"), _fast_first(trainer_domain_cases()))

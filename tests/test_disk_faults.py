@@ -101,7 +101,7 @@ def no_empty_pictures(root: Path) -> None:
     assert [p for p in root.rglob(".tmp-*")] == []
 
 
-FAULTS = ["read-only", "full"]
+FAULTS = ["read-only", pytest.param("full", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -112,6 +112,7 @@ def test_a_run_directory_on_a_faulty_disk_is_one_line_before_hydra_writes(fault,
     one_line_failure(code, said, disk / "run")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
 def test_eval_into_a_faulty_disk_is_one_line(fault, faulty, trained):
     disk = faulty(fault)
@@ -120,6 +121,7 @@ def test_eval_into_a_faulty_disk_is_one_line(fault, faulty, trained):
     one_line_failure(code, said, disk / "eval")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize(
     "command",
@@ -135,6 +137,7 @@ def test_explain_and_attack_of_a_run_on_a_faulty_disk_are_one_line(command, faul
     no_empty_pictures(disk)
 
 
+@pytest.mark.slow
 def test_a_read_only_leaderboard_is_still_read(faulty, trained):
     board = trained / "board"
     board.mkdir(exist_ok=True)
