@@ -352,3 +352,17 @@ def test_a_study_with_secrets_writes_and_prints_none_and_finds_its_own_runs(tmp_
     assert "1 of 1 completed (1 from earlier, 0 launched now)" in again, again
     path.unlink()  # the user's own file holds them, of course
     assert leaks(tmp_path, first + again) == {}
+
+
+def test_an_uncaught_error_prints_its_traceback_masked(tmp_path):
+    script = (
+        "from gauntlet.redaction import guard_console\n"
+        "with guard_console():\n"
+        "    print('+db_password=S3CU-print')\n"
+        "raise RuntimeError('failed with password=S3CU-raise')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 1 and "RuntimeError" in said
+    assert "S3CU" not in said, said

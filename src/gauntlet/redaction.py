@@ -326,6 +326,7 @@ def guard_console() -> Iterator[None]:
     """For one command: what it prints (to ``sys.stdout``/``sys.stderr``, including Hydra's
     and the libraries' output) and what it logs passes through :func:`redact_text`."""
     redact_log_records()
+    _redact_uncaught_errors()
     saved = sys.stdout, sys.stderr
     if not isinstance(sys.stdout, RedactingStream):
         sys.stdout = RedactingStream(sys.stdout)
@@ -335,3 +336,19 @@ def guard_console() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def _redact_uncaught_errors() -> None:
+    """A traceback that escapes every handler is printed after the command's streams are
+    restored: it goes through the rule too."""
+    previous = sys.excepthook
+    if getattr(previous, "gauntlet_redacts", False):
+        return
+
+    def hook(kind: type[BaseException], err: BaseException, tb: Any) -> None:
+        import traceback
+
+        sys.stderr.write(redact_text("".join(traceback.format_exception(kind, err, tb))))
+
+    hook.gauntlet_redacts = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
