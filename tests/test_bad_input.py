@@ -25,6 +25,8 @@ import pytest
 
 from faults import QUICK, cli
 
+SLOW = pytest.mark.slow
+
 
 def one_line_error(code: int, said: str, *names: str, exit_code: int = 2) -> None:
     errors = [line for line in said.splitlines() if "error: " in line]
@@ -144,9 +146,21 @@ def test_a_manifest_with_a_field_of_the_wrong_type_is_one_line_naming_the_field(
     ("what", "arrays"),
     [
         ("label 10**12", {"y_train": np.array([0, 1] * 10 + [10**12])}),
-        ("label 2**62 as float", {"y_train": np.array([0.0, 1.0] * 10 + [2.0**62])}),
-        ("token id 10**12", {"x_train": np.r_[np.zeros((20, 5), np.int64), [[10**12] * 5]]}),
-        ("negative label -10**12", {"y_train": np.array([0, 1] * 10 + [-(10**12)])}),
+        pytest.param(
+            "label 2**62 as float",
+            {"y_train": np.array([0.0, 1.0] * 10 + [2.0**62])},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "token id 10**12",
+            {"x_train": np.r_[np.zeros((20, 5), np.int64), [[10**12] * 5]]},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "negative label -10**12",
+            {"y_train": np.array([0, 1] * 10 + [-(10**12)])},
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_a_huge_value_costs_nothing_to_refuse(what, arrays, tmp_path, capsys):
@@ -214,7 +228,10 @@ def test_a_trainer_value_outside_its_documented_domain_is_one_line(key, value, t
     "overrides",
     [
         ["trainer.val_check_interval=1000"],
-        ["trainer.limit_train_batches=2", "trainer.val_check_interval=3"],
+        pytest.param(
+            ["trainer.limit_train_batches=2", "trainer.val_check_interval=3"],
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_what_lightning_refuses_once_it_knows_the_data_names_the_key(overrides, tmp_path, capsys):
@@ -229,12 +246,18 @@ def test_what_lightning_refuses_once_it_knows_the_data_names_the_key(overrides, 
     ("overrides", "key"),
     [
         (["trainer.num_nodes=2"], "trainer.num_nodes"),
-        (["trainer.num_nodes=4", "trainer.devices=2"], "trainer.num_nodes"),
+        pytest.param(["trainer.num_nodes=4", "trainer.devices=2"], "trainer.num_nodes", marks=SLOW),
         (["trainer.max_epochs=-1"], "trainer.max_epochs"),
-        (["trainer.max_epochs=-1", "trainer.max_steps=-1"], "trainer.max_epochs"),
+        pytest.param(
+            ["trainer.max_epochs=-1", "trainer.max_steps=-1"], "trainer.max_epochs", marks=SLOW
+        ),
         (["leaderboard.url=sqlite://"], "leaderboard.url"),
-        (["leaderboard.url=sqlite:///:memory:"], "leaderboard.url"),
-        (["leaderboard.url='sqlite:///file:x?mode=memory&uri=true'"], "leaderboard.url"),
+        pytest.param(["leaderboard.url=sqlite:///:memory:"], "leaderboard.url", marks=SLOW),
+        pytest.param(
+            ["leaderboard.url='sqlite:///file:x?mode=memory&uri=true'"],
+            "leaderboard.url",
+            marks=SLOW,
+        ),
     ],
 )
 def test_a_setting_that_would_wait_or_train_for_ever_or_lose_rows_is_refused(
