@@ -344,6 +344,8 @@ def test_a_study_with_secrets_writes_and_prints_none_and_finds_its_own_runs(tmp_
     path = tmp_path / "secretive.yaml"
     path.write_text(textwrap.dedent(STUDY).format(planted=planted))
     log_dir = tmp_path / "logs"
+    code, plan = spawn("study", str(path), "--log-dir", str(log_dir), "--dry-run")
+    assert code == 0 and "gauntlet train -m" in plan, plan
     code, first = spawn("study", str(path), "--log-dir", str(log_dir))
     assert code == 0, first
     code, again = spawn("study", str(path), "--log-dir", str(log_dir))
@@ -351,7 +353,7 @@ def test_a_study_with_secrets_writes_and_prints_none_and_finds_its_own_runs(tmp_
     # masked in the record, the planned run is still found: nothing launched the second time
     assert "1 of 1 completed (1 from earlier, 0 launched now)" in again, again
     path.unlink()  # the user's own file holds them, of course
-    assert leaks(tmp_path, first + again) == {}
+    assert leaks(tmp_path, plan + first + again) == {}
 
 
 def test_an_uncaught_error_prints_its_traceback_masked(tmp_path):
