@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.schema import run_dir_of_checkpoint
 from gauntlet.errors import GauntletError, exit_with
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
             f"ckpt_path={ckpt_path}: weights do not match the model in its config ({first})"
         ) from err
     module.eval()
-    run_dir = Path(ckpt_path).resolve().parent.parent
+    run_dir = run_dir_of_checkpoint(ckpt_path)
     return LoadedRun(module, datamodule, cfg, run_dir, checkpoint)
 
 
@@ -110,10 +111,16 @@ def main(cfg: DictConfig) -> dict[str, float]:
     try:
         metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"))
     except GauntletError as err:
+        from hydra.core.hydra_config import HydraConfig
+
+        from gauntlet.run.stray import discard_if_stray
+
+        discard_if_stray(Path(cfg.paths.output_dir), HydraConfig.get().job.name)
         exit_with(err)
     from gauntlet.run.files import atomic_write_text
 
-    out = Path(cfg.paths.output_dir) / "eval.json"
+    split = cfg.get("split", "test")
+    out = Path(cfg.paths.output_dir) / f"{split}.json"
     atomic_write_text(
         out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
     )

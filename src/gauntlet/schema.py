@@ -263,7 +263,57 @@ SCHEMAS = {
 }
 
 
+def output_dir(*, _root_: Any) -> str | None:
+    """``paths.output_dir``: the job's directory once Hydra made it; before that (``--cfg job
+    --resolve`` shows a config without running it) the directory the run would get now."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if not OmegaConf.is_missing(hc.runtime, "output_dir") and hc.runtime.output_dir:
+        return str(hc.runtime.output_dir)
+    pattern = OmegaConf.to_container(hc.run, resolve=False).get("dir")
+    if pattern is None:
+        return None
+    if pattern not in _SHOWN_DIRS:  # one time stamp for every key that shows it
+        paths = _root_.get("paths") if _root_ is not None else None
+        _SHOWN_DIRS[pattern] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
+    return _SHOWN_DIRS[pattern]
+
+
+_SHOWN_DIRS: dict[str, str] = {}
+
+
+def evaluated_run_dir(ckpt_path: Any) -> str:
+    """``gauntlet eval``'s directory: beside the run it evaluates, as ``explain/`` and
+    ``attack``'s results are (``RUN/checkpoints/best.ckpt`` -> ``RUN/eval``)."""
+    from pathlib import Path
+
+    from gauntlet.errors import GauntletError
+
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise GauntletError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return str(run_dir_of_checkpoint(path) / "eval")
+
+
+def run_dir_of_checkpoint(path: Any) -> Any:
+    """The run a checkpoint belongs to: ``RUN`` for ``RUN/checkpoints/x.ckpt``, else its folder."""
+    from pathlib import Path
+
+    folder = Path(path).resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
 def register_schemas() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("gauntlet.output_dir"):
+        OmegaConf.register_new_resolver("gauntlet.output_dir", output_dir)
+    if not OmegaConf.has_resolver("gauntlet.evaluated_run_dir"):
+        OmegaConf.register_new_resolver("gauntlet.evaluated_run_dir", evaluated_run_dir)
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)

@@ -498,6 +498,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     clock = StartupClock(libraries_s=time.perf_counter() - started)
 
+    from gauntlet.hidden_configs import refuse_hidden_choices
     from gauntlet.run.redact_files import redact_hydra_files
     from gauntlet.schema import validate
 
@@ -507,6 +508,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     with clock.phase("compose"):
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
+        refuse_hidden_choices(job.choices)
         validate(cfg)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
@@ -599,6 +601,10 @@ def main(cfg: DictConfig) -> float | None:
         # Hydra wraps errors raised while building an object in an InstantiationException
         user_error = err if isinstance(err, GauntletError) else err.__cause__
         if isinstance(user_error, GauntletError):
+            from gauntlet.run.stray import discard_if_stray
+
+            hc = HydraConfig.get()
+            discard_if_stray(Path(hc.runtime.output_dir), hc.job.name)
             exit_with(user_error, EXIT_USER_ERROR)
         if isinstance(err, RunFailed):
             exit_with(err, EXIT_FAILED)
