@@ -149,7 +149,7 @@ def _keys_of(parent: Any, object_type: Any) -> list[str]:
     from omegaconf import DictConfig
 
     if isinstance(parent, DictConfig):
-        return [str(k) for k in parent.keys()]
+        return [str(k) for k in parent]
     if dataclasses.is_dataclass(object_type):
         return [f.name for f in dataclasses.fields(object_type)]
     return []
