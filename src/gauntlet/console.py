@@ -19,6 +19,13 @@ _LIGHTNING_NOISE = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: ")
 _WARNINGS = (
     # Lightning still builds torch's LeafSpec, which torch 2.13 deprecates; harmless
     ("pytorch_lightning.utilities._pytree", r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    # under DDP, Lightning asks for sync_dist=True on every epoch-level value; the perf/*
+    # figures are each process's own, logged from rank zero only (rank_zero_only=True), where
+    # a sync would wait forever for ranks that never log. The module's metrics do sync.
+    (
+        "pytorch_lightning.trainer.connectors.logger_connector.result",
+        r"It is recommended to use `self\.log\('perf/",
+    ),
 )
 
 

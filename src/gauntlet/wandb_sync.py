@@ -52,7 +52,9 @@ def find_targets(targets: list[str], study: str | None, everything: bool) -> lis
         if path.is_dir():
             folders.append(path)
             continue
-        found = [d for d, m in manifests(root) if m.get("run_id") == target] if root.is_dir() else []
+        found = (
+            [d for d, m in manifests(root) if m.get("run_id") == target] if root.is_dir() else []
+        )
         if not found:
             raise GauntletError(
                 f"{target}: neither a directory nor the run id of a run under {root}/"

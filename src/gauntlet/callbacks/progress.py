@@ -58,9 +58,7 @@ class ProgressBar(TQDMProgressBar):
             self._redirect = ExitStack()
             self._redirect.enter_context(logging_redirect_tqdm())
             console = [
-                h
-                for h in logging.getLogger().handlers
-                if type(h).__name__ == "_TqdmLoggingHandler"
+                h for h in logging.getLogger().handlers if type(h).__name__ == "_TqdmLoggingHandler"
             ]
             only_bar = _NotTheEpochLine()
             for handler in console:
