@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # the lines of a multirun's output worth showing while it runs: results, failures, the summary
 _PROGRESS = re.compile(r"run \S+ completed|job \S+ failed|\[HYDRA\] sweep|Traceback|Error:")
+# a job's log line: "[time][logger][LEVEL] message" or "[time][HYDRA] message"; relayed as its
+# message, at its level
+_JOB_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\])+ ")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 # run fields a study may list, plot and check like metrics
@@ -199,6 +203,17 @@ def find_runs(board: Any, study: Study, jobs: Sequence[Job]) -> tuple[dict, dict
     return completed, {i: row for i, row in failed.items() if i not in completed}
 
 
+def relay(line: str) -> None:
+    """A job's progress line, whole (paths never cut), without the job's own log prefix."""
+    prefix = _JOB_LOG_PREFIX.match(line)
+    if prefix is None:
+        log.info("  %s", line)
+        return
+    last = prefix.group(0).rstrip().rsplit("[", 1)[-1].rstrip("]")
+    level = getattr(logging, last) if last in _LEVELS else logging.INFO
+    log.log(level, "  %s", line[prefix.end() :])
+
+
 def launch(overrides: Sequence[str], log_file: Path) -> int:
     """``gauntlet train -m OVERRIDES`` in a subprocess, its output into ``log_file`` (the
     progress lines also logged); returns its exit status."""
@@ -222,7 +237,7 @@ def launch(overrides: Sequence[str], log_file: Path) -> int:
         for line in process.stdout:
             out.write(line)
             if _PROGRESS.search(line):
-                log.info("  %s", line.rstrip()[:200])
+                relay(line.rstrip())
         return process.wait()
 
 
