@@ -173,7 +173,7 @@ def test_early_stopping_is_switched_on_from_the_command_line(train):
 def test_the_overfit_preset_makes_the_monitor_fire(train):
     manifest, run_dir = train("debug=overfit", "trainer.max_epochs=20", fast=False)
     metrics = manifest["metrics"]
-    assert manifest["experiment"] == "debug_overfit"
+    assert manifest["experiment"] == "digits_cnn"  # <data>_<model>, as every run
     assert manifest["data_sizes"]["train"] == 80
     assert "overfit_epoch" in metrics
     assert metrics["overfit_epoch"] < metrics["epochs_trained"] - 3

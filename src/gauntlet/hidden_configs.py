@@ -13,12 +13,26 @@ tested by tests/test_first_hour.py).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+# former names of options, still composed (each file includes its new name), warned about and
+# kept out of the lists: group -> {old: new}
+DEPRECATED: dict[str, dict[str, str]] = {
+    "experiment": {
+        "mnist1d_gru": "mnist1d_rnn",
+        "gpu_cnn": "digits_cnn_gpu",
+        "gpu_rnn": "mnist1d_rnn_gpu",
+        "gpu_transformer": "mnist1d_transformer_gpu",
+    },
+}
 # group ("" for the top level) -> names kept out of its lists (options and sub-groups alike)
 HIDDEN: dict[str, frozenset[str]] = {
     "": frozenset({"schema", "paths", "train_schema", "local"}),
     "model": frozenset({"base"}),
+    **{group: frozenset(names) for group, names in DEPRECATED.items()},
 }
 
 
@@ -46,11 +60,21 @@ def install() -> None:
 
 
 def refuse_hidden_choices(choices: dict[str, Any]) -> None:
-    """``model=base`` composes (the file exists) but is no model: say so before building."""
+    """``model=base`` composes (the file exists) but is no model: say so before building; a
+    deprecated name runs, with a warning that names the new one."""
     from gauntlet.errors import GauntletError
 
     for group, option in choices.items():
-        if option is not None and is_hidden(str(group), str(option)):
+        renamed = DEPRECATED.get(str(group), {}).get(str(option))
+        if renamed is not None:
+            log.warning(
+                "%s=%s is deprecated, the same as %s=%s (presets are named <data>_<model>)",
+                group,
+                option,
+                group,
+                renamed,
+            )
+        elif option is not None and is_hidden(str(group), str(option)):
             from gauntlet.run.user_errors import group_options
 
             options = group_options(str(group))

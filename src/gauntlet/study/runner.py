@@ -1,8 +1,8 @@
 """Plan a study's runs, launch the missing ones as Hydra multiruns, run its post steps.
 
 Every run is ``gauntlet train`` with the study's overrides, its cell's overrides and a seed, plus
-``study=NAME`` (the leaderboard's ``study`` column) and ``experiment_name=NAME`` (the wandb
-group). Before launching, the leaderboard is asked for this study's completed runs: a planned run
+``study=NAME`` (the leaderboard's ``study`` column and the wandb group); each run is named as
+any run is, ``<data>_<model>`` (docs/naming.md). Before launching, the leaderboard is asked for this study's completed runs: a planned run
 whose overrides mean the same keys and values as a completed run's (placement keys such as
 ``paths.*`` and the launcher left out) is not run again. The runs still missing are launched as
 few multiruns as cover them exactly: the whole grid x seeds is one multirun; a grid with holes
@@ -106,7 +106,7 @@ def plan(
     levels, then (``quick``) the quick overrides. A key that some cells set is written out in
     every cell (its fixed value where the cell leaves it), so cells stay one sweep.
     """
-    common = [f"study={study.name}", f"experiment_name={study.name}"]
+    common = [f"study={study.name}"]
     if study.base:
         common.append(f"experiment={study.base}")
     fixed = {key_of(item): item for item in study.overrides}
