@@ -53,7 +53,7 @@ def test_patience_below_two_is_refused():
     from gauntlet.callbacks.overfitting import OverfittingMonitor
     from gauntlet.errors import GauntletError
 
-    with pytest.raises(GauntletError, match="callbacks.overfitting.patience"):
+    with pytest.raises(GauntletError, match=r"callbacks\.overfitting\.patience"):
         OverfittingMonitor(patience=1)
 
 
