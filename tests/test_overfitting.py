@@ -171,7 +171,7 @@ def test_early_stopping_is_switched_on_from_the_command_line(train):
 
 @pytest.mark.slow
 def test_the_overfit_preset_makes_the_monitor_fire(train):
-    manifest, run_dir = train("debug=overfit", "trainer.max_epochs=20", fast=False)
+    manifest, run_dir = train("debug=overfit", fast=False)  # its 40 epochs
     metrics = manifest["metrics"]
     assert manifest["experiment"] == "digits_cnn"  # <data>_<model>, as every run
     assert manifest["data_sizes"]["train"] == 80

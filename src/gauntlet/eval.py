@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.config import CONFIG_DIR, register_schemas
 from gauntlet.errors import GauntletError, exit_with
-from gauntlet.schema import run_dir_of_checkpoint
+from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     """Rebuild the datamodule and module a checkpoint was trained with, weights loaded."""
     checkpoint = read_checkpoint(ckpt_path)
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
+    rename_former_keys(cfg)  # a checkpoint written before a key was renamed
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("test")
     from gauntlet.models.build import build_network

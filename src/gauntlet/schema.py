@@ -82,18 +82,27 @@ class ConcatSchema(DataSchema):
 
 
 @dataclass
-class TextFileSchema(DataSchema):
+class FormerTextKeys:
+    """Former spellings of text keys, still read (see RENAMED_KEYS); null unless given."""
+
+    max_len: Optional[int] = None
+    text_key: Optional[str] = None
+    label_key: Optional[str] = None
+
+
+@dataclass
+class TextFileSchema(FormerTextKeys, DataSchema):
     path: str = MISSING
-    text_key: str = "text"
-    label_key: str = "label"
-    max_len: int = MISSING
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = MISSING
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
 
 @dataclass
-class HFSchema(DataSchema):
+class HFSchema(FormerTextKeys, DataSchema):
     path: Optional[str] = None
     name: Optional[str] = None
     config: Optional[str] = None
@@ -102,7 +111,7 @@ class HFSchema(DataSchema):
     train_split: str = "train"
     val_split: Optional[str] = None
     test_split: Optional[str] = None
-    max_len: int = 64
+    max_length: int = 64
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
@@ -361,7 +370,7 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
     ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
     ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
-    ("data.max_len", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_length", _int_at_least(1), "a whole number >= 1"),
     ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
     ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
     ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
@@ -399,6 +408,40 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ),
     ("trainer.num_sanity_val_steps", lambda v: v == -1 or v >= 0, "-1 (all) or a count >= 0"),
 )
+
+
+# One concept, one key: former spellings still read, with a deprecation warning, and moved to
+# the key that names the concept everywhere (data.max_length as ListOps has it; text_column and
+# label_column as the Hugging Face datamodule has them).
+RENAMED_KEYS = {
+    "data.max_len": "data.max_length",
+    "data.text_key": "data.text_column",
+    "data.label_key": "data.label_column",
+}
+
+
+def rename_former_keys(cfg: Any) -> None:
+    """Move each former key's value (when given) to its new key and drop the former key, so the
+    run's config, manifest and identity hold one spelling."""
+    import logging
+
+    from omegaconf import OmegaConf, open_dict
+
+    for old, new in RENAMED_KEYS.items():
+        parent_key, leaf = old.rsplit(".", 1)
+        parent = OmegaConf.select(cfg, parent_key, default=None)
+        if parent is None or leaf not in parent:
+            continue
+        value = parent[leaf]
+        with open_dict(parent):
+            del parent[leaf]
+        if value is None:
+            continue
+        logging.getLogger(__name__).warning(
+            "%s is deprecated: it is now %s (set to %s here)", old, new, value
+        )
+        with open_dict(cfg):
+            OmegaConf.update(cfg, new, value, merge=False)
 
 
 def validate(cfg: Any) -> None:

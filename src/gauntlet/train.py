@@ -500,7 +500,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     from gauntlet.hidden_configs import refuse_hidden_choices
     from gauntlet.run.redact_files import redact_hydra_files
-    from gauntlet.schema import validate
+    from gauntlet.schema import rename_former_keys, validate
 
     job = job or JobInfo.from_hydra()
     marks = FitMarks(clock)
@@ -509,6 +509,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
         refuse_hidden_choices(job.choices)
+        rename_former_keys(cfg)
         validate(cfg)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
