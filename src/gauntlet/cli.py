@@ -205,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    # `gauntlet --config-dir DIR train ...` as well as `gauntlet train --config-dir DIR ...`
+    if argv[:1] and argv[0].split("=", 1)[0] in ("--config-dir", "-cd"):
+        width = 1 if "=" in argv[0] else 2
+        argv = [*argv[width : width + 1], *argv[:width], *argv[width + 1 :]]
     if argv[:1] and argv[0].split("=", 1)[0] in _TRAIN_FLAGS:
         argv = ["train", *argv]
     if argv and argv[0] in COMMANDS:
