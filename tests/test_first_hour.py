@@ -146,7 +146,7 @@ def test_a_users_own_model_still_includes_the_shared_base(capsys, tmp_path, monk
         "  dropout: 0.0, embed_dim: 8, checkpointing: false}\n"
     )
     code, out = gauntlet(
-        capsys, "--config-dir", str(tmp_path), "train", "model=mine", "--cfg", "job"
+        capsys, "--config-dir", str(tmp_path), "train", "model=mine", "--cfg", "job", "--resolve"
     )
     assert code == 0, out
     assert "_target_: gauntlet.models.module.ClassifierModule" in out  # from model/base
