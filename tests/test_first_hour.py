@@ -231,6 +231,7 @@ def test_eval_and_resume_write_into_the_run_and_a_refused_command_leaves_nothing
     assert not (tmp_path / "bad" / "eval").exists()
 
 
+@pytest.mark.slow  # a run, its resume and three wandb syncs
 def test_one_command_syncs_a_run_with_all_its_parts_in_order(capsys, tmp_path):
     logs = tmp_path / "logs"
     tiny = [o for o in TINY if o != "logger=csv"]  # the default loggers: wandb offline + CSV
@@ -376,3 +377,26 @@ def test_a_study_relays_a_jobs_line_whole_without_its_prefix(tmp_path):
     logger = logging.getLogger("gauntlet")
     for handler in [h for h in logger.handlers if getattr(h, "_gauntlet_study", False)]:
         logger.removeHandler(handler)
+
+
+@pytest.mark.slow  # two trials of a real sweep
+def test_optuna_trials_lead_back_to_their_runs(capsys, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    code, out = gauntlet(
+        capsys,
+        "train",
+        "-m",
+        "hparams_search=cnn_optuna",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage={storage}",
+        *TINY,
+        f"paths.log_dir={tmp_path / 'logs'}",
+    )
+    assert code == 0, out[-3000:]
+    trials = optuna.load_study(study_name="cnn_optuna", storage=storage).get_trials()
+    assert len(trials) == 2
+    for trial in trials:
+        manifest = json.loads((Path(trial.user_attrs["output_dir"]) / "manifest.json").read_text())
+        assert trial.user_attrs["run_id"] == manifest["run_id"]
