@@ -138,7 +138,7 @@ def test_help_completion_and_choice_lists_show_only_what_a_user_can_choose(capsy
 
 
 def test_a_users_own_model_still_includes_the_shared_base(capsys, tmp_path, monkeypatch):
-    monkeypatch.delenv("GAUNTLET_USER_CONFIG_DIR", raising=False)  # restored after the test
+    monkeypatch.setenv("GAUNTLET_USER_CONFIG_DIR", "")  # unset again after the test
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "mine.yaml").write_text(
         "defaults: [base, _self_]\n"
@@ -311,7 +311,7 @@ def test_a_former_key_spelling_works_and_is_recorded_under_the_new_key(train, te
 
 
 def test_local_settings_are_applied_when_present(capsys, tmp_path, monkeypatch):
-    monkeypatch.delenv("GAUNTLET_USER_CONFIG_DIR", raising=False)  # restored after the test
+    monkeypatch.setenv("GAUNTLET_USER_CONFIG_DIR", "")  # unset again after the test
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "default.yaml").write_text(
         "# @package _global_\npaths:\n  log_dir: /srv/this-machine\nseed: 7\n"
@@ -320,7 +320,7 @@ def test_local_settings_are_applied_when_present(capsys, tmp_path, monkeypatch):
     assert code == 0 and "log_dir: /srv/this-machine" in out and re.search(r"^seed: 7$", out, re.M)
     code, out = gauntlet(capsys, "--config-dir", str(tmp_path), "train", "seed=3", "--cfg", "job")
     assert re.search(r"^seed: 3$", out, re.M)  # the command line still wins
-    monkeypatch.delenv("GAUNTLET_USER_CONFIG_DIR")
+    monkeypatch.setenv("GAUNTLET_USER_CONFIG_DIR", "")
     code, out = gauntlet(capsys, "train", "--cfg", "job")
     assert "/srv/this-machine" not in out  # absent: nothing applied
 
