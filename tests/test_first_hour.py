@@ -400,3 +400,14 @@ def test_optuna_trials_lead_back_to_their_runs(capsys, tmp_path):
     for trial in trials:
         manifest = json.loads((Path(trial.user_attrs["output_dir"]) / "manifest.json").read_text())
         assert trial.user_attrs["run_id"] == manifest["run_id"]
+
+
+def test_help_piped_into_head_ends_quietly():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet", "train", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # what `| head` does once it has its lines: a broken pipe
+    assert process.wait(timeout=120) == 0
+    assert b"Traceback" not in process.stderr.read()
