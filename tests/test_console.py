@@ -26,6 +26,7 @@ NOISE = (
     "log_every_n_steps",
     "does not have many workers",
     "v_num",
+    "`srun` command is available",
 )
 # a log record that starts anywhere but at the start of a line was written over a progress bar
 GLUED = re.compile(r"[^\r\n]\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\]\[")
