@@ -94,5 +94,6 @@ def main(args: list[str]) -> int:
     env = dict(os.environ)
     if env.get("WANDB_MODE") == "offline":  # gauntlet's default for runs; syncing uploads
         env.pop("WANDB_MODE")
-    print(f"syncing {len(runs)} offline W&B run directories with wandb sync", flush=True)
+    what = "directory" if len(runs) == 1 else "directories"
+    print(f"syncing {len(runs)} offline W&B run {what} with wandb sync", flush=True)
     return subprocess.run(command, env=env).returncode
