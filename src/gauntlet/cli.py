@@ -133,9 +133,7 @@ def resume_in_place(args: list[str]) -> list[str]:
     if not value or value == "null" or explicit or {"-m", "--multirun"} & set(args):
         return args
     if not Path(value).expanduser().is_dir():
-        from gauntlet.errors import GauntletError
-
-        raise GauntletError(f"resume={value}: no such run directory")
+        return args  # refused by the run itself (no manifest there); nothing is left behind
     return [*args, f"hydra.run.dir={value}", "hydra.output_subdir=null"]
 
 

@@ -41,6 +41,20 @@ def raised_in_task(tb: TracebackType | None) -> bool:
     return passes_through(tb, "run_job", "hydra.core.utils")
 
 
+def gauntlet_error_in(err: BaseException) -> GauntletError | None:
+    """The user error behind ``err``: itself, or one a resolver raised, which OmegaConf wraps
+    in its own InterpolationResolutionError (as the exception it was handling, not its cause).
+    Errors the task raises do not get here with one inside: the task reports its own."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, GauntletError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def install() -> None:
     """Wrap ``hydra._internal.utils.run_and_report`` (idempotent)."""
     import hydra._internal.utils as hydra_utils
@@ -62,8 +76,9 @@ def install() -> None:
                     raise SystemExit(2) from None
                 raise
             except Exception as err:
-                if isinstance(err, GauntletError):  # gauntlet's own check, wherever it ran
-                    raise _Escape(err) from None
+                own = gauntlet_error_in(err)
+                if own is not None:  # gauntlet's own check, wherever it ran
+                    raise _Escape(own) from None
                 if raised_in_task(err.__traceback__):
                     raise
                 user_error = composition_error(err)
