@@ -37,9 +37,8 @@ class BuildWithConfigs(build_py):
         target = package / "conf"
         if target.exists():
             shutil.rmtree(target)
-        # conf/local/ holds one machine's settings (gitignored): never shipped
-
         def skip(folder: str, names: list[str]) -> set[str]:
+            # conf/local/ holds one machine's settings (gitignored): never shipped
             kept = {"__pycache__"} & set(names)
             return kept | ({"local"} if Path(folder) == ROOT / "conf" else set())
 
