@@ -14,13 +14,16 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gauntlet.leaderboard.aggregate import aggregate
 from gauntlet.leaderboard.report import Report, finite
 from gauntlet.study.claims import ClaimResult, stats
 from gauntlet.study.runner import StudyRun
 from gauntlet.study.spec import PlotSpec, Study, fill, format_label
+
+if TYPE_CHECKING:
+    from gauntlet.study.rounds import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +132,14 @@ def _real(value: Any) -> bool:
 
 
 def write_report(
-    result: StudyRun, claims: Sequence[ClaimResult], out_dir: Path, command: str
+    result: StudyRun,
+    claims: Sequence[ClaimResult],
+    out_dir: Path,
+    command: str,
+    sequential: Outcome | None = None,
 ) -> dict[str, Path]:
     """Write the plots, ``report.md``, ``report.html`` and ``results.json``; returns their
-    paths by name."""
+    paths by name. ``sequential``: the looks of ``--until-decided``, shown per claim."""
     from gauntlet.leaderboard.formats import to_markdown
     from gauntlet.leaderboard.html_page import write_html
 
@@ -187,6 +194,13 @@ def write_report(
         if unresolved:
             lines += ["", "Inconclusive claims, and what would resolve them:", ""]
             lines += [f"- {_md(c.name)}: {_md(c.advice, cell=False)}" for c in unresolved]
+    if sequential is not None:
+        lines += ["", "## Sequential looks", "", _md(sequential_line(sequential), cell=False), ""]
+        for track in sequential.tracker.claims.values():
+            lines += [f"### {_md(track.name)}", "", "| " + " | ".join(LOOK_COLUMNS) + " |"]
+            lines.append("|" + "---|" * len(LOOK_COLUMNS))
+            lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in _look_rows(track)]
+            lines.append("")
     path = out_dir / REPORT_MD
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     written["report.md"] = path
@@ -203,18 +217,68 @@ def write_report(
         f"study {study.name}" + (" (quick)" if result.quick else ""),
         keys=keys,
         description=description or None,
-        sections=[
-            (
-                "Claims",
-                ["claim", "result", "checked", "numbers", "seeds needed"],
-                [[c.name, c.verdict, c.statement, c.numbers, c.advice] for c in claims],
-            )
-        ]
-        if claims
-        else [],
+        sections=(
+            [
+                (
+                    "Claims",
+                    ["claim", "result", "checked", "numbers", "seeds needed"],
+                    [[c.name, c.verdict, c.statement, c.numbers, c.advice] for c in claims],
+                )
+            ]
+            if claims
+            else []
+        )
+        + _sequential_sections(sequential),
     )
-    written["results.json"] = _write_results(result, groups, claims, out_dir / RESULTS_JSON)
+    written["results.json"] = _write_results(
+        result, groups, claims, out_dir / RESULTS_JSON, sequential
+    )
     return written
+
+
+LOOK_COLUMNS = ["look", "seeds", "p (claim)", "boundary", "p (opposite)", "boundary", "result"]
+
+
+def sequential_line(outcome: Outcome) -> str:
+    """The study in a line: looks, runs used against a fixed design, why it stopped."""
+    plan = outcome.tracker.plan
+    decided = sum(t.decided for t in outcome.tracker.claims.values())
+    return (
+        f"Looks at {', '.join(map(str, plan.looks))} seeds per cell ({plan.spending} "
+        f"alpha spending, level {plan.level:g}, Holm across claims); {decided} of "
+        f"{len(outcome.tracker.claims)} claims decided after {outcome.tracker.looks_done} "
+        f"look(s); runs used: {outcome.runs_used}, a fixed design at {plan.max_seeds} seeds "
+        f"per cell: {outcome.fixed_runs}; stopped: {outcome.stopped}."
+    )
+
+
+def _look_rows(track: Any) -> list[list[str]]:
+    def p(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.3g}" if value >= 0.001 else f"{value:.2e}"
+
+    return [
+        [
+            str(r.look),
+            str(r.seeds),
+            p(r.p_claim),
+            p(r.bound_claim),
+            p(r.p_against),
+            p(r.bound_against),
+            r.verdict,
+        ]
+        for r in track.records
+    ]
+
+
+def _sequential_sections(outcome: Outcome | None) -> list[Any]:
+    if outcome is None:
+        return []
+    rows = [
+        [track.name, *row] for track in outcome.tracker.claims.values() for row in _look_rows(track)
+    ]
+    return [(f"Sequential looks. {sequential_line(outcome)}", ["claim", *LOOK_COLUMNS], rows)]
 
 
 def _statistics_line(study: Study, count: int) -> str:
@@ -266,7 +330,11 @@ def _claims_line(claims: Sequence[ClaimResult], quick: bool) -> str:
 
 
 def _write_results(
-    result: StudyRun, groups: list[dict[str, Any]], claims: Sequence[ClaimResult], path: Path
+    result: StudyRun,
+    groups: list[dict[str, Any]],
+    claims: Sequence[ClaimResult],
+    path: Path,
+    sequential: Outcome | None = None,
 ) -> Path:
     study = result.study
     payload = {
@@ -304,6 +372,8 @@ def _write_results(
         ],
         "post_failures": result.post_failures,
     }
+    if sequential is not None:
+        payload["sequential"] = sequential.as_dict()
     path.write_text(json.dumps(finite(payload), indent=1, default=str) + "\n", encoding="utf-8")
     return path
 

@@ -15,6 +15,7 @@ or a mapping; ``x`` and ``along`` an axis or a variable) stays ``Any`` here and 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,26 @@ class StatisticsSchema:
     )
     seed: int = option(Settings.seed, accepts="a whole number >= 0", ok=lambda v: v >= 0)
     power: float = option(Settings.power, accepts="a number in (0, 1)", ok=lambda v: 0 < v < 1)
+
+
+def _looks(looks: list[int]) -> bool:
+    return bool(looks) and looks[0] >= 2 and all(a < b for a, b in itertools.pairwise(looks))
+
+
+@dataclass
+class SequentialSchema:
+    looks: Optional[list[int]] = option(
+        None,
+        accepts="increasing whole numbers of seeds per cell, the first at least 2, "
+        "e.g. [3, 5, 8, 12]",
+        ok=_looks,
+        many=True,
+    )
+    spending: str = option(
+        "pocock",
+        accepts="pocock or obrien_fleming (the alpha-spending function)",
+        ok=lambda v: v in ("pocock", "obrien_fleming"),
+    )
 
 
 @dataclass
@@ -159,6 +180,7 @@ class StudySchema:
     claims: Optional[list[ClaimSchema]] = option(factory=list)
     config_dir: Optional[str] = option(None, accepts="a directory, relative to the study file")
     statistics: Optional[StatisticsSchema] = option(factory=StatisticsSchema)
+    sequential: Optional[SequentialSchema] = option(factory=SequentialSchema)
 
 
 # what an unknown key's message says, after "KEY: "
@@ -170,6 +192,7 @@ NOT_A_KEY = {
     PostSchema: "valid keys: {}",
     QuickSchema: "valid keys: {}",
     StatisticsSchema: "valid keys: {}",
+    SequentialSchema: "valid keys: {}",
 }
 
 

@@ -30,6 +30,10 @@ A study file is YAML::
       resamples: 9999                    #   bootstrap / permutation resamples
       seed: 0                            #   their random seed
       power: 0.8                         #   for "about N seeds would resolve it"
+    sequential:                          # for --until-decided (see gauntlet.study.rounds)
+      looks: [3, 5, 8, 12]               #   seeds per cell at each look; default: derived
+                                         #   from the seeds up to --max-seeds
+      spending: pocock                   #   or obrien_fleming
 
 A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
 and, with ``--quick``, the quick overrides.
@@ -166,6 +170,15 @@ class PostStep:
 
 
 @dataclass(frozen=True)
+class Sequential:
+    """The looks of ``--until-decided`` (None: derived from ``--max-seeds``) and the
+    alpha-spending function."""
+
+    looks: tuple[int, ...] | None = None
+    spending: str = "pocock"
+
+
+@dataclass(frozen=True)
 class Quick:
     seeds: tuple[int, ...]
     overrides: tuple[str, ...]
@@ -188,6 +201,7 @@ class Study:
     # the user's own config directory (``--config-dir``), relative to the study file
     config_dir: Path | None = None
     statistics: Settings = field(default_factory=Settings)
+    sequential: Sequential = field(default_factory=Sequential)
 
     def axis(self, name: str) -> Axis | None:
         return next((axis for axis in self.axes if axis.name == name), None)
@@ -331,6 +345,7 @@ def load_study(path: str | Path) -> Study:
         if not config_dir.is_dir():
             raise checks.fail("config_dir", f"{config_dir} is not a directory")
     settings = spec.statistics or schema.StatisticsSchema()
+    sequential = spec.sequential or schema.SequentialSchema()
     study = Study(
         path=path,
         name=name,
@@ -349,6 +364,9 @@ def load_study(path: str | Path) -> Study:
         claims=tuple(checks.claim(i, claim) for i, claim in enumerate(spec.claims or ())),
         config_dir=config_dir,
         statistics=Settings(**asdict(settings)),
+        sequential=Sequential(
+            tuple(sequential.looks) if sequential.looks else None, sequential.spending
+        ),
     )
     _check_cells_differ(checks, study)
     return study
