@@ -137,7 +137,7 @@ def check(
             fixed = dict(zip(claim.for_each, labels, strict=True))
             suffix = ", ".join(f"{k}={format_label(v)}" for k, v in fixed.items())
             name = f"{claim.name} [{suffix}]" if suffix else claim.name
-            one = _trend if claim.trend else _compare
+            one = _across if claim.kind else _trend if claim.trend else _compare
             drafts.append(
                 one(study, claim, name, {**claim.where, **fixed}, rows, settings, interval)
             )
@@ -177,6 +177,8 @@ def _judge(draft: _Draft, p: float, q: float, settings: Settings, family: int) -
 def _advice(comparison: Comparison, settings: Settings, family: int) -> str:
     if not comparison.testable:
         return "; ".join(comparison.notes) or "too few seeds for a test"
+    if comparison.test.startswith("stratified bootstrap"):
+        return "more seeds per task would narrow the bootstrap interval"
     estimate = statistics.seeds_needed(comparison, settings, family)
     if estimate is None:
         return "the runs show no difference from the claim's bound; more seeds will not tell"
@@ -243,6 +245,98 @@ def _compare(
         comparison.p_claim,
         comparison.p_against,
         wrong_side,
+        cells=cells,
+    )
+
+
+def _across(
+    study: Study,
+    claim: ClaimSpec,
+    name: str,
+    where: dict[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    interval: bool = True,
+) -> _Draft:
+    """An ``iqm`` or ``prob_improvement`` claim: normalised scores per task, compared with
+    stratified bootstrap intervals (:mod:`gauntlet.study.across_tasks`)."""
+    from gauntlet.study import across_tasks
+
+    spec = study.across_tasks
+    assert spec is not None and claim.op is not None and claim.than is not None
+    bounds = across_tasks.resolve(spec, rows, claim.metric)
+    left_rows = [row for row in rows if matches(row, where)]
+    left = across_tasks.by_task(left_rows, claim.metric, spec.task, bounds)
+    cells = _cells(rows, where)
+    right = None
+    right_text = format_metric(claim.than.value) if claim.than.value is not None else ""
+    if claim.than.where:
+        right_where = {**where, **claim.than.where}
+        right_rows = [row for row in rows if matches(row, right_where)]
+        right = across_tasks.by_task(right_rows, claim.metric, spec.task, bounds)
+        cells |= _cells(rows, right_where)
+        right_text = f"{_selection(right_where)}"
+    tasks = ", ".join(bounds)
+    if claim.kind == across_tasks.PROB_IMPROVEMENT:
+        value = claim.than.value if claim.than.value is not None else 0.5
+        statement = (
+            f"P({claim.metric}{_selection(where)} > {claim.metric}{right_text}) {claim.op} "
+            f"{value:g} across tasks {tasks}"
+        )
+    else:
+        statement = (
+            f"IQM of normalised {claim.metric}{_selection(where)} {claim.op} "
+            + (f"that of {right_text}" if right is not None else right_text)
+            + f" across tasks {tasks}"
+        )
+    if claim.tol:
+        statement += f" (tol {claim.tol:g})"
+    counts = {
+        "left": {task: len(x) for task, x in zip(bounds, left, strict=True)},
+        "right": {task: len(y) for task, y in zip(bounds, right, strict=True)} if right else None,
+    }
+    details: dict[str, Any] = {
+        "kind": claim.kind,
+        "tasks": {task: {"low": b.low, "high": b.high} for task, b in bounds.items()},
+        "runs_per_task": counts,
+        "op": claim.op,
+        "tol": claim.tol,
+    }
+    missing = [t for t, x in zip(bounds, left, strict=True) if not len(x)]
+    if right is not None:
+        missing += [t for t, y in zip(bounds, right, strict=True) if not len(y)]
+    if missing:
+        sides = f"no runs in task(s) {', '.join(sorted(set(missing)))}"
+        return _Draft(name, statement, sides, details, None, cells=cells)
+    comparison = across_tasks.compare(
+        claim.kind,
+        left,
+        right,
+        claim.than.value,
+        claim.op,
+        claim.tol,
+        settings,
+        interval,
+    )
+    if claim.kind == across_tasks.PROB_IMPROVEMENT:
+        value = claim.than.value if claim.than.value is not None else 0.5
+        sides = f"P = {comparison.difference + value:.3f}"
+    else:
+        left_iqm = float(across_tasks.iqm(left))
+        sides = f"IQM {left_iqm:.3f}"
+        if right is not None:
+            sides += f" vs {float(across_tasks.iqm(right)):.3f}"
+    sides += f" (n={comparison.n['left']}" + (
+        f", {comparison.n['right']})" if "right" in comparison.n else ")"
+    )
+    return _Draft(
+        name,
+        statement,
+        sides,
+        details,
+        comparison,
+        comparison.p_claim,
+        comparison.p_against,
         cells=cells,
     )
 

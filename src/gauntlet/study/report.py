@@ -159,6 +159,14 @@ def write_report(
             path.unlink(missing_ok=True)
             log.warning("plot %s: no run recorded %s", plot.name, ", ".join(plot.y))
 
+    across = None
+    if study.across_tasks is not None and study.across_tasks.models:
+        from gauntlet.study import across_tasks
+
+        across = across_tasks.summary(study.across_tasks, rows, study.statistics)
+        path = out_dir / "performance_profile.png"
+        if across_tasks.draw_profiles(study.across_tasks, rows, path):
+            written["performance_profile"] = path
     table = Report(groups, list(study.metrics), keys, title=f"{study.name}: results per cell")
     lines = [f"# Study: {_md(study.name)}", ""]
     if study.description:
@@ -180,6 +188,8 @@ def write_report(
         for plot, path in pictures:
             title = _md(plot.title)
             lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
+    if across is not None:
+        lines += _across_lines(study, across, "performance_profile" in written)
     if claims:
         lines += ["", "## Claims", ""]
         if result.quick:
@@ -231,9 +241,38 @@ def write_report(
         + _sequential_sections(sequential),
     )
     written["results.json"] = _write_results(
-        result, groups, claims, out_dir / RESULTS_JSON, sequential
+        result, groups, claims, out_dir / RESULTS_JSON, sequential, across
     )
     return written
+
+
+def _across_lines(study: Study, across: list[dict[str, Any]], picture: bool) -> list[str]:
+    spec = study.across_tasks
+    assert spec is not None
+    level = study.statistics.level
+    tasks = ", ".join(
+        f"{task} [{low:g}, {high:g}]" if not isinstance(high, Mapping) else f"{task} [{low:g}, ref]"
+        for task, (low, high) in spec.normalise.items()
+    )
+    lines = [
+        "",
+        "## Across tasks",
+        "",
+        f"Interquartile mean of `{_md(spec.metric)}` normalised per task ({_md(tasks)}), every "
+        f"task and seed pooled, with a {100 * (1 - level):g}% stratified bootstrap interval "
+        "(seeds resampled within each task).",
+        "",
+        "| model | IQM | interval | runs per task |",
+        "|---|---:|---|---|",
+    ]
+    for entry in across:
+        value = "—" if entry["iqm"] is None else f"{entry['iqm']:.3f}"
+        ci = "—" if not entry["ci"] else f"[{entry['ci'][0]:.3f}, {entry['ci'][1]:.3f}]"
+        runs = ", ".join(f"{t}: {n}" for t, n in entry["runs"].items())
+        lines.append(f"| {_md(entry['model'])} | {value} | {ci} | {_md(runs)} |")
+    if picture:
+        lines += ["", "![performance profiles](performance_profile.png)"]
+    return lines
 
 
 LOOK_COLUMNS = ["look", "seeds", "p (claim)", "boundary", "p (opposite)", "boundary", "result"]
@@ -335,6 +374,7 @@ def _write_results(
     claims: Sequence[ClaimResult],
     path: Path,
     sequential: Outcome | None = None,
+    across: list[dict[str, Any]] | None = None,
 ) -> Path:
     study = result.study
     payload = {
@@ -374,6 +414,8 @@ def _write_results(
     }
     if sequential is not None:
         payload["sequential"] = sequential.as_dict()
+    if across is not None:
+        payload["across_tasks"] = across
     path.write_text(json.dumps(finite(payload), indent=1, default=str) + "\n", encoding="utf-8")
     return path
 

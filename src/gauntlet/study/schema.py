@@ -158,6 +158,28 @@ class ClaimSchema:
     # a trend: metric along an axis or a variable
     trend: Optional[str] = option(None, accepts=" or ".join(TRENDS), ok=lambda v: v in TRENDS)
     along: Any = option(None, accepts=ALONG)
+    # across tasks: the IQM of normalised scores, or the probability of improvement
+    kind: Optional[str] = option(
+        None,
+        accepts="iqm or prob_improvement (a comparison across the tasks of across_tasks:)",
+        ok=lambda v: v in ("iqm", "prob_improvement"),
+    )
+
+
+@dataclass
+class AcrossTasksSchema:
+    task: str = option(
+        accepts="the key whose values are the tasks: an axis or a run key such as data"
+    )
+    normalise: dict[str, Any] = option(
+        accepts="a mapping of each task to its {low: N, high: N} (or high: {where: {...}}, "
+        "the mean of reference runs), e.g. {digits: {low: 0.1, high: 1.0}}",
+        ok=bool,
+    )
+    metric: Optional[str] = option(None, accepts=METRIC)  # for the profile; default metrics[0]
+    models: Optional[dict[str, Any]] = option(
+        None, accepts="a mapping of model names to selections, e.g. {cnn: {model: cnn}}"
+    )
 
 
 @dataclass
@@ -181,6 +203,7 @@ class StudySchema:
     config_dir: Optional[str] = option(None, accepts="a directory, relative to the study file")
     statistics: Optional[StatisticsSchema] = option(factory=StatisticsSchema)
     sequential: Optional[SequentialSchema] = option(factory=SequentialSchema)
+    across_tasks: Optional[AcrossTasksSchema] = option(None)
 
 
 # what an unknown key's message says, after "KEY: "
@@ -193,6 +216,7 @@ NOT_A_KEY = {
     QuickSchema: "valid keys: {}",
     StatisticsSchema: "valid keys: {}",
     SequentialSchema: "valid keys: {}",
+    AcrossTasksSchema: "valid keys: {}",
 }
 
 
