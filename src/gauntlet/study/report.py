@@ -167,6 +167,9 @@ def write_report(
         path = out_dir / "performance_profile.png"
         if across_tasks.draw_profiles(study.across_tasks, rows, path):
             written["performance_profile"] = path
+    from gauntlet.study import variance
+
+    shares = variance.split(study, rows)
     table = Report(groups, list(study.metrics), keys, title=f"{study.name}: results per cell")
     lines = [f"# Study: {_md(study.name)}", ""]
     if study.description:
@@ -190,6 +193,17 @@ def write_report(
             lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
     if across is not None:
         lines += _across_lines(study, across, "performance_profile" in written)
+    if shares:
+        lines += ["", "## Where the variance comes from", ""]
+        lines += [
+            "Each level of `vary` lets only its sources follow the seed and holds the others; "
+            "its variance over seeds is theirs, its share that over the sum across levels "
+            f"({100 * (1 - study.statistics.level):g}% bootstrap intervals).",
+            "",
+            "| " + " | ".join(VARIANCE_COLUMNS) + " |",
+            "|" + "---|" * len(VARIANCE_COLUMNS),
+        ]
+        lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in _variance_rows(shares)]
     if claims:
         lines += ["", "## Claims", ""]
         if result.quick:
@@ -238,12 +252,42 @@ def write_report(
             if claims
             else []
         )
-        + _sequential_sections(sequential),
+        + _sequential_sections(sequential)
+        + (
+            [("Where the variance comes from", VARIANCE_COLUMNS, _variance_rows(shares))]
+            if shares
+            else []
+        ),
     )
     written["results.json"] = _write_results(
-        result, groups, claims, out_dir / RESULTS_JSON, sequential, across
+        result, groups, claims, out_dir / RESULTS_JSON, sequential, across, shares
     )
     return written
+
+
+VARIANCE_COLUMNS = ["cell", "metric", "sources", "runs", "std", "variance", "share", "interval"]
+
+
+def _variance_rows(shares: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for item in shares:
+        cell = ", ".join(f"{k}={v}" for k, v in item["cell"].items()) or "all"
+        for source in item["sources"]:
+            var = source["variance"]
+            share, ci = source["share"], source["share_ci"]
+            rows.append(
+                [
+                    cell,
+                    item["metric"],
+                    source["source"],
+                    str(source["n"]),
+                    "—" if var is None else f"{math.sqrt(var):.4f}",
+                    "—" if var is None else f"{var:.3g}",
+                    "—" if share is None else f"{100 * share:.0f}%",
+                    "—" if not ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]",
+                ]
+            )
+    return rows
 
 
 def _across_lines(study: Study, across: list[dict[str, Any]], picture: bool) -> list[str]:
@@ -375,6 +419,7 @@ def _write_results(
     path: Path,
     sequential: Outcome | None = None,
     across: list[dict[str, Any]] | None = None,
+    shares: list[dict[str, Any]] | None = None,
 ) -> Path:
     study = result.study
     payload = {
@@ -416,6 +461,8 @@ def _write_results(
         payload["sequential"] = sequential.as_dict()
     if across is not None:
         payload["across_tasks"] = across
+    if shares:
+        payload["variance"] = shares
     path.write_text(json.dumps(finite(payload), indent=1, default=str) + "\n", encoding="utf-8")
     return path
 

@@ -204,6 +204,15 @@ class StudySchema:
     statistics: Optional[StatisticsSchema] = option(factory=StatisticsSchema)
     sequential: Optional[SequentialSchema] = option(factory=SequentialSchema)
     across_tasks: Optional[AcrossTasksSchema] = option(None)
+    vary: Optional[list[Any]] = option(
+        None,
+        accepts="sources of randomness to vary one group at a time (split, init, order, "
+        "augment), each a name or a list of names, e.g. [init, [split, order]]",
+        many=True,
+    )
+    hold: int = option(
+        0, accepts="a whole number >= 0 that is not one of the seeds", ok=lambda v: v >= 0
+    )
 
 
 # what an unknown key's message says, after "KEY: "

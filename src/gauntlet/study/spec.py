@@ -346,6 +346,8 @@ def load_study(path: str | Path) -> Study:
     if not _NAME.match(name):
         raise checks.fail("name", f"{name!r}: letters, digits, _ . - only")
     checks.axes = tuple(checks.axis(key, value) for key, value in (spec.grid or {}).items())
+    if spec.vary:
+        checks.axes += (_vary_axis(checks, spec.vary, spec.hold, spec.seeds),)
     overrides = checks.overrides(spec.overrides, "overrides")
     _check_keys_once(checks, spec.base, overrides, checks.axes)
     quick = spec.quick or schema.QuickSchema()
@@ -418,6 +420,38 @@ def _across_tasks(checks: _Checks, spec: Any, metrics: Sequence[str]) -> AcrossT
             raise checks.fail(f"across_tasks.models.{name}", f"expected a mapping, got {where!r}")
         models[str(name)] = checks.where(where, f"across_tasks.models.{name}")
     return AcrossTasks(spec.task, normalise, spec.metric or metrics[0], models)
+
+
+VARY = "vary"  # the axis a study's vary: adds
+
+
+def _vary_axis(checks: _Checks, vary: Sequence[Any], hold: int, seeds: Sequence[int]) -> Axis:
+    """One level per group of sources: they follow the run's seed, every other source is held
+    at ``hold``. (A held source equal to the run's seed would follow the seed's own stream, not
+    a reseeded one, so ``hold`` may not be a seed.)"""
+    from gauntlet.seeding import SOURCES
+
+    if any(axis.name == VARY for axis in checks.axes):
+        raise checks.fail("grid.vary", "vary is the axis that vary: makes; name yours otherwise")
+    if hold in seeds:
+        raise checks.fail("hold", f"{hold} is one of the seeds {list(seeds)}; pick another")
+    levels = []
+    for index, item in enumerate(vary):
+        group = [item] if isinstance(item, str) else list(item)
+        bad = [name for name in group if name not in SOURCES]
+        if not group or bad:
+            raise checks.fail(
+                f"vary[{index}]", f"{bad or group!r}: expected sources among {', '.join(SOURCES)}"
+            )
+        label = "+".join(group)
+        settings = tuple(
+            (f"seeds.{name}", "${seed}" if name in group else hold) for name in SOURCES
+        )
+        levels.append(Level(label, settings))
+    labels = [level.label for level in levels]
+    if len(set(labels)) != len(labels):
+        raise checks.fail("vary", f"groups repeat: {labels}")
+    return Axis(VARY, tuple(levels), named=True)
 
 
 def _number(value: Any) -> bool:
