@@ -240,6 +240,7 @@ class TrainSchema:
     tags: list[str] = field(default_factory=list)
     seed: int = 42
     seeds: SeedsSchema = field(default_factory=SeedsSchema)
+    trial: Optional[int] = None  # the Optuna trial a replicate run belongs to
     train: bool = True
     test: bool = True
     ckpt_path: Optional[str] = None
