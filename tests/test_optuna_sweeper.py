@@ -636,3 +636,58 @@ def test_bad_replicate_settings_name_the_key(tmp_path: Path) -> None:
         rc=1,
     )
     assert "hydra.sweeper.objective=lcb: needs replicates of 2 or more" in proc.stderr
+
+
+@pytest.mark.slow
+def test_replicate_runs_of_a_real_search_group_under_their_trial_on_the_leaderboard(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_OPTUNA_STORAGE", None)
+    tiny = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "logger=csv",
+        "model.net.hidden=16",
+        "trainer.enable_progress_bar=false",
+    ]
+    search = [
+        "hparams_search=cnn_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.replicates=2",
+        "hydra.sweeper.pruner.name=none",
+    ]
+    run = [sys.executable, "-m", "gauntlet"]
+    train = subprocess.run(
+        [*run, "train", "-m", *search, *tiny, f"paths.log_dir={tmp_path}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+    query = ["leaderboard", "--log-dir", str(tmp_path), "--group-by", "trial", "--all"]
+    board = subprocess.run(
+        [*run, *query, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    groups = {g["trial"]: g for g in json.loads(board.stdout)}
+    assert sorted(groups) == [0, 1]
+    assert all(g["runs"] == 2 for g in groups.values())
+    manifests = [json.loads(p.read_text()) for p in tmp_path.glob("multiruns/*/*/manifest.json")]
+    for trial in (0, 1):
+        mine = [m for m in manifests if m["config"]["trial"] == trial]
+        assert sorted(m["seed"] for m in mine) == [42, 43]
+        # the replicates share everything but the seed (and what follows it)
+        configs = []
+        for m in mine:
+            config = dict(m["config"])
+            for key in ("seed", "seeds", "data", "paths", "hydra"):
+                config.pop(key, None)
+            configs.append(json.dumps(config, sort_keys=True))
+        assert configs[0] == configs[1]
