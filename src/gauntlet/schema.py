@@ -27,7 +27,7 @@ class DataSchema:
     eval_batch_size: int = 512
     val_fraction: float = MISSING
     test_fraction: float = 0.2
-    split_seed: int = 0
+    split_seed: int = II("seeds.split")  # seeds.split: 0 unless set
     fraction: float = 1.0
     samples_per_class: Optional[int] = None
     on_device: bool = True
