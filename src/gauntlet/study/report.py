@@ -208,7 +208,15 @@ def write_report(
         lines += ["", "## Claims", ""]
         if result.quick:
             lines += ["Quick run: the claims are evaluated but not checked.", ""]
-        lines += [_statistics_line(study, len(claims)), ""]
+        line = _statistics_line(study, len(claims))
+        if sequential is not None:
+            line += (
+                " With --until-decided the verdicts are those of the looks below: each claim's "
+                "raw one-sided p-value is held to its look's group-sequential boundary (Holm "
+                "across claims), and its numbers are those of the look that decided it, or of "
+                "its last look."
+            )
+        lines += [line, ""]
         lines += ["| claim | result | checked | numbers |", "|---|---|---|---|"]
         lines += [
             f"| {_md(c.name)} | **{c.verdict}** | {_md(c.statement)} | {_md(c.numbers)} |"
