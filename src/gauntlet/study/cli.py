@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -168,43 +169,38 @@ def main(argv: list[str]) -> int:
             console.print(Text("gauntlet train -m " + shlex.join(overrides)))
         return 0
 
-    outcome = None
-    if args.until_decided:
-        from gauntlet.study.rounds import Budget, run_until_decided
+    from gauntlet.run.record import RunStopped
 
-        outcome = run_until_decided(
-            study,
-            log_dir=log_dir,
-            out_dir=out_dir,
-            budget=Budget(args.max_seeds, args.max_runs, args.max_hours),
-            launcher=launcher,
-            post_jobs=args.post_jobs,
-        )
-        result, claims = outcome.result, outcome.claims
-    else:
-        result = run_study(
-            study,
-            log_dir=log_dir,
-            out_dir=out_dir,
-            quick=args.quick,
-            launcher=launcher,
-            launch_runs=not args.report_only,
-            post_jobs=args.post_jobs,
-        )
-        claims = evaluate(study, result.labelled_rows())
-    command = "gauntlet study " + shlex.join(
-        [
-            args.file,
-            *(["--quick"] if args.quick else []),
-            *(["--launcher", launcher] if launcher else []),
-            *(["--until-decided"] if args.until_decided else []),
-            *([f"--max-seeds={args.max_seeds}"] if args.max_seeds else []),
-            *([f"--max-runs={args.max_runs}"] if args.max_runs else []),
-            *([f"--max-hours={args.max_hours:g}"] if args.max_hours else []),
-            *(["--strict"] if args.strict else []),
-        ]
-    )
-    written = write_report(result, claims, out_dir, command, sequential=outcome)
+    outcome = None
+    try:
+        if args.until_decided:
+            from gauntlet.study.rounds import Budget, run_until_decided
+
+            outcome = run_until_decided(
+                study,
+                log_dir=log_dir,
+                out_dir=out_dir,
+                budget=Budget(args.max_seeds, args.max_runs, args.max_hours),
+                launcher=launcher,
+                post_jobs=args.post_jobs,
+                command=_command(args, launcher),
+            )
+            result, claims = outcome.result, outcome.claims
+        else:
+            result = run_study(
+                study,
+                log_dir=log_dir,
+                out_dir=out_dir,
+                quick=args.quick,
+                launcher=launcher,
+                launch_runs=not args.report_only,
+                post_jobs=args.post_jobs,
+            )
+            claims = evaluate(study, result.labelled_rows())
+    except RunStopped as stop:  # SIGINT/SIGTERM: the way to continue is the last line
+        print(stop.line, file=sys.stderr)
+        raise SystemExit(stop.code) from None
+    written = write_report(result, claims, out_dir, _command(args, launcher), sequential=outcome)
 
     table = Table(
         title=f"study {study.name}" + (" (quick: claims not checked)" if args.quick else "")
@@ -245,6 +241,22 @@ def main(argv: list[str]) -> int:
             "cannot tell (--strict fails on them)[/yellow]"
         )
     return 0
+
+
+def _command(args: argparse.Namespace, launcher: str | None) -> str:
+    """The study command as given (its options that change what runs)."""
+    return "gauntlet study " + shlex.join(
+        [
+            args.file,
+            *(["--quick"] if args.quick else []),
+            *(["--launcher", launcher] if launcher else []),
+            *(["--until-decided"] if args.until_decided else []),
+            *([f"--max-seeds={args.max_seeds}"] if args.max_seeds else []),
+            *([f"--max-runs={args.max_runs}"] if args.max_runs else []),
+            *([f"--max-hours={args.max_hours:g}"] if args.max_hours else []),
+            *(["--strict"] if args.strict else []),
+        ]
+    )
 
 
 def _logging(console: Console) -> None:

@@ -40,6 +40,8 @@ from gauntlet.study.runner import (
     multirun_overrides,
     plan,
     run_post_steps,
+    study_lock,
+    wait_for,
 )
 from gauntlet.study.sequential import ClaimLook, Plan, Tracker, derive_looks
 from gauntlet.study.spec import Study
@@ -144,8 +146,10 @@ def run_until_decided(
     budget: Budget,
     launcher: str | None = None,
     post_jobs: int = 1,
+    command: str = "",
 ) -> Outcome:
-    """Run the study's looks (see the module docstring); returns what was run and decided."""
+    """Run the study's looks (see the module docstring); returns what was run and decided.
+    ``command`` is the line that continues the study, for a study stopped by a signal."""
     from gauntlet.leaderboard.store import Leaderboard, resolve_url
     from gauntlet.run.files import atomic_write_text
 
@@ -165,7 +169,7 @@ def run_until_decided(
         for cell in record["cells"]:
             given[cell] = max(given.get(cell, 0), record["seeds"])
     stopped = "every claim decided"
-    with Leaderboard.open(resolve_url(None, log_dir)) as board:
+    with study_lock(out_dir, study), Leaderboard.open(resolve_url(None, log_dir)) as board:
         before = {row.get("run_id") for row in find_runs(board, study, every)[0].values()}
         for number, seeds in enumerate(fresh.looks, start=1):
             if number <= tracker.looks_done:
@@ -175,6 +179,7 @@ def run_until_decided(
                 break
             wanted = cells if undecided is None else _cells_read(undecided, reads, cells)
             jobs = _scheduled(by_key, {**given, **{c: max(given[c], seeds) for c in wanted}})
+            wait_for(board, study, jobs)  # runs of a killed study that still train elsewhere
             completed, _ = find_runs(board, study, jobs)
             todo = [job for i, job in enumerate(jobs) if i not in completed]
             reason = _over_budget(budget, len(completed) + len(todo), started)
@@ -198,7 +203,8 @@ def run_until_decided(
                 overrides = multirun_overrides(todo[0].common, product)
                 result.multiruns.append(overrides)
                 stamp = time.strftime("%Y%m%d-%H%M%S")
-                status = launch(overrides, out_dir / "logs" / f"look{number}-{stamp}-{index}.log")
+                log_file = out_dir / "logs" / f"look{number}-{stamp}-{index}.log"
+                status = _launch_or_stop(overrides, log_file, command)
                 if status != 0:
                     log.warning("look %d: multirun %d exited with status %d", number, index, status)
             result.completed, result.failed = find_runs(board, study, jobs)
@@ -228,6 +234,17 @@ def run_until_decided(
     outcome = Outcome(result, tracker, stopped, rounds)
     outcome.claims = final_claims(study, result, tracker, sequence)
     return outcome
+
+
+def _launch_or_stop(overrides: list[str], log_file: Path, command: str) -> int:
+    """:func:`launch`; stopped by a signal, the study ends saying how to continue it."""
+    from gauntlet.run.record import RunStopped
+
+    try:
+        return launch(overrides, log_file)
+    except RunStopped as stop:
+        log.warning("stopped by a signal; the looks so far are recorded, and the runs too")
+        raise RunStopped(int(stop.code or 1), f"continue it with: {command}") from None
 
 
 def _cells_read(names: Sequence[str], reads: dict[str, list[str]], cells: list[str]) -> list[str]:
