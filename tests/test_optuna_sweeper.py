@@ -670,3 +670,113 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_when_asked(tmp_path
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == by_number[2].params
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+
+
+def replicate_jobs(tmp_path: Path, name: str = "sweep") -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((tmp_path / name).glob("*/job.json"))]
+
+
+@pytest.mark.parametrize("objective", ["mean", "lcb"])
+def test_replicates_train_seeds_per_trial_and_optuna_stores_their_mean_or_bound(
+    tmp_path: Path, objective: str
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    sweep(
+        tmp_path,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.replicates=3",
+        f"hydra.sweeper.objective={objective}",
+        "hydra.sweeper.direction=maximize",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=replicates",
+        "hydra.sweeper.seed=3",
+        "x=interval(-3, 3)",
+        app="replicates.py",
+    )
+    study = optuna.load_study(study_name="replicates", storage=storage)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    jobs = replicate_jobs(tmp_path)
+    assert len(jobs) == 9
+    for trial in trials:
+        mine = [job for job in jobs if job["trial"] == trial.number]
+        # the replicates share everything but the seed
+        assert sorted(job["seed"] for job in mine) == [7, 8, 9]
+        assert {(job["x"], job["label"]) for job in mine} == {(trial.params["x"], "a")}
+        values = [-((trial.params["x"] - 2.0) ** 2) + 0.5 * (s % 3) for s in (7, 8, 9)]
+        mean = sum(values) / 3
+        expected = mean
+        if objective == "lcb":  # mean - t(0.9, 2) * sd / sqrt(3), sd of (0.5, 1, 0) = 0.5
+            from scipy import stats
+
+            expected = mean - stats.t.ppf(0.9, 2) * 0.5 / 3**0.5
+        assert trial.value == pytest.approx(expected)
+        assert trial.user_attrs["replicate_seeds"] == [7, 8, 9]
+
+
+def test_bad_replicate_settings_name_the_key(tmp_path: Path) -> None:
+    proc = sweep(
+        tmp_path,
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.objective=lcb",
+        "x=interval(-3, 3)",
+        app="replicates.py",
+        rc=1,
+    )
+    assert "hydra.sweeper.objective=lcb: needs replicates of 2 or more" in proc.stderr
+
+
+@pytest.mark.slow
+def test_replicate_runs_of_a_real_search_group_under_their_trial_on_the_leaderboard(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    env.pop("GAUNTLET_OPTUNA_STORAGE", None)
+    tiny = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "logger=csv",
+        "model.net.hidden=16",
+        "trainer.enable_progress_bar=false",
+    ]
+    search = [
+        "hparams_search=cnn_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.replicates=2",
+        "hydra.sweeper.pruner.name=none",
+    ]
+    run = [sys.executable, "-m", "gauntlet"]
+    train = subprocess.run(
+        [*run, "train", "-m", *search, *tiny, f"paths.log_dir={tmp_path}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+    query = ["leaderboard", "--log-dir", str(tmp_path), "--group-by", "trial", "--all"]
+    board = subprocess.run(
+        [*run, *query, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    groups = {g["trial"]: g for g in json.loads(board.stdout)}
+    assert sorted(groups) == [0, 1]
+    assert all(g["runs"] == 2 for g in groups.values())
+    manifests = [json.loads(p.read_text()) for p in tmp_path.glob("multiruns/*/*/manifest.json")]
+    for trial in (0, 1):
+        mine = [m for m in manifests if m["config"]["trial"] == trial]
+        assert sorted(m["seed"] for m in mine) == [42, 43]
+        # the replicates share everything but the seed (and what follows it)
+        configs = []
+        for m in mine:
+            data = {k: v for k, v in m["config"]["data"].items() if k not in ("seed", "split_seed")}
+            trainer = {k: v for k, v in m["config"]["trainer"].items() if k != "default_root_dir"}
+            trained = {"model": m["config"]["model"], "trainer": trainer}
+            configs.append(json.dumps({**trained, "data": data}, sort_keys=True))
+        assert configs[0] == configs[1]

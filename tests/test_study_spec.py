@@ -67,7 +67,7 @@ def test_every_shipped_study_reads(tmp_path):
 
 # what each shipped study holds: its axes, cells, seeds, plots, claims and post steps
 SHIPPED = {
-    "architectures": (["arch"], 8, (1, 2, 3), 2, 4, 0),
+    "architectures": (["arch"], 8, (1, 2, 3), 2, 6, 0),
     "compute": (
         ["trainer.precision", "trainer.accumulate_grad_batches", "model.compile"],
         8,

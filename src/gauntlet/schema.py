@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import II, MISSING
 
 # -- data ------------------------------------------------------------------------------------
 
@@ -27,7 +27,7 @@ class DataSchema:
     eval_batch_size: int = 512
     val_fraction: float = MISSING
     test_fraction: float = 0.2
-    split_seed: int = 0
+    split_seed: int = II("seeds.split")  # seeds.split: 0 unless set
     fraction: float = 1.0
     samples_per_class: Optional[int] = None
     on_device: bool = True
@@ -231,12 +231,25 @@ class TrainerSchema:
 
 
 @dataclass
+class SeedsSchema:
+    """Where a run's randomness comes from (Bouthillier et al. 2021). Each source follows
+    ``seed`` (the split its fixed 0) unless set, so one ``seed=`` still sets them all."""
+
+    split: int = 0  # the data split: data.split_seed follows it
+    init: int = II("seed")  # the network's initial weights
+    order: int = II("seed")  # the training batches' order: data.seed follows it
+    augment: int = II("seed")  # augmentation, mixup and dropout during training
+
+
+@dataclass
 class TrainSchema:
     task_name: str = "train"
     experiment_name: str = "default"
     study: Optional[str] = None
     tags: list[str] = field(default_factory=list)
     seed: int = 42
+    seeds: SeedsSchema = field(default_factory=SeedsSchema)
+    trial: Optional[int] = None  # the Optuna trial a replicate run belongs to
     train: bool = True
     test: bool = True
     ckpt_path: Optional[str] = None
@@ -371,6 +384,10 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.fraction", lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1]"),
     ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
     ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
+    *(
+        (f"seeds.{source}", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}")
+        for source in ("split", "init", "order", "augment")
+    ),
     ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
     ("data.max_length", _int_at_least(1), "a whole number >= 1"),
     ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),

@@ -121,6 +121,7 @@ def build(
     import pytorch_lightning as pl
 
     from gauntlet.console import quiet_dependencies
+    from gauntlet.seeding import seed_training
 
     quiet_dependencies()
     clock = clock or StartupClock()
@@ -129,6 +130,7 @@ def build(
         datamodule = _build_data(cfg)
     with clock.phase("network"):
         module = _build_module(cfg, datamodule)
+    seed_training(cfg)
     with clock.phase("trainer"):
         trainer = _build_trainer(cfg, run_id, marks, run_config)
     return datamodule, module, trainer
@@ -152,8 +154,9 @@ def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
 
     with from_constructor("model.net"):
         from gauntlet.models.build import build_network
+        from gauntlet.seeding import build_network as seeded_network
 
-        net = build_network(cfg.model.net, datamodule.spec)
+        net = seeded_network(cfg, lambda: build_network(cfg.model.net, datamodule.spec))
     augment = None
     if cfg.get("augment") and "_target_" in cfg.augment:
         with from_constructor("augment"):

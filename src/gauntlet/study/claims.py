@@ -87,6 +87,7 @@ class _Draft:
     p_against: float = math.nan
     wrong_side: Callable[[tuple[float, float]], bool] | None = None
     steps: list[tuple[Any, Any, Comparison]] = field(default_factory=list)
+    cells: set[str] = field(default_factory=set)  # the grid cells whose runs it read
 
 
 def matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
@@ -110,15 +111,7 @@ def evaluate(
     """Every claim of the study (``for_each`` expanded) on labelled rows, in file order, with
     p-values Holm-corrected across all of them."""
     settings = settings or study.statistics
-    drafts = []
-    for claim in study.claims:
-        axes = [study.axis(name) for name in claim.for_each]
-        for labels in itertools.product(*(axis.labels() for axis in axes if axis)):
-            fixed = dict(zip(claim.for_each, labels, strict=True))
-            suffix = ", ".join(f"{k}={format_label(v)}" for k, v in fixed.items())
-            name = f"{claim.name} [{suffix}]" if suffix else claim.name
-            check = _trend if claim.trend else _compare
-            drafts.append(check(study, claim, name, {**claim.where, **fixed}, rows, settings))
+    drafts = check(study, rows, settings)
     adjusted_claim = statistics.holm([d.p_claim for d in drafts])
     adjusted_against = statistics.holm([d.p_against for d in drafts])
     family = sum(not math.isnan(d.p_claim) for d in drafts)
@@ -126,6 +119,42 @@ def evaluate(
         _judge(draft, p, q, settings, family)
         for draft, p, q in zip(drafts, adjusted_claim, adjusted_against, strict=True)
     ]
+
+
+def check(
+    study: Study,
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings | None = None,
+    interval: bool = True,
+) -> list[_Draft]:
+    """Every claim of the study (``for_each`` expanded) checked on labelled rows, in file
+    order, with raw p-values, before any correction across claims."""
+    settings = settings or study.statistics
+    drafts = []
+    for claim in study.claims:
+        axes = [study.axis(name) for name in claim.for_each]
+        for labels in itertools.product(*(axis.labels() for axis in axes if axis)):
+            fixed = dict(zip(claim.for_each, labels, strict=True))
+            suffix = ", ".join(f"{k}={format_label(v)}" for k, v in fixed.items())
+            name = f"{claim.name} [{suffix}]" if suffix else claim.name
+            one = _across if claim.kind else _trend if claim.trend else _compare
+            drafts.append(
+                one(study, claim, name, {**claim.where, **fixed}, rows, settings, interval)
+            )
+    return drafts
+
+
+def judge_draft(
+    draft: _Draft, verdict: str, numbers: str, details: Mapping[str, Any]
+) -> ClaimResult:
+    """A claim's result with a verdict reached elsewhere (a sequential look)."""
+    main = draft.main
+    sides = draft.sides if main is None else f"{draft.sides}; {numbers}"
+    return ClaimResult(draft.name, verdict, draft.statement, sides, {**draft.details, **details})
+
+
+def _cells(rows: Iterable[Mapping[str, Any]], where: Mapping[str, Any]) -> set[str]:
+    return {str(row.get("cell", "")) for row in rows if matches(row, where)}
 
 
 def _judge(draft: _Draft, p: float, q: float, settings: Settings, family: int) -> ClaimResult:
@@ -148,6 +177,8 @@ def _judge(draft: _Draft, p: float, q: float, settings: Settings, family: int) -
 def _advice(comparison: Comparison, settings: Settings, family: int) -> str:
     if not comparison.testable:
         return "; ".join(comparison.notes) or "too few seeds for a test"
+    if comparison.test.startswith("stratified bootstrap"):
+        return "more seeds per task would narrow the bootstrap interval"
     estimate = statistics.seeds_needed(comparison, settings, family)
     if estimate is None:
         return "the runs show no difference from the claim's bound; more seeds will not tell"
@@ -172,18 +203,21 @@ def _compare(
     where: dict[str, Any],
     rows: Sequence[Mapping[str, Any]],
     settings: Settings,
+    interval: bool = True,
 ) -> _Draft:
     assert claim.op is not None and claim.than is not None
     left_sample = _sample(rows, claim.metric, where)
     left = summarise(list(left_sample.values))
     left_text = f"{claim.metric}{_selection(where)}"
     right_sample: statistics.Sample | float
+    cells = _cells(rows, where)
     if claim.than.value is not None:
         right = None
         right_sample = claim.than.value
         right_text = format_metric(claim.than.value)
     else:
         right_where = {**where, **claim.than.where}
+        cells |= _cells(rows, right_where)
         right_sample = _sample(rows, claim.than.metric or claim.metric, right_where)
         right = summarise(list(right_sample.values))
         right_text = f"{claim.than.metric}{_selection(right_where)}"
@@ -196,9 +230,11 @@ def _compare(
         "tol": claim.tol,
     }
     if left["mean"] is None or (right is not None and right["mean"] is None):
-        return _Draft(name, statement, _no_data(left, right), details, None)
+        return _Draft(name, statement, _no_data(left, right), details, None, cells=cells)
     sides = f"{_stat(left)} {claim.op} {_stat(right) if right else format_metric(right_sample)}"
-    comparison = statistics.compare(left_sample, right_sample, claim.op, claim.tol, settings)
+    comparison = statistics.compare(
+        left_sample, right_sample, claim.op, claim.tol, settings, interval
+    )
     wrong_side = _wrong_side(claim.op, claim.tol) if right is None else None
     return _Draft(
         name,
@@ -209,6 +245,99 @@ def _compare(
         comparison.p_claim,
         comparison.p_against,
         wrong_side,
+        cells=cells,
+    )
+
+
+def _across(
+    study: Study,
+    claim: ClaimSpec,
+    name: str,
+    where: dict[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    interval: bool = True,
+) -> _Draft:
+    """An ``iqm`` or ``prob_improvement`` claim: normalised scores per task, compared with
+    stratified bootstrap intervals (:mod:`gauntlet.study.across_tasks`)."""
+    from gauntlet.study import across_tasks
+
+    spec = study.across_tasks
+    assert spec is not None and claim.op is not None and claim.than is not None
+    bounds = across_tasks.resolve(spec, rows, claim.metric)
+    left_rows = [row for row in rows if matches(row, where)]
+    left = across_tasks.by_task(left_rows, claim.metric, spec.task, bounds)
+    cells = _cells(rows, where)
+    right = None
+    right_text = format_metric(claim.than.value) if claim.than.value is not None else ""
+    if claim.than.where:
+        right_where = {**where, **claim.than.where}
+        right_rows = [row for row in rows if matches(row, right_where)]
+        right = across_tasks.by_task(right_rows, claim.metric, spec.task, bounds)
+        cells |= _cells(rows, right_where)
+        right_text = f"{_selection(right_where)}"
+    tasks = ", ".join(bounds)
+    if claim.kind == across_tasks.PROB_IMPROVEMENT:
+        value = claim.than.value if claim.than.value is not None else 0.5
+        statement = (
+            f"P({claim.metric}{_selection(where)} > {claim.metric}{right_text}) {claim.op} "
+            f"{value:g} across tasks {tasks}"
+        )
+    else:
+        statement = (
+            f"IQM of normalised {claim.metric}{_selection(where)} {claim.op} "
+            + (f"that of {right_text}" if right is not None else right_text)
+            + f" across tasks {tasks}"
+        )
+    if claim.tol:
+        statement += f" (tol {claim.tol:g})"
+    counts = {
+        "left": {task: len(x) for task, x in zip(bounds, left, strict=True)},
+        "right": {task: len(y) for task, y in zip(bounds, right, strict=True)} if right else None,
+    }
+    details: dict[str, Any] = {
+        "kind": claim.kind,
+        "tasks": {task: {"low": b.low, "high": b.high} for task, b in bounds.items()},
+        "runs_per_task": counts,
+        "op": claim.op,
+        "tol": claim.tol,
+    }
+    missing = [t for t, x in zip(bounds, left, strict=True) if not len(x)]
+    if right is not None:
+        missing += [t for t, y in zip(bounds, right, strict=True) if not len(y)]
+    if missing:
+        sides = f"no runs in task(s) {', '.join(sorted(set(missing)))}"
+        return _Draft(name, statement, sides, details, None, cells=cells)
+    comparison = across_tasks.compare(
+        claim.kind,
+        left,
+        right,
+        claim.than.value,
+        claim.op,
+        claim.tol,
+        settings,
+        interval,
+    )
+    if claim.kind == across_tasks.PROB_IMPROVEMENT:
+        value = claim.than.value if claim.than.value is not None else 0.5
+        sides = f"P = {comparison.difference + value:.3f}"
+    else:
+        left_iqm = float(across_tasks.iqm(left))
+        sides = f"IQM {left_iqm:.3f}"
+        if right is not None:
+            sides += f" vs {float(across_tasks.iqm(right)):.3f}"
+    sides += f" (n={comparison.n['left']}" + (
+        f", {comparison.n['right']})" if "right" in comparison.n else ")"
+    )
+    return _Draft(
+        name,
+        statement,
+        sides,
+        details,
+        comparison,
+        comparison.p_claim,
+        comparison.p_against,
+        cells=cells,
     )
 
 
@@ -235,17 +364,20 @@ def _trend(
     where: dict[str, Any],
     rows: Sequence[Mapping[str, Any]],
     settings: Settings,
+    interval: bool = True,
 ) -> _Draft:
     along = claim.along
     assert along is not None and claim.trend is not None
     points = along.values if not along.is_axis else tuple(study.axis(along.name).labels())
     series = []
+    cells: set[str] = set()
     for point in points:
         if along.is_axis:
             metric, selection = claim.metric, {**where, along.name: point}
         else:
             metric, selection = fill(claim.metric, {along.name: point}), where
         series.append((point, _sample(rows, metric, selection)))
+        cells |= _cells(rows, selection)
     statement = (
         f"{claim.metric}{_selection(where)} {claim.trend} along {along.name} "
         f"({', '.join(format_label(p) for p, _ in series)})"
@@ -262,13 +394,13 @@ def _trend(
         "points": [{"at": p, **s} for p, s in summaries],
     }
     if any(not s["n"] for _, s in summaries) or len(series) < 2:
-        return _Draft(name, statement, sides, details, None)
+        return _Draft(name, statement, sides, details, None, cells=cells)
     step_op, overall_op = (">=", ">") if claim.trend == "increasing" else ("<=", "<")
     steps = [
-        (p, q, statistics.compare(b, a, step_op, claim.tol, settings))
+        (p, q, statistics.compare(b, a, step_op, claim.tol, settings, interval))
         for (p, a), (q, b) in itertools.pairwise(series)
     ]
-    overall = statistics.compare(series[-1][1], series[0][1], overall_op, 0.0, settings)
+    overall = statistics.compare(series[-1][1], series[0][1], overall_op, 0.0, settings, interval)
     # a step against the trend by more than tol fails the claim (Bonferroni over the steps)
     worst_step = min(step.p_against for _, _, step in steps)
     p_against = min(1.0, overall.p_against, len(steps) * worst_step)
@@ -280,7 +412,17 @@ def _trend(
         }
         for p, q, step in steps
     ]
-    return _Draft(name, statement, sides, details, overall, overall.p_claim, p_against, steps=steps)
+    return _Draft(
+        name,
+        statement,
+        sides,
+        details,
+        overall,
+        overall.p_claim,
+        p_against,
+        steps=steps,
+        cells=cells,
+    )
 
 
 def _selection(where: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""``gauntlet study experiments/NAME.yaml [--quick] [--launcher joblib]``.
+"""``gauntlet study experiments/NAME.yaml [--quick] [--launcher joblib] [--until-decided]``.
 
 Exit status: 0 when every run completed and no claim failed (in ``--quick`` mode the claims
 are reported but not checked); 1 when a claim is FAIL or NO DATA (with ``--strict`` also
@@ -58,6 +58,29 @@ def parser() -> argparse.ArgumentParser:
         help="an INCONCLUSIVE claim (the seeds cannot tell) fails the study too",
     )
     p.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add seeds in planned looks, only to the cells of undecided claims, until each "
+        "claim is decided (group-sequential boundaries keep the error rates; see "
+        "docs/statistics.md)",
+    )
+    p.add_argument(
+        "--max-seeds",
+        type=_positive(int),
+        help="--until-decided: seeds per cell at the last look (the looks are derived from the "
+        "study's seeds when the file has no sequential.looks)",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=_positive(int),
+        help="--until-decided: no look starts that would take the study past this many runs",
+    )
+    p.add_argument(
+        "--max-hours",
+        type=_positive(float),
+        help="--until-decided: no look starts after this many hours of this command",
+    )
+    p.add_argument(
         "--post-jobs",
         type=int,
         default=min(2, os.cpu_count() or 1),
@@ -66,16 +89,46 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(kind: type) -> object:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     console = Console()
     _logging(console)
+    budget_flags = [
+        flag
+        for flag, value in (
+            ("--max-seeds", args.max_seeds),
+            ("--max-runs", args.max_runs),
+            ("--max-hours", args.max_hours),
+        )
+        if value is not None
+    ]
+    if budget_flags and not args.until_decided:
+        raise GauntletError(f"{', '.join(budget_flags)}: only with --until-decided")
+    if args.until_decided and (args.quick or args.report_only):
+        raise GauntletError(
+            "--until-decided runs the study's looks; it does not combine with "
+            + ("--quick" if args.quick else "--report-only")
+        )
 
     from gauntlet.config import import_from, set_user_config_dir, user_config_dir
     from gauntlet.leaderboard.store import Leaderboard, resolve_url
     from gauntlet.study import metrics
     from gauntlet.study.claims import INCONCLUSIVE, evaluate
-    from gauntlet.study.report import write_report
+    from gauntlet.study.report import sequential_line, write_report
     from gauntlet.study.runner import check_launcher, cover, find_runs, plan, run_study
     from gauntlet.study.spec import load_study
 
@@ -96,7 +149,16 @@ def main(argv: list[str]) -> int:
     first_of_cell = {job.cell.describe(): job.overrides for job in reversed(jobs)}
     metrics.check(study, metrics.expected_metrics(study, first_of_cell.values(), recorded))
 
+    if args.until_decided:
+        from gauntlet.study.rounds import make_plan
+
+        looks = make_plan(study, args.max_seeds)
     if args.dry_run:
+        if args.until_decided:
+            console.print(
+                f"{study.name}: looks at {list(looks.looks)} seeds per cell "
+                f"({looks.spending} spending, level {looks.level:g}); look 1:"
+            )
         todo = [job for i, job in enumerate(jobs) if i not in done]
         console.print(f"{study.name}: {len(jobs)} runs, {len(done)} done, {len(todo)} to run")
         from gauntlet.study.runner import multirun_overrides
@@ -108,29 +170,36 @@ def main(argv: list[str]) -> int:
 
     from gauntlet.run.record import RunStopped
 
+    outcome = None
     try:
-        result = run_study(
-            study,
-            log_dir=log_dir,
-            out_dir=out_dir,
-            quick=args.quick,
-            launcher=launcher,
-            launch_runs=not args.report_only,
-            post_jobs=args.post_jobs,
-        )
+        if args.until_decided:
+            from gauntlet.study.rounds import Budget, run_until_decided
+
+            outcome = run_until_decided(
+                study,
+                log_dir=log_dir,
+                out_dir=out_dir,
+                budget=Budget(args.max_seeds, args.max_runs, args.max_hours),
+                launcher=launcher,
+                post_jobs=args.post_jobs,
+                command=_command(args, launcher),
+            )
+            result, claims = outcome.result, outcome.claims
+        else:
+            result = run_study(
+                study,
+                log_dir=log_dir,
+                out_dir=out_dir,
+                quick=args.quick,
+                launcher=launcher,
+                launch_runs=not args.report_only,
+                post_jobs=args.post_jobs,
+            )
+            claims = evaluate(study, result.labelled_rows())
     except RunStopped as stop:  # SIGINT/SIGTERM: the way to continue is the last line
         print(stop.line, file=sys.stderr)
         raise SystemExit(stop.code) from None
-    claims = evaluate(study, result.labelled_rows())
-    command = "gauntlet study " + shlex.join(
-        [
-            args.file,
-            *(["--quick"] if args.quick else []),
-            *(["--launcher", launcher] if launcher else []),
-            *(["--strict"] if args.strict else []),
-        ]
-    )
-    written = write_report(result, claims, out_dir, command)
+    written = write_report(result, claims, out_dir, _command(args, launcher), sequential=outcome)
 
     table = Table(
         title=f"study {study.name}" + (" (quick: claims not checked)" if args.quick else "")
@@ -150,6 +219,8 @@ def main(argv: list[str]) -> int:
         f"({result.reused} from earlier, {result.launched} launched now)"
         + (f"; {len(missing)} without a result" if missing else "")
     )
+    if outcome is not None:
+        console.print(sequential_line(outcome))
     console.print(f"report: {written['report.md']}")
     failed_claims = [c for c in claims if c.failed or (args.strict and c.verdict == INCONCLUSIVE)]
     inconclusive = [c for c in claims if c.verdict == INCONCLUSIVE]
@@ -169,6 +240,22 @@ def main(argv: list[str]) -> int:
             "cannot tell (--strict fails on them)[/yellow]"
         )
     return 0
+
+
+def _command(args: argparse.Namespace, launcher: str | None) -> str:
+    """The study command as given (its options that change what runs)."""
+    return "gauntlet study " + shlex.join(
+        [
+            args.file,
+            *(["--quick"] if args.quick else []),
+            *(["--launcher", launcher] if launcher else []),
+            *(["--until-decided"] if args.until_decided else []),
+            *([f"--max-seeds={args.max_seeds}"] if args.max_seeds else []),
+            *([f"--max-runs={args.max_runs}"] if args.max_runs else []),
+            *([f"--max-hours={args.max_hours:g}"] if args.max_hours else []),
+            *(["--strict"] if args.strict else []),
+        ]
+    )
 
 
 class _StudyLines(logging.Formatter):

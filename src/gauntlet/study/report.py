@@ -14,13 +14,16 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gauntlet.leaderboard.aggregate import aggregate
 from gauntlet.leaderboard.report import Report, finite
 from gauntlet.study.claims import ClaimResult, stats
 from gauntlet.study.runner import StudyRun
 from gauntlet.study.spec import PlotSpec, Study, fill, format_label
+
+if TYPE_CHECKING:
+    from gauntlet.study.rounds import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +132,14 @@ def _real(value: Any) -> bool:
 
 
 def write_report(
-    result: StudyRun, claims: Sequence[ClaimResult], out_dir: Path, command: str
+    result: StudyRun,
+    claims: Sequence[ClaimResult],
+    out_dir: Path,
+    command: str,
+    sequential: Outcome | None = None,
 ) -> dict[str, Path]:
     """Write the plots, ``report.md``, ``report.html`` and ``results.json``; returns their
-    paths by name."""
+    paths by name. ``sequential``: the looks of ``--until-decided``, shown per claim."""
     from gauntlet.leaderboard.formats import to_markdown
     from gauntlet.leaderboard.html_page import write_html
 
@@ -152,6 +159,17 @@ def write_report(
             path.unlink(missing_ok=True)
             log.warning("plot %s: no run recorded %s", plot.name, ", ".join(plot.y))
 
+    across = None
+    if study.across_tasks is not None and study.across_tasks.models:
+        from gauntlet.study import across_tasks
+
+        across = across_tasks.summary(study.across_tasks, rows, study.statistics)
+        path = out_dir / "performance_profile.png"
+        if across_tasks.draw_profiles(study.across_tasks, rows, path):
+            written["performance_profile"] = path
+    from gauntlet.study import variance
+
+    shares = variance.split(study, rows)
     table = Report(groups, list(study.metrics), keys, title=f"{study.name}: results per cell")
     lines = [f"# Study: {_md(study.name)}", ""]
     if study.description:
@@ -173,11 +191,32 @@ def write_report(
         for plot, path in pictures:
             title = _md(plot.title)
             lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
+    if across is not None:
+        lines += _across_lines(study, across, "performance_profile" in written)
+    if shares:
+        lines += ["", "## Where the variance comes from", ""]
+        lines += [
+            "Each level of `vary` lets only its sources follow the seed and holds the others; "
+            "its variance over seeds is theirs, its share that over the sum across levels "
+            f"({100 * (1 - study.statistics.level):g}% bootstrap intervals).",
+            "",
+            "| " + " | ".join(VARIANCE_COLUMNS) + " |",
+            "|" + "---|" * len(VARIANCE_COLUMNS),
+        ]
+        lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in _variance_rows(shares)]
     if claims:
         lines += ["", "## Claims", ""]
         if result.quick:
             lines += ["Quick run: the claims are evaluated but not checked.", ""]
-        lines += [_statistics_line(study, len(claims)), ""]
+        line = _statistics_line(study, len(claims))
+        if sequential is not None:
+            line += (
+                " With --until-decided the verdicts are those of the looks below: each claim's "
+                "raw one-sided p-value is held to its look's group-sequential boundary (Holm "
+                "across claims), and its numbers are those of the look that decided it, or of "
+                "its last look."
+            )
+        lines += [line, ""]
         lines += ["| claim | result | checked | numbers |", "|---|---|---|---|"]
         lines += [
             f"| {_md(c.name)} | **{c.verdict}** | {_md(c.statement)} | {_md(c.numbers)} |"
@@ -187,6 +226,13 @@ def write_report(
         if unresolved:
             lines += ["", "Inconclusive claims, and what would resolve them:", ""]
             lines += [f"- {_md(c.name)}: {_md(c.advice, cell=False)}" for c in unresolved]
+    if sequential is not None:
+        lines += ["", "## Sequential looks", "", _md(sequential_line(sequential), cell=False), ""]
+        for track in sequential.tracker.claims.values():
+            lines += [f"### {_md(track.name)}", "", "| " + " | ".join(LOOK_COLUMNS) + " |"]
+            lines.append("|" + "---|" * len(LOOK_COLUMNS))
+            lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in _look_rows(track)]
+            lines.append("")
     path = out_dir / REPORT_MD
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     written["report.md"] = path
@@ -203,18 +249,127 @@ def write_report(
         f"study {study.name}" + (" (quick)" if result.quick else ""),
         keys=keys,
         description=description or None,
-        sections=[
-            (
-                "Claims",
-                ["claim", "result", "checked", "numbers", "seeds needed"],
-                [[c.name, c.verdict, c.statement, c.numbers, c.advice] for c in claims],
-            )
-        ]
-        if claims
-        else [],
+        sections=(
+            [
+                (
+                    "Claims",
+                    ["claim", "result", "checked", "numbers", "seeds needed"],
+                    [[c.name, c.verdict, c.statement, c.numbers, c.advice] for c in claims],
+                )
+            ]
+            if claims
+            else []
+        )
+        + _sequential_sections(sequential)
+        + (
+            [("Where the variance comes from", VARIANCE_COLUMNS, _variance_rows(shares))]
+            if shares
+            else []
+        ),
     )
-    written["results.json"] = _write_results(result, groups, claims, out_dir / RESULTS_JSON)
+    written["results.json"] = _write_results(
+        result, groups, claims, out_dir / RESULTS_JSON, sequential, across, shares
+    )
     return written
+
+
+VARIANCE_COLUMNS = ["cell", "metric", "sources", "runs", "std", "variance", "share", "interval"]
+
+
+def _variance_rows(shares: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for item in shares:
+        cell = ", ".join(f"{k}={v}" for k, v in item["cell"].items()) or "all"
+        for source in item["sources"]:
+            var = source["variance"]
+            share, ci = source["share"], source["share_ci"]
+            rows.append(
+                [
+                    cell,
+                    item["metric"],
+                    source["source"],
+                    str(source["n"]),
+                    "—" if var is None else f"{math.sqrt(var):.4f}",
+                    "—" if var is None else f"{var:.3g}",
+                    "—" if share is None else f"{100 * share:.0f}%",
+                    "—" if not ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]",
+                ]
+            )
+    return rows
+
+
+def _across_lines(study: Study, across: list[dict[str, Any]], picture: bool) -> list[str]:
+    spec = study.across_tasks
+    assert spec is not None
+    level = study.statistics.level
+    tasks = ", ".join(
+        f"{task} [{low:g}, {high:g}]" if not isinstance(high, Mapping) else f"{task} [{low:g}, ref]"
+        for task, (low, high) in spec.normalise.items()
+    )
+    lines = [
+        "",
+        "## Across tasks",
+        "",
+        f"Interquartile mean of `{_md(spec.metric)}` normalised per task ({_md(tasks)}), every "
+        f"task and seed pooled, with a {100 * (1 - level):g}% stratified bootstrap interval "
+        "(seeds resampled within each task).",
+        "",
+        "| model | IQM | interval | runs per task |",
+        "|---|---:|---|---|",
+    ]
+    for entry in across:
+        value = "—" if entry["iqm"] is None else f"{entry['iqm']:.3f}"
+        ci = "—" if not entry["ci"] else f"[{entry['ci'][0]:.3f}, {entry['ci'][1]:.3f}]"
+        runs = ", ".join(f"{t}: {n}" for t, n in entry["runs"].items())
+        lines.append(f"| {_md(entry['model'])} | {value} | {ci} | {_md(runs)} |")
+    if picture:
+        lines += ["", "![performance profiles](performance_profile.png)"]
+    return lines
+
+
+LOOK_COLUMNS = ["look", "seeds", "p (claim)", "boundary", "p (opposite)", "boundary", "result"]
+
+
+def sequential_line(outcome: Outcome) -> str:
+    """The study in a line: looks, runs used against a fixed design, why it stopped."""
+    plan = outcome.tracker.plan
+    decided = sum(t.decided for t in outcome.tracker.claims.values())
+    return (
+        f"Looks at {', '.join(map(str, plan.looks))} seeds per cell ({plan.spending} "
+        f"alpha spending, level {plan.level:g}, Holm across claims); {decided} of "
+        f"{len(outcome.tracker.claims)} claims decided after {outcome.tracker.looks_done} "
+        f"look(s); runs used: {outcome.runs_used}, a fixed design at {plan.max_seeds} seeds "
+        f"per cell: {outcome.fixed_runs}; stopped: {outcome.stopped}."
+    )
+
+
+def _look_rows(track: Any) -> list[list[str]]:
+    def p(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.3g}" if value >= 0.001 else f"{value:.2e}"
+
+    return [
+        [
+            str(r.look),
+            str(r.seeds),
+            p(r.p_claim),
+            p(r.bound_claim),
+            p(r.p_against),
+            p(r.bound_against),
+            r.verdict,
+        ]
+        for r in track.records
+    ]
+
+
+def _sequential_sections(outcome: Outcome | None) -> list[Any]:
+    if outcome is None:
+        return []
+    rows = [
+        [track.name, *row] for track in outcome.tracker.claims.values() for row in _look_rows(track)
+    ]
+    return [(f"Sequential looks. {sequential_line(outcome)}", ["claim", *LOOK_COLUMNS], rows)]
 
 
 def _statistics_line(study: Study, count: int) -> str:
@@ -266,7 +421,13 @@ def _claims_line(claims: Sequence[ClaimResult], quick: bool) -> str:
 
 
 def _write_results(
-    result: StudyRun, groups: list[dict[str, Any]], claims: Sequence[ClaimResult], path: Path
+    result: StudyRun,
+    groups: list[dict[str, Any]],
+    claims: Sequence[ClaimResult],
+    path: Path,
+    sequential: Outcome | None = None,
+    across: list[dict[str, Any]] | None = None,
+    shares: list[dict[str, Any]] | None = None,
 ) -> Path:
     study = result.study
     payload = {
@@ -304,6 +465,12 @@ def _write_results(
         ],
         "post_failures": result.post_failures,
     }
+    if sequential is not None:
+        payload["sequential"] = sequential.as_dict()
+    if across is not None:
+        payload["across_tasks"] = across
+    if shares:
+        payload["variance"] = shares
     path.write_text(json.dumps(finite(payload), indent=1, default=str) + "\n", encoding="utf-8")
     return path
 

@@ -15,6 +15,7 @@ or a mapping; ``x`` and ``along`` an axis or a variable) stays ``Any`` here and 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,26 @@ class StatisticsSchema:
     power: float = option(Settings.power, accepts="a number in (0, 1)", ok=lambda v: 0 < v < 1)
 
 
+def _looks(looks: list[int]) -> bool:
+    return bool(looks) and looks[0] >= 2 and all(a < b for a, b in itertools.pairwise(looks))
+
+
+@dataclass
+class SequentialSchema:
+    looks: Optional[list[int]] = option(
+        None,
+        accepts="increasing whole numbers of seeds per cell, the first at least 2, "
+        "e.g. [3, 5, 8, 12]",
+        ok=_looks,
+        many=True,
+    )
+    spending: str = option(
+        "pocock",
+        accepts="pocock or obrien_fleming (the alpha-spending function)",
+        ok=lambda v: v in ("pocock", "obrien_fleming"),
+    )
+
+
 @dataclass
 class QuickSchema:
     seeds: Optional[list[int]] = option(None, accepts=SEEDS, ok=_seeds, many=True)  # the first
@@ -137,6 +158,28 @@ class ClaimSchema:
     # a trend: metric along an axis or a variable
     trend: Optional[str] = option(None, accepts=" or ".join(TRENDS), ok=lambda v: v in TRENDS)
     along: Any = option(None, accepts=ALONG)
+    # across tasks: the IQM of normalised scores, or the probability of improvement
+    kind: Optional[str] = option(
+        None,
+        accepts="iqm or prob_improvement (a comparison across the tasks of across_tasks:)",
+        ok=lambda v: v in ("iqm", "prob_improvement"),
+    )
+
+
+@dataclass
+class AcrossTasksSchema:
+    task: str = option(
+        accepts="the key whose values are the tasks: an axis or a run key such as data"
+    )
+    normalise: dict[str, Any] = option(
+        accepts="a mapping of each task to its {low: N, high: N} (or high: {where: {...}}, "
+        "the mean of reference runs), e.g. {digits: {low: 0.1, high: 1.0}}",
+        ok=bool,
+    )
+    metric: Optional[str] = option(None, accepts=METRIC)  # for the profile; default metrics[0]
+    models: Optional[dict[str, Any]] = option(
+        None, accepts="a mapping of model names to selections, e.g. {cnn: {model: cnn}}"
+    )
 
 
 @dataclass
@@ -159,6 +202,17 @@ class StudySchema:
     claims: Optional[list[ClaimSchema]] = option(factory=list)
     config_dir: Optional[str] = option(None, accepts="a directory, relative to the study file")
     statistics: Optional[StatisticsSchema] = option(factory=StatisticsSchema)
+    sequential: Optional[SequentialSchema] = option(factory=SequentialSchema)
+    across_tasks: Optional[AcrossTasksSchema] = option(None)
+    vary: Optional[list[Any]] = option(
+        None,
+        accepts="sources of randomness to vary one group at a time (split, init, order, "
+        "augment), each a name or a list of names, e.g. [init, [split, order]]",
+        many=True,
+    )
+    hold: int = option(
+        0, accepts="a whole number >= 0 that is not one of the seeds", ok=lambda v: v >= 0
+    )
 
 
 # what an unknown key's message says, after "KEY: "
@@ -170,6 +224,8 @@ NOT_A_KEY = {
     PostSchema: "valid keys: {}",
     QuickSchema: "valid keys: {}",
     StatisticsSchema: "valid keys: {}",
+    SequentialSchema: "valid keys: {}",
+    AcrossTasksSchema: "valid keys: {}",
 }
 
 

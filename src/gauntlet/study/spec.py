@@ -30,6 +30,10 @@ A study file is YAML::
       resamples: 9999                    #   bootstrap / permutation resamples
       seed: 0                            #   their random seed
       power: 0.8                         #   for "about N seeds would resolve it"
+    sequential:                          # for --until-decided (see gauntlet.study.rounds)
+      looks: [3, 5, 8, 12]               #   seeds per cell at each look; default: derived
+                                         #   from the seeds up to --max-seeds
+      spending: pocock                   #   or obrien_fleming
 
 A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
 and, with ``--quick``, the quick overrides.
@@ -152,6 +156,18 @@ class ClaimSpec:
     # a trend: metric along an axis or a variable
     trend: str | None = None
     along: Along | None = None
+    kind: str | None = None  # iqm or prob_improvement: across the tasks of across_tasks
+
+
+@dataclass(frozen=True)
+class AcrossTasks:
+    """Which key names the tasks, each task's normalisation (``high`` a number, or the mean of
+    the runs a selection picks in that task), the profile's metric and models."""
+
+    task: str
+    normalise: dict[str, tuple[float, float | dict[str, Any]]]
+    metric: str
+    models: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,15 @@ class PostStep:
     command: str
     metrics: tuple[str, ...]
     where: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """The looks of ``--until-decided`` (None: derived from ``--max-seeds``) and the
+    alpha-spending function."""
+
+    looks: tuple[int, ...] | None = None
+    spending: str = "pocock"
 
 
 @dataclass(frozen=True)
@@ -188,6 +213,8 @@ class Study:
     # the user's own config directory (``--config-dir``), relative to the study file
     config_dir: Path | None = None
     statistics: Settings = field(default_factory=Settings)
+    sequential: Sequential = field(default_factory=Sequential)
+    across_tasks: AcrossTasks | None = None
 
     def axis(self, name: str) -> Axis | None:
         return next((axis for axis in self.axes if axis.name == name), None)
@@ -319,6 +346,8 @@ def load_study(path: str | Path) -> Study:
     if not _NAME.match(name):
         raise checks.fail("name", f"{name!r}: letters, digits, _ . - only")
     checks.axes = tuple(checks.axis(key, value) for key, value in (spec.grid or {}).items())
+    if spec.vary:
+        checks.axes += (_vary_axis(checks, spec.vary, spec.hold, spec.seeds),)
     overrides = checks.overrides(spec.overrides, "overrides")
     _check_keys_once(checks, spec.base, overrides, checks.axes)
     quick = spec.quick or schema.QuickSchema()
@@ -331,6 +360,9 @@ def load_study(path: str | Path) -> Study:
         if not config_dir.is_dir():
             raise checks.fail("config_dir", f"{config_dir} is not a directory")
     settings = spec.statistics or schema.StatisticsSchema()
+    sequential = spec.sequential or schema.SequentialSchema()
+    across = _across_tasks(checks, spec.across_tasks, spec.metrics)
+    checks.across = across
     study = Study(
         path=path,
         name=name,
@@ -349,9 +381,81 @@ def load_study(path: str | Path) -> Study:
         claims=tuple(checks.claim(i, claim) for i, claim in enumerate(spec.claims or ())),
         config_dir=config_dir,
         statistics=Settings(**asdict(settings)),
+        sequential=Sequential(
+            tuple(sequential.looks) if sequential.looks else None, sequential.spending
+        ),
+        across_tasks=across,
     )
     _check_cells_differ(checks, study)
     return study
+
+
+def _across_tasks(checks: _Checks, spec: Any, metrics: Sequence[str]) -> AcrossTasks | None:
+    if spec is None:
+        return None
+    normalise: dict[str, tuple[float, float | dict[str, Any]]] = {}
+    for task, bounds in spec.normalise.items():
+        key = f"across_tasks.normalise.{task}"
+        if not isinstance(bounds, Mapping) or set(bounds) != {"low", "high"}:
+            raise checks.fail(
+                key, f"expected {{low: N, high: N or {{where: ...}}}}, got {bounds!r}"
+            )
+        low, high = bounds["low"], bounds["high"]
+        if not _number(low):
+            raise checks.fail(f"{key}.low", f"expected a number, got {low!r}")
+        if isinstance(high, Mapping) and set(high) == {"where"}:
+            high = {"where": checks.where(high["where"], f"{key}.high.where")}
+        elif not _number(high) or float(high) == float(low):
+            raise checks.fail(
+                f"{key}.high",
+                f"expected a number other than low, or {{where: {{...}}}} (reference runs), "
+                f"got {high!r}",
+            )
+        else:
+            high = float(high)
+        normalise[format_label(task)] = (float(low), high)
+    models = {}
+    for name, where in (spec.models or {}).items():
+        if not isinstance(where, Mapping):
+            raise checks.fail(f"across_tasks.models.{name}", f"expected a mapping, got {where!r}")
+        models[str(name)] = checks.where(where, f"across_tasks.models.{name}")
+    return AcrossTasks(spec.task, normalise, spec.metric or metrics[0], models)
+
+
+VARY = "vary"  # the axis a study's vary: adds
+
+
+def _vary_axis(checks: _Checks, vary: Sequence[Any], hold: int, seeds: Sequence[int]) -> Axis:
+    """One level per group of sources: they follow the run's seed, every other source is held
+    at ``hold``. (A held source equal to the run's seed would follow the seed's own stream, not
+    a reseeded one, so ``hold`` may not be a seed.)"""
+    from gauntlet.seeding import SOURCES
+
+    if any(axis.name == VARY for axis in checks.axes):
+        raise checks.fail("grid.vary", "vary is the axis that vary: makes; name yours otherwise")
+    if hold in seeds:
+        raise checks.fail("hold", f"{hold} is one of the seeds {list(seeds)}; pick another")
+    levels = []
+    for index, item in enumerate(vary):
+        group = [item] if isinstance(item, str) else list(item)
+        bad = [name for name in group if name not in SOURCES]
+        if not group or bad:
+            raise checks.fail(
+                f"vary[{index}]", f"{bad or group!r}: expected sources among {', '.join(SOURCES)}"
+            )
+        label = "+".join(group)
+        settings = tuple(
+            (f"seeds.{name}", "${seed}" if name in group else hold) for name in SOURCES
+        )
+        levels.append(Level(label, settings))
+    labels = [level.label for level in levels]
+    if len(set(labels)) != len(labels):
+        raise checks.fail("vary", f"groups repeat: {labels}")
+    return Axis(VARY, tuple(levels), named=True)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class _Checks:
@@ -361,6 +465,7 @@ class _Checks:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.axes: tuple[Axis, ...] = ()
+        self.across: AcrossTasks | None = None
 
     def fail(self, key: str, message: str) -> GauntletError:
         return GauntletError(f"{self.path}: {key}: {message}")
@@ -490,6 +595,8 @@ class _Checks:
         name = spec.name or f"claim {index + 1}"
         for_each = tuple(self.axis_name(v, f"{key}.for_each") for v in spec.for_each or ())
         where = self.where(spec.where, f"{key}.where")
+        if spec.kind is not None:
+            return self.across_claim(key, name, where, for_each, spec)
         if spec.trend is not None:
             if spec.along is None:
                 raise self.fail(key, "a trend claim needs along: an axis or {VARIABLE: [values]}")
@@ -523,6 +630,51 @@ class _Checks:
         if spec.op == "~=" and not spec.tol:
             raise self.fail(f"{key}.tol", "~= needs a tolerance, e.g. tol: 0.02")
         return ClaimSpec(name, metric, where, for_each, op=spec.op, than=than, tol=spec.tol)
+
+    def across_claim(
+        self,
+        key: str,
+        name: str,
+        where: dict[str, Any],
+        for_each: tuple[str, ...],
+        spec: schema.ClaimSchema,
+    ) -> ClaimSpec:
+        if self.across is None:
+            raise self.fail(
+                f"{key}.kind",
+                f"{spec.kind} compares across tasks; declare across_tasks: {{task: KEY, "
+                "normalise: {TASK: {low: N, high: N}}}",
+            )
+        if spec.trend is not None or spec.along is not None:
+            raise self.fail(key, f"a {spec.kind} claim is a comparison (op), not a trend")
+        if spec.op is None:
+            raise self.fail(f"{key}.op", f"not given; expected {schema.ACCEPTS_OP}")
+        if self.across.task in where or self.across.task in for_each:
+            raise self.fail(
+                f"{key}.where", f"{self.across.task} is the task key; the claim spans the tasks"
+            )
+        metric = self.template(spec.metric, f"{key}.metric", None)
+        if spec.kind == "prob_improvement" and spec.than is None:
+            raise self.fail(key, "prob_improvement compares two selections: give than: {where}")
+        if spec.kind == "iqm" and (spec.value is None) == (spec.than is None):
+            raise self.fail(key, "an iqm claim needs exactly one of value: or than:")
+        if spec.than is None:
+            than = Side(value=spec.value)
+        else:
+            than = Side(
+                metric=metric,
+                where=self.where(spec.than.where, f"{key}.than.where"),
+                value=spec.value,
+            )
+            if spec.than.metric not in (None, metric):
+                raise self.fail(f"{key}.than.metric", "compares the claim's own metric only")
+            if not than.where:
+                raise self.fail(f"{key}.than", "compares the runs with themselves; give where:")
+        if spec.op == "~=" and not spec.tol:
+            raise self.fail(f"{key}.tol", "~= needs a tolerance, e.g. tol: 0.02")
+        return ClaimSpec(
+            name, metric, where, for_each, op=spec.op, than=than, tol=spec.tol, kind=spec.kind
+        )
 
     def post(self, index: int, spec: schema.PostSchema) -> PostStep:
         where = self.where(spec.where, f"post[{index}].where")

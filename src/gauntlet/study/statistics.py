@@ -103,8 +103,10 @@ def compare(
     op: str,
     tol: float,
     settings: Settings,
+    interval: bool = True,
 ) -> Comparison:
-    """The statistics of ``left OP right`` (``right`` a sample or a constant)."""
+    """The statistics of ``left OP right`` (``right`` a sample or a constant); ``interval``
+    false leaves out the bootstrap interval (a sequential look needs only the p-values)."""
     inclusive = op in (">=", "<=", "~=")  # decides runs without spread that sit on the bound
     rng = np.random.default_rng(settings.seed)
     a = np.asarray(left.values, dtype=float)
@@ -151,7 +153,7 @@ def compare(
     effect = difference / spread if spread else None
     result = Comparison(
         difference=difference,
-        ci=_interval(a, b, diffs if one_sample else None, settings, rng),
+        ci=_interval(a, b, diffs if one_sample else None, settings, rng) if interval else None,
         p_claim=p_claim,
         p_against=p_against,
         effect=effect,

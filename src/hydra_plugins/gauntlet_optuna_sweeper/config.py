@@ -72,6 +72,11 @@ class GauntletOptunaSweeperConf:
     pruner: PrunerConf | None = field(default_factory=PrunerConf)
     # re-run, with the same params, the trials an interrupted or killed sweep gave up on
     retry_abandoned: bool = False
+    # seeds per trial (seed, seed + 1, ...); Optuna is told their mean or, with objective: lcb,
+    # a pessimistic one-sided confidence bound at confidence (see _replicates.py)
+    replicates: int = 1
+    objective: str = "mean"
+    confidence: float = 0.9
 
 
 ConfigStore.instance().store(

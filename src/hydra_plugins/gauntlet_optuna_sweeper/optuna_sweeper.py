@@ -34,6 +34,9 @@ class GauntletOptunaSweeper(Sweeper):
         params: dict[str, Any] | None,
         pruner: PrunerConf | Any | None,
         retry_abandoned: bool = False,
+        replicates: int = 1,
+        objective: str = "mean",
+        confidence: float = 0.9,
     ) -> None:
         super().__init__()
         if n_trials < 0:
@@ -51,6 +54,8 @@ class GauntletOptunaSweeper(Sweeper):
         self.params = dict(params or {})
         self.pruner = pruner
         self.retry_abandoned = bool(retry_abandoned)
+        self.replicates = self._check_replicates(replicates, objective, confidence)
+        self.objective, self.confidence = objective, confidence
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -117,7 +122,7 @@ class GauntletOptunaSweeper(Sweeper):
 
         # job numbers continue after the study's earlier trials, so a resumed sweep in the
         # same sweep dir does not overwrite their output
-        job_idx = len(study.get_trials(deepcopy=False))
+        job_idx = len(study.get_trials(deepcopy=False)) * self.replicates
         while finished < self.n_trials:
             trials = [
                 study.ask(space.distributions)
@@ -127,22 +132,72 @@ class GauntletOptunaSweeper(Sweeper):
             try:
                 batch = [space.job_overrides(trial.params) for trial in trials]
                 self.validate_batch_is_legal(batch)
-                by_job = {job_idx + i: trial for i, trial in enumerate(trials)}
-                tag_jobs(by_job)
-                with exposed(by_job):
-                    results = self.launcher.launch(batch, initial_job_idx=job_idx)
-                for trial, result in zip(trials, results, strict=True):
-                    _study.tell_result(study, trial, result)
-                    told += 1
+                if self.replicates > 1:
+                    # replicate jobs are not tagged: k jobs reporting to one trial would
+                    # overwrite each other's steps, so they are never pruned
+                    launched = self._launch_replicates(study, trials, batch, job_idx)
+                    told = len(trials)
+                else:
+                    by_job = {job_idx + i: trial for i, trial in enumerate(trials)}
+                    tag_jobs(by_job)
+                    with exposed(by_job):
+                        results = self.launcher.launch(batch, initial_job_idx=job_idx)
+                    for trial, result in zip(trials, results, strict=True):
+                        _study.tell_result(study, trial, result)
+                        told += 1
+                    launched = len(trials)
             except BaseException:
                 for trial in trials[told:]:
                     _study.abandon(study, trial)
                 raise
             finished += len(trials)
-            job_idx += len(trials)
+            job_idx += launched
 
         _study.write_results(study, sweep_dir, self.n_trials, self.storage)
         return study
+
+    @staticmethod
+    def _check_replicates(replicates: int, objective: str, confidence: float) -> int:
+        from hydra_plugins.gauntlet_optuna_sweeper._replicates import OBJECTIVES
+
+        if replicates < 1:
+            raise GauntletError(f"hydra.sweeper.replicates: expected 1 or more, got {replicates}")
+        if objective not in OBJECTIVES:
+            raise GauntletError(
+                f"hydra.sweeper.objective: expected {' or '.join(OBJECTIVES)}, got {objective!r}"
+            )
+        if not 0.5 <= confidence < 1:
+            raise GauntletError(
+                f"hydra.sweeper.confidence: expected a number in [0.5, 1), got {confidence}"
+            )
+        if objective == "lcb" and replicates < 2:
+            raise GauntletError("hydra.sweeper.objective=lcb: needs replicates of 2 or more")
+        return replicates
+
+    def _launch_replicates(
+        self, study: optuna.Study, trials: list[Any], batch: list[list[str]], job_idx: int
+    ) -> int:
+        """Launch every trial's replicates in one round and tell Optuna each trial's combined
+        value; returns the number of jobs launched."""
+        from hydra_plugins.gauntlet_optuna_sweeper import _replicates
+
+        assert self.config is not None
+        k = self.replicates
+        jobs, seeds = _replicates.replicate_batch(
+            batch, trials, int(self.config.get("seed") or 0), k
+        )
+        self.validate_batch_is_legal(jobs)
+        results = self.launcher.launch(jobs, initial_job_idx=job_idx)
+        for index, trial in enumerate(trials):
+            _replicates.tell_replicates(
+                study,
+                trial,
+                results[index * k : (index + 1) * k],
+                seeds[index],
+                self.objective,
+                self.confidence,
+            )
+        return len(jobs)
 
     def _shared_storage(self, sweep_dir: Path) -> str | None:
         """The study's storage: the given one, else memory when the jobs run in this process
