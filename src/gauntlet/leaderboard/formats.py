@@ -50,19 +50,55 @@ def format_for(path: str | Path | None, requested: str | None) -> str:
 
 
 def rich_table(report: Report) -> Table:
-    """The report as a Rich table (cell text is never read as Rich markup)."""
+    """The report as a Rich table (cell text is never read as Rich markup).
+
+    Run ids (what reproduce and diff take) and metric values are never cut nor wrapped at any
+    width; the other columns wrap at spaces. The summary line (which holds the database URL)
+    is printed below the table by :func:`print_report`, unwrapped, so that no URL breaks."""
     numeric = report.numeric_columns()
-    table = Table(title=report.title, caption=report.summary(), header_style="bold")
+    table = Table(title=report.title, header_style="bold")
     cells = report.cells()
-    for index, name in enumerate(report.columns()):
-        if name == "run_id":  # what reproduce and diff take: never cut, at any width
-            longest = max([len(name), *(len(row[index].text) for row in cells)])
-            table.add_column(Text(name), no_wrap=True, min_width=longest, overflow="ignore")
-            continue
-        table.add_column(Text(name), justify="right" if name in numeric else "left")
+    _add_columns(table, report.columns(), cells, numeric, whole=_whole(report))
     for row in cells:
         table.add_row(*(Text(cell.text) for cell in row))
     return table
+
+
+def _whole(report: Report) -> set[str]:
+    """The columns whose values must be read whole: run ids and numbers."""
+    return {"run_id", "run_ids", "runs", "rank", "seed", *report.columns()[-len(report.metrics) :]}
+
+
+def _add_columns(
+    table: Table,
+    names: list[str],
+    cells: list[list[Any]],
+    numeric: set[str],
+    whole: set[str],
+) -> None:
+    for index, name in enumerate(names):
+        justify = "right" if name in numeric else "left"
+        if name == "run_ids":  # several ids: wrapped between them, never inside one
+            words = [len(w) for row in cells for w in row[index].text.split()]
+            table.add_column(Text(name), min_width=max([7, *words]), overflow="fold")
+        elif name in whole:
+            longest = max([1, *(len(row[index].text) for row in cells)])
+            # the header may wrap at its spaces; a value never does
+            table.add_column(
+                Text(name),
+                justify=justify,
+                no_wrap=True,
+                min_width=max(longest, *(len(w) for w in name.split())),
+                overflow="fold",  # never cut; ("ignore" would also drop the justification)
+            )
+        else:
+            table.add_column(Text(name), justify=justify, overflow="fold")
+
+
+def print_report(console: Console, report: Report) -> None:
+    """The table, then its summary line unwrapped (a terminal wraps it, never mid-URL)."""
+    console.print(rich_table(report))
+    console.print(Text(report.summary()), soft_wrap=True)
 
 
 def task_tables(report: Report) -> list[Table]:
@@ -70,10 +106,11 @@ def task_tables(report: Report) -> list[Table]:
     tables = []
     for task in report.tasks:
         table = Table(title=f"{task['data']} · {task['metric']}", header_style="bold")
-        for name in report.task_columns():
-            numeric = name in ("rank", "runs", "mean ± std")
-            table.add_column(Text(name), justify="right" if numeric else "left")
-        for row in report.task_cells(task):
+        names = report.task_columns()
+        cells = report.task_cells(task)
+        numeric = {"rank", "runs", names[-2]}
+        _add_columns(table, names, cells, numeric, whole={*numeric, "run_ids"})
+        for row in cells:
             table.add_row(*(Text(cell.text) for cell in row))
         tables.append(table)
     return tables
@@ -82,9 +119,7 @@ def task_tables(report: Report) -> list[Table]:
 def to_text(report: Report, width: int = 160) -> str:
     """The console table as plain text (no colour), for a file."""
     buffer = io.StringIO()
-    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(
-        rich_table(report)
-    )
+    print_report(Console(file=buffer, width=width, color_system=None, force_terminal=False), report)
     return buffer.getvalue()
 
 

@@ -270,7 +270,9 @@ def _runs_table(report: Report, base: Path | None) -> str:
     labels: dict[int, str] = {}
     if report.kind == "groups":
         for index, group in enumerate(report.items):
-            labels[index] = ", ".join(f"{k}={v}" for k, v in group["group"].items())
+            labels[index] = group.get("label") or ", ".join(
+                f"{k}={v}" for k, v in group["group"].items()
+            )
             for run_id in group.get("run_ids") or []:
                 group_of[str(run_id)] = index
     head = "".join(
@@ -323,7 +325,7 @@ def _tasks_section(report: Report) -> str:
     for task in report.tasks:
         head = "".join(
             f'<th class="num">{_e(n)}</th>'
-            if n in ("rank", "runs", "mean ± std")
+            if n in ("rank", "runs", "mean ± std", "mean ± 95% CI")
             else f"<th>{_e(n)}</th>"
             for n in columns
         )
@@ -331,7 +333,7 @@ def _tasks_section(report: Report) -> str:
         for entry, cells in zip(task["entries"], report.task_cells(task), strict=True):
             tds = []
             for name, cell in zip(columns, cells, strict=True):
-                css = ' class="num"' if name in ("rank", "runs", "mean ± std") else ""
+                css = ' class="num"' if name in ("rank", "runs", columns[-2]) else ""
                 sort = "" if cell.sort is None else f' data-sort="{_e(_sort_text(cell.sort))}"'
                 text = _e(cell.text)
                 if name == "runs" and entry["index"] is not None and entry["index"] < shown:

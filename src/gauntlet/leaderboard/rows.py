@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.identity import config_key
 from gauntlet.leaderboard.schema import MAX_RUN_ID_LENGTH
 from gauntlet.redaction import scrub_secrets
 
@@ -41,6 +42,7 @@ COLUMN_FIELDS = (
     "config",
     "num_params",
     "error",
+    "config_key",
 )
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -62,6 +64,7 @@ def to_row(manifest: Mapping[str, Any]) -> dict[str, Any]:
     git = clean.get("git") if isinstance(clean.get("git"), dict) else {}
     wandb = clean.get("wandb") if isinstance(clean.get("wandb"), dict) else {}
     row: dict[str, Any] = {field: _text(clean.get(field)) for field in TEXT_FIELDS}
+    config = clean.get("config") if isinstance(clean.get("config"), dict) else None
     row.update(
         run_id=run_id,
         seed=_integer(clean.get("seed"), "seed"),
@@ -70,7 +73,9 @@ def to_row(manifest: Mapping[str, Any]) -> dict[str, Any]:
         started=_utc(clean.get("started"), "started"),
         finished=_utc(clean.get("finished"), "finished"),
         error=_text(clean.get("error")),
-        config=clean.get("config") if isinstance(clean.get("config"), dict) else None,
+        config=config,
+        # always computed from the config, never taken from the manifest, so it cannot disagree
+        config_key=config_key(config),
         metrics=_encode_metrics(clean.get("metrics")),
         git_commit=_text(git.get("commit")),
         git_dirty=git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
