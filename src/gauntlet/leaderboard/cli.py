@@ -306,7 +306,7 @@ def _tasks(
 def _show_tasks(report: Report, fmt: str, output: str | None, out: Console) -> int:
     """``--by-task``: a table per task on the console, else its flat records."""
     if fmt == "table" and output is None:
-        for table in task_tables(report):
+        for table in task_tables(report, out.width):
             out.print(table)
         out.print(Text(report.summary() if report.tasks else "no runs match"), soft_wrap=True)
         return 0

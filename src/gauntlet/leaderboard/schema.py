@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import (
-    PrimaryKeyConstraint,
     JSON,
     BigInteger,
     Boolean,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
