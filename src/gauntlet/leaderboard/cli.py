@@ -366,8 +366,10 @@ def _import(args: argparse.Namespace, out: Console, err: Console) -> int:
             soft_wrap=True,
         )
         return 1
+    history = f", and {result.epochs} epochs of history from metrics.csv" if result.epochs else ""
     out.print(
-        f"imported {len(result.recorded)} of {result.found} manifests into {escape(source)}",
+        f"imported {len(result.recorded)} of {result.found} manifests{history} into "
+        f"{escape(source)}",
         soft_wrap=True,
     )
     if not result.recorded:

@@ -76,7 +76,7 @@ def to_row(manifest: Mapping[str, Any]) -> dict[str, Any]:
         config=config,
         # always computed from the config, never taken from the manifest, so it cannot disagree
         config_key=config_key(config),
-        metrics=_encode_metrics(clean.get("metrics")),
+        metrics=encode_metrics(clean.get("metrics")),
         git_commit=_text(git.get("commit")),
         git_dirty=git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
         wandb_run=_text(wandb.get("id") or wandb.get("name")),
@@ -96,7 +96,7 @@ def to_manifest(row: Mapping[str, Any]) -> dict[str, Any]:
         if field in ("started", "finished") and value is not None:
             value = value.replace(tzinfo=timezone.utc).isoformat()
         elif field == "metrics":
-            value = _decode_metrics(value)
+            value = decode_metrics(value)
         manifest[field] = value
     if "git" not in extra and (
         row.get("git_commit") is not None or row.get("git_dirty") is not None
@@ -111,6 +111,24 @@ def to_manifest(row: Mapping[str, Any]) -> dict[str, Any]:
 def merge(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """A run's manifest after an update: the update's fields win, fields it lacks are kept."""
     return {**stored, **update}
+
+
+def plain_json(value: Any) -> Any:
+    """A plain JSON tree for any value (what a JSON column stores), non-finite numbers as
+    strings (PostgreSQL's JSON has none)."""
+    value = _jsonable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value
+
+
+def utc_time(value: Any) -> datetime | None:
+    """A naive UTC datetime from an ISO string or epoch seconds (None if unreadable)."""
+    return _utc(value, "time")
 
 
 def _jsonable(value: Any) -> Any:
@@ -131,7 +149,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _encode_metrics(value: Any) -> dict[str, Any] | None:
+def encode_metrics(value: Any) -> dict[str, Any] | None:
     # JSON has no NaN or infinity (PostgreSQL rejects them), so they travel as strings.
     if not isinstance(value, dict):
         return None
@@ -141,7 +159,7 @@ def _encode_metrics(value: Any) -> dict[str, Any] | None:
     }
 
 
-def _decode_metrics(value: Any) -> dict[str, Any] | None:
+def decode_metrics(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
     return {
