@@ -203,7 +203,7 @@ def test_the_table_keeps_run_ids_values_and_the_url_whole_at_any_width(
     for extra in ([], ["--runs"], ["--by-task"]):
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, color_system=None)
-        monkeypatch.setattr("gauntlet.leaderboard.cli.Console", lambda **kw: console)
+        monkeypatch.setattr("gauntlet.leaderboard.cli.Console", lambda c=console, **kw: c)
         assert main(["--log-dir", str(deep), *metrics, *extra]) == 0
         text = buffer.getvalue()
         url = f"sqlite:///{deep / 'leaderboard.db'}"
