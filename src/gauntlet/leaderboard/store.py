@@ -117,6 +117,43 @@ class Leaderboard:
             board.settle()
         return board
 
+    @classmethod
+    def reader(cls, url: str) -> Leaderboard:
+        """Connect read-only, for a server that shows the store and must never change it:
+        SQLite opens the file with ``mode=ro`` (it sees what writers commit), PostgreSQL
+        sessions are ``default_transaction_read_only``. Nothing is created, migrated or
+        settled; a store at an older schema is refused with how to upgrade it."""
+        parsed = _parse(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            _check_sqlite_file(parsed, create=False)
+            path = Path(str(parsed.database)).expanduser().resolve()
+            parsed = parsed.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+            engine = _engine(parsed, read_only=True)
+        else:
+            engine = _engine(parsed)
+
+            @event.listens_for(engine, "connect")
+            def _read_only(dbapi_connection: Any, _record: Any) -> None:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                dbapi_connection.commit()
+
+        board = cls(engine, url)
+        try:
+            version = board.schema_version()
+        except BaseException:
+            engine.dispose()
+            raise
+        if version != SCHEMA_VERSION:
+            engine.dispose()
+            raise GauntletError(
+                f"leaderboard {board.url} is at schema version {version}; this gauntlet reads "
+                f"{SCHEMA_VERSION}. Run `gauntlet leaderboard` (with the same --url) once to "
+                "upgrade it, then serve it"
+            )
+        return board
+
     def settle(self) -> None:
         """Write the rows kept pending by runs that could not reach this database, and mark
         ``lost`` the ``running`` rows whose process ended without recording how."""
@@ -361,6 +398,29 @@ class Leaderboard:
                 row["updated"] = row["updated"].replace(tzinfo=timezone.utc).isoformat()
         return found
 
+    def stamp(self) -> tuple[Any, ...]:
+        """A cheap fingerprint that changes when a run is added, starts, ends or changes
+        status, or an epoch is recorded: readers cache their queries until it moves."""
+
+        def read() -> tuple[Any, ...]:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    select(
+                        func.count(),
+                        func.max(runs.c.started),
+                        func.max(runs.c.finished),
+                        func.count(runs.c.finished),
+                        func.count(runs.c.status),
+                    ).select_from(runs)
+                ).one()
+                statuses = conn.execute(
+                    select(runs.c.status, func.count()).group_by(runs.c.status)
+                ).all()
+                epochs = conn.execute(select(func.count()).select_from(history)).scalar_one()
+            return (*row, tuple(sorted((str(s), n) for s, n in statuses)), epochs)
+
+        return self._retry(read, "read the store's state")
+
     def count(self) -> int:
         """How many runs are stored."""
 
@@ -503,7 +563,7 @@ def _check_sqlite_file(url: URL, create: bool) -> None:
         )
 
 
-def _engine(url: URL) -> Engine:
+def _engine(url: URL, read_only: bool = False) -> Engine:
     backend = url.get_backend_name()
     options: dict[str, Any] = {}
     if backend == "sqlite":
@@ -519,17 +579,21 @@ def _engine(url: URL) -> Engine:
             f"or missing driver ({error}); expected e.g. {URL_EXAMPLES}"
         ) from None
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy issues BEGIN itself (below) instead of the driver's implicit one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if read_only:  # a reader changes nothing, not even the journal mode
+            cursor.execute("PRAGMA query_only = ON")
+            cursor.close()
+            return
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()

@@ -1,0 +1,337 @@
+"""What the served pages and the JSON API show, built from the store with the leaderboard's own
+grouping (:func:`~gauntlet.leaderboard.aggregate.aggregate`), report records and run diff.
+
+Every answer passes through :func:`gauntlet.redaction.scrub_secrets` before it leaves, and
+non-finite numbers become null (strict JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, sort_items
+from gauntlet.leaderboard.identity import flat_items, training_config
+from gauntlet.leaderboard.query import parse_where, smoke_reasons
+from gauntlet.leaderboard.report import finite
+from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.redaction import scrub_secrets
+
+DEFAULT_METRIC = "test/acc"
+PAGE_LIMIT = 200
+MAX_LIMIT = 2000
+SUMMARY_FIELDS = (
+    "run_id",
+    "status",
+    "experiment",
+    "model",
+    "data",
+    "seed",
+    "study",
+    "sweep",
+    "started",
+    "finished",
+    "duration_s",
+    "config_key",
+    "host",
+    "user",
+)
+
+
+class NotFound(LookupError):
+    """An unknown run, study or sweep: the server answers 404 with this message."""
+
+
+def clean(value: Any) -> Any:
+    """What may leave the server: secrets masked, strict JSON numbers."""
+    return finite(scrub_secrets(value))
+
+
+def display_status(run: Mapping[str, Any], now: dt.datetime | None = None) -> str:
+    """The status to show: a ``running`` run whose process is gone shows ``lost`` (the server
+    writes nothing; the next command that opens the store records it)."""
+    from gauntlet.run.liveness import lost_reason
+
+    status = str(run.get("status") or "unknown")
+    if status == "running" and lost_reason(run, now) is not None:
+        return "lost"
+    return status
+
+
+def heartbeat_age(run: Mapping[str, Any], now: dt.datetime | None = None) -> float | None:
+    beat = run.get("heartbeat")
+    if not beat:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(beat).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return round((now - moment).total_seconds(), 1)
+
+
+def summary(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A run as a list shows it."""
+    out = {field: run.get(field) for field in SUMMARY_FIELDS}
+    out["status"] = display_status(run)
+    out["heartbeat_age_s"] = heartbeat_age(run) if run.get("status") == "running" else None
+    out["metrics"] = run.get("metrics") or {}
+    out["smoke"] = smoke_reasons(run)
+    return out
+
+
+class Views:
+    """The store as the pages see it. Queries of all runs are cached until the store changes
+    (a new run, a new status, a finished run), so that many clients cost one query."""
+
+    def __init__(self, board: Leaderboard) -> None:
+        self.board = board
+        self._lock = threading.Lock()
+        self._cache: tuple[Any, list[dict[str, Any]]] | None = None
+
+    # -- runs ------------------------------------------------------------------------------
+    def all_runs(self) -> list[dict[str, Any]]:
+        stamp = self.board.stamp()
+        with self._lock:
+            cached = self._cache[1] if self._cache is not None and self._cache[0] == stamp else None
+        if cached is None:
+            cached = self.board.runs()
+            with self._lock:
+                self._cache = (stamp, cached)
+        # running runs are read afresh: their heartbeats say whether they still run
+        running = {r["run_id"]: r for r in self.board.runs(status="running")}
+        return [running.get(r["run_id"], r) for r in cached]
+
+    def stamp(self) -> dict[str, Any]:
+        """What changes when the pages should redraw: the store's fingerprint, and the shown
+        status of each running run (one whose process died turns ``lost``)."""
+        running = self.board.runs(status="running")
+        return clean(
+            {
+                "store": [str(part) for part in self.board.stamp()],
+                "running": sorted(f"{r['run_id']}:{display_status(r)}" for r in running),
+            }
+        )
+
+    def select(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The runs a query names, filtered as ``gauntlet leaderboard`` filters: by status
+        (default: completed, full runs; ``all=1`` every run), experiment, model, data, study,
+        sweep, ``where=KEY=VALUE`` and a free-text ``q``."""
+        rows = self.all_runs()
+        everything = _truthy(params.get("all"))
+        statuses = _list(params.get("status"))
+        if statuses:
+            rows = [r for r in rows if display_status(r) in statuses]
+        elif not everything:
+            rows = [r for r in rows if r.get("status") == "completed"]
+        if not everything:
+            rows = [r for r in rows if not smoke_reasons(r)]
+        for name in ("experiment", "model", "data", "study", "sweep", "config_key"):
+            wanted = _list(params.get(name))
+            if wanted:
+                rows = [r for r in rows if str(r.get(name)) in wanted]
+        conditions = parse_where(_list(params.get("where")))
+        rows = [r for r in rows if all(c.matches(r) for c in conditions)]
+        text = str(params.get("q") or "").strip().lower()
+        if text:
+            rows = [r for r in rows if text in _haystack(r)]
+        return rows
+
+    def runs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        rows = self.select(params)
+        metric = str(params.get("metric") or DEFAULT_METRIC)
+        if params.get("sort"):
+            rows = list(sort_items(rows, str(params["sort"]), _truthy(params.get("ascending"))))
+        offset, limit = _page(params)
+        return clean(
+            {
+                "total": len(rows),
+                "offset": offset,
+                "limit": limit,
+                "metric": metric,
+                "items": [summary(r) for r in rows[offset : offset + limit]],
+            }
+        )
+
+    def groups(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        rows = self.select(params)
+        metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
+        group_by = _list(params.get("group_by")) or list(DEFAULT_GROUP_BY)
+        groups = aggregate(rows, group_by, metrics)
+        sort = str(params.get("sort") or metrics[0])
+        groups = list(sort_items(groups, sort, _truthy(params.get("ascending"))))
+        offset, limit = _page(params)
+        items = []
+        for group in groups[offset : offset + limit]:
+            items.append(
+                {
+                    "label": group["label"],
+                    "key": group["group"].get("config_key"),
+                    "group": group["group"],
+                    "n": group["n"],
+                    "run_ids": group["run_ids"],
+                    "metrics": {
+                        m: {k: v for k, v in stats.items() if k != "values"}
+                        for m, stats in group["metrics"].items()
+                    },
+                }
+            )
+        return clean(
+            {
+                "source": self.board.url,
+                "total": len(groups),
+                "runs": len(rows),
+                "offset": offset,
+                "limit": limit,
+                "metrics": metrics,
+                "group_by": group_by,
+                "items": items,
+            }
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.board.get(run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id!r} in this leaderboard")
+        out = dict(row)
+        out["status"] = display_status(row)
+        out["recorded_status"] = row.get("status")
+        out["heartbeat_age_s"] = heartbeat_age(row)
+        out["epochs_recorded"] = self.board.history_lengths([run_id]).get(run_id, 0)
+        out["commands"] = {
+            "reproduce": f"gauntlet reproduce {run_id}",
+            "diff": f"gauntlet diff {run_id} OTHER_RUN_ID",
+        }
+        out["checkpoints"] = {
+            "where": f"{row.get('run_dir')}/checkpoints" if row.get("run_dir") else None,
+            "host": row.get("host"),
+        }
+        return clean(out)
+
+    def history(self, run_id: str) -> dict[str, Any]:
+        if self.board.get(run_id) is None:
+            raise NotFound(f"no run {run_id!r} in this leaderboard")
+        return clean({"run_id": run_id, "epochs": self.board.history(run_id)})
+
+    def group(self, key: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        rows = [r for r in self.all_runs() if r.get("config_key") == key]
+        if not rows:
+            raise NotFound(f"no group {key!r} in this leaderboard")
+        metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
+        (group,) = aggregate(rows, ["config_key"], metrics)
+        return clean(
+            {
+                "key": key,
+                "label": group["label"],
+                "n": group["n"],
+                "metrics": group["metrics"],
+                "runs": [summary(r) for r in rows],
+            }
+        )
+
+    def diff(self, run_ids: Sequence[str]) -> dict[str, Any]:
+        from gauntlet.repro.diff import diff
+
+        if len(run_ids) < 2:
+            raise GauntletError("diff: give two or more run ids, e.g. /api/diff?runs=A,B")
+        manifests = []
+        for run_id in run_ids:
+            row = self.board.get(run_id)
+            if row is None:
+                raise NotFound(f"no run {run_id!r} in this leaderboard")
+            manifests.append(row)
+        return clean(diff(manifests).payload())
+
+    def sweep(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A sweep's runs and the parameters that vary among them (only those)."""
+        rows = [r for r in self.all_runs() if str(r.get("sweep")) == name]
+        if not rows:
+            raise NotFound(f"no sweep {name!r} in this leaderboard")
+        metric = str(params.get("metric") or DEFAULT_METRIC)
+        flats = [flat_items(training_config(r.get("config"))) for r in rows]
+        keys = sorted({k for flat in flats for k in flat})
+        varying = [
+            k
+            for k in keys
+            if len({repr(flat.get(k)) for flat in flats}) > 1
+            and not any(isinstance(flat.get(k), (dict, list)) for flat in flats)
+        ]
+        return clean(
+            {
+                "name": name,
+                "metric": metric,
+                "parameters": varying,
+                "runs": [
+                    {
+                        "run_id": r.get("run_id"),
+                        "status": display_status(r),
+                        "values": {k: flat.get(k) for k in varying},
+                        "metric": (r.get("metrics") or {}).get(metric),
+                    }
+                    for r, flat in zip(rows, flats, strict=True)
+                ],
+            }
+        )
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for row in self.all_runs():
+            if row.get("sweep"):
+                counts[str(row["sweep"])] = counts.get(str(row["sweep"]), 0) + 1
+        return clean([{"name": k, "runs": n} for k, n in sorted(counts.items())])
+
+    def studies(self) -> list[dict[str, Any]]:
+        return clean(
+            [
+                {
+                    "name": s["name"],
+                    "plan_hash": s["plan_hash"],
+                    "updated": s["updated"],
+                    "host": s["host"],
+                    "verdicts": [c.get("verdict") for c in (s["results"] or {}).get("claims", [])],
+                }
+                for s in self.board.studies()
+            ]
+        )
+
+    def study(self, name: str) -> dict[str, Any]:
+        found = self.board.studies(name)
+        if not found:
+            raise NotFound(f"no study {name!r} in this leaderboard")
+        return clean(found[0])
+
+
+def _haystack(run: Mapping[str, Any]) -> str:
+    parts = [str(run.get(f) or "") for f in ("run_id", "experiment", "model", "data", "sweep")]
+    parts += [str(item) for item in run.get("overrides") or []]
+    parts += [str(tag) for tag in run.get("tags") or []]
+    return " ".join(parts).lower()
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        out.extend(part.strip() for part in str(item).split(",") if part.strip())
+    return out
+
+
+def _truthy(value: Any) -> bool:
+    return str(value or "").lower() in ("1", "true", "yes", "on")
+
+
+def _page(params: Mapping[str, Any]) -> tuple[int, int]:
+    try:
+        offset = max(0, int(params.get("offset") or 0))
+        limit = int(params.get("limit") or PAGE_LIMIT)
+    except ValueError:
+        raise GauntletError(
+            "offset and limit take whole numbers, e.g. ?offset=0&limit=50"
+        ) from None
+    return offset, max(1, min(limit, MAX_LIMIT))
