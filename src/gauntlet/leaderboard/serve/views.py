@@ -99,12 +99,17 @@ class Views:
         with self._lock:
             cached = self._cache[1] if self._cache is not None and self._cache[0] == stamp else None
         if cached is None:
-            cached = self.board.runs()
+            cached = [scrub_secrets(row) for row in self.board.runs()]
             with self._lock:
                 self._cache = (stamp, cached)
         # running runs are read afresh: their heartbeats say whether they still run
-        running = {r["run_id"]: r for r in self.board.runs(status="running")}
+        running = {r["run_id"]: scrub_secrets(r) for r in self.board.runs(status="running")}
         return [running.get(r["run_id"], r) for r in cached]
+
+    def _get(self, run_id: str) -> dict[str, Any] | None:
+        # masked on the way in, so that no view (a diff flattens keys) can show a secret
+        row = self.board.get(run_id)
+        return None if row is None else scrub_secrets(row)
 
     def stamp(self) -> dict[str, Any]:
         """What changes when the pages should redraw: the store's fingerprint, and the shown
@@ -194,7 +199,7 @@ class Views:
         )
 
     def run(self, run_id: str) -> dict[str, Any]:
-        row = self.board.get(run_id)
+        row = self._get(run_id)
         if row is None:
             raise NotFound(f"no run {run_id!r} in this leaderboard")
         out = dict(row)
@@ -213,7 +218,7 @@ class Views:
         return clean(out)
 
     def history(self, run_id: str) -> dict[str, Any]:
-        if self.board.get(run_id) is None:
+        if self._get(run_id) is None:
             raise NotFound(f"no run {run_id!r} in this leaderboard")
         return clean({"run_id": run_id, "epochs": self.board.history(run_id)})
 
@@ -240,7 +245,7 @@ class Views:
             raise GauntletError("diff: give two or more run ids, e.g. /api/diff?runs=A,B")
         manifests = []
         for run_id in run_ids:
-            row = self.board.get(run_id)
+            row = self._get(run_id)
             if row is None:
                 raise NotFound(f"no run {run_id!r} in this leaderboard")
             manifests.append(row)
