@@ -14,6 +14,7 @@ import logging
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -125,6 +126,7 @@ def main(argv: list[str]) -> int:
         ]
     )
     written = write_report(result, claims, out_dir, command)
+    _store_results(study.name, result, written, log_dir)
 
     table = Table(
         title=f"study {study.name}" + (" (quick: claims not checked)" if args.quick else "")
@@ -163,6 +165,16 @@ def main(argv: list[str]) -> int:
             "cannot tell (--strict fails on them)[/yellow]"
         )
     return 0
+
+
+def _store_results(name: str, result: Any, written: dict[str, Path], log_dir: Path) -> None:
+    """The plan and results go to the leaderboard too, so another machine can report them."""
+    from gauntlet.leaderboard.location import resolve_url
+    from gauntlet.leaderboard.studies import record_study_results
+
+    if "results.json" in written:
+        planned = [job.overrides for job in result.jobs]
+        record_study_results(name, planned, written["results.json"], resolve_url(None, log_dir))
 
 
 def _logging(console: Console) -> None:
