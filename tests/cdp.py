@@ -62,7 +62,7 @@ class Browser:
             time.sleep(0.2)
 
     def screenshot(self, path: Path) -> Path:
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        data = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 

@@ -90,6 +90,11 @@ function td(value, cls, sort) {
   return cell;
 }
 
+function show(main, ...parts) {
+  // replaceChildren would write a missing part as the text "null"
+  main.replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
+}
+
 // -- pages ----------------------------------------------------------------------------------
 
 async function boardPage(main, params) {
@@ -139,7 +144,7 @@ async function boardPage(main, params) {
       td(run.started ? run.started.replace("T", " ").slice(0, 19) : "—"),
     ));
   const headers = ["group", "runs", ...groups.metrics.map((m) => m + " (mean ± 95% CI)")];
-  main.replaceChildren(
+  show(main,
     controls,
     el("h2", {}, "Groups"),
     el("p", { class: "meta" }, `${groups.runs} runs in ${groups.total} groups; a group is one training identity, its runs differ only in their seed`),
@@ -234,9 +239,9 @@ async function runPage(main, runId) {
   const metrics = Object.entries(run.metrics || {}).map(([k, v]) => el("tr", {}, td(k), td(fmt(v), "num", v)));
   const config = flatten(run.config, "", []).map(([k, v]) => el("tr", {}, td(k), td(fmt(v))));
   const git = run.git || {};
-  const beat = run.heartbeat_age_s === null || run.heartbeat_age_s === undefined ? "" :
-    ` · heartbeat ${fmt(run.heartbeat_age_s)} s ago`;
-  main.replaceChildren(
+  const beat = run.recorded_status !== "running" || run.heartbeat_age_s === null ? "" :
+    ` · heartbeat ${Math.round(run.heartbeat_age_s)} s ago`;
+  show(main,
     el("h2", {}, "Run ", el("span", { class: "id", id: "run-id" }, run.run_id)),
     el("p", {}, el("span", { class: "status-" + run.status, id: "status" }, run.status), beat,
       ` · ${run.experiment || "—"} · seed ${fmt(run.seed)} · ${run.epochs_recorded} epochs recorded`,
@@ -260,7 +265,7 @@ async function groupPage(main, key) {
   const series = histories.map((h, i) => ({ name: h.run_id, points: seriesOf(h.epochs, "val/acc"), color: COLORS[i % COLORS.length] }));
   const metric = Object.keys(group.metrics)[0];
   const rows = group.runs.map((run) => el("tr", {}, td(runLink(run.run_id), "id"), td(run.status, "status-" + run.status), td(fmt(run.seed), "num", run.seed), td(fmt(run.metrics[metric]), "num", run.metrics[metric])));
-  main.replaceChildren(
+  show(main,
     el("h2", {}, group.label),
     el("p", {}, `${group.n} runs · ${metric} ${interval(group.metrics[metric])} (mean ± 95% CI), std ${fmt(group.metrics[metric].std)}`),
     el("figure", {}, curveChart("val/acc of each run", series, width)),
@@ -284,7 +289,7 @@ async function comparePage(main, params) {
   for (const name of ["val/loss", "val/acc"]) {
     charts.append(el("figure", {}, curveChart(name, histories.map((h, i) => ({ name: h.run_id, points: seriesOf(h.epochs, name), color: COLORS[i % COLORS.length] })), width)));
   }
-  main.replaceChildren(
+  show(main,
     el("h2", {}, "Compare"),
     el("p", { id: "diff-title" }, result.same ? "no differences" : `${rows.length} differences between ${ids.join(" and ")}`),
     table(["section", "key", ...ids], rows),
@@ -349,7 +354,7 @@ function parallel(sweep, width) {
 async function sweepPage(main, name) {
   const sweep = await api("/api/sweeps/" + encodeURIComponent(name));
   const holder = el("div", { id: "parallel" });
-  main.replaceChildren(
+  show(main,
     el("h2", {}, "Sweep " + sweep.name),
     el("p", { class: "meta" }, `${sweep.runs.length} runs; parallel coordinates over the ${sweep.parameters.length} parameters that vary, coloured by ${sweep.metric}`),
     holder,
@@ -367,7 +372,7 @@ async function studyPage(main, name) {
   const results = study.results || {};
   const cells = (results.cells || []).map((c) => el("tr", {}, td(c.label), td(fmt(c.n), "num", c.n), ...Object.entries(c.metrics || {}).map(([, s]) => td(interval(s), "num", s.mean))));
   const claimRows = (results.claims || []).map((c) => el("tr", {}, td(c.claim || c.text || ""), td(c.verdict || "—", "verdict-" + (c.verdict || "")), td(fmt(c.difference)), td(c.interval ? `[${fmt(c.interval[0])}, ${fmt(c.interval[1])}]` : "—"), td(fmt(c.p_adjusted ?? c.p_value))));
-  main.replaceChildren(
+  show(main,
     el("h2", {}, "Study " + study.name),
     el("p", { class: "meta" }, `plan ${study.plan_hash} · updated ${study.updated} · host ${study.host || "—"}`),
     el("h3", {}, "Claims"), table(["claim", "verdict", "difference", "interval", "p (Holm)"], claimRows),
@@ -379,6 +384,7 @@ async function studyPage(main, name) {
 
 async function studiesList(main) {
   const studies = await api("/api/studies");
+  if (!studies.length) return;
   main.append(el("h2", {}, "Studies"), table(["study", "verdicts", "updated"], studies.map((s) =>
     el("tr", {}, td(link("/studies/" + encodeURIComponent(s.name), s.name)), td(s.verdicts.join(" ")), td(s.updated || "—")))));
 }
