@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from gauntlet.redaction import scrub_secrets
 
 DEFAULT_METRIC = "test/acc"
 PAGE_LIMIT = 200
+REFRESH_S = 2.0  # the most a page's data may lag the store
 MAX_LIMIT = 2000
 SUMMARY_FIELDS = (
     "run_id",
@@ -88,20 +90,33 @@ class Views:
     """The store as the pages see it. Queries of all runs are cached until the store changes
     (a new run, a new status, a finished run), so that many clients cost one query."""
 
-    def __init__(self, board: Leaderboard) -> None:
+    def __init__(self, board: Leaderboard, refresh_s: float = REFRESH_S) -> None:
         self.board = board
+        self.refresh_s = refresh_s
         self._lock = threading.Lock()
-        self._cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self._cache: tuple[Any, float, list[dict[str, Any]]] | None = None
+        self._groups: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._generation = 0
 
     # -- runs ------------------------------------------------------------------------------
     def all_runs(self) -> list[dict[str, Any]]:
-        stamp = self.board.stamp()
+        """Every run, read again when the store changed, at most every ``refresh_s`` seconds
+        (a board that runs keep writing to is not re-read for every request)."""
+        now = time.monotonic()
         with self._lock:
-            cached = self._cache[1] if self._cache is not None and self._cache[0] == stamp else None
-        if cached is None:
-            cached = [scrub_secrets(row) for row in self.board.runs()]
+            cache = self._cache
+        fresh = cache is not None and now - cache[1] < self.refresh_s
+        if cache is None or (not fresh and self.board.stamp() != cache[0]):
+            stamp = self.board.stamp()
+            rows = [scrub_secrets(row) for row in self.board.runs()]
             with self._lock:
-                self._cache = (stamp, cached)
+                self._cache = cache = (stamp, now, rows)
+                self._generation += 1
+                self._groups.clear()
+        elif not fresh:
+            with self._lock:
+                self._cache = cache = (cache[0], now, cache[2])
+        cached = cache[2]
         # running runs are read afresh: their heartbeats say whether they still run
         running = {r["run_id"]: scrub_secrets(r) for r in self.board.runs(status="running")}
         return [running.get(r["run_id"], r) for r in cached]
@@ -112,12 +127,16 @@ class Views:
         return None if row is None else scrub_secrets(row)
 
     def stamp(self) -> dict[str, Any]:
-        """What changes when the pages should redraw: the store's fingerprint, and the shown
+        """What changes when the pages should redraw: the state of the store the views now
+        serve (read again here when it moved, at most every ``refresh_s``), and the shown
         status of each running run (one whose process died turns ``lost``)."""
+        self.all_runs()
+        with self._lock:
+            stamp = self._cache[0] if self._cache is not None else None
         running = self.board.runs(status="running")
         return clean(
             {
-                "store": [str(part) for part in self.board.stamp()],
+                "store": [str(part) for part in stamp or ()],
                 "running": sorted(f"{r['run_id']}:{display_status(r)}" for r in running),
             }
         )
@@ -164,6 +183,18 @@ class Views:
 
     def groups(self, params: Mapping[str, Any]) -> dict[str, Any]:
         rows = self.select(params)
+        key = repr(sorted((k, str(v)) for k, v in params.items()))
+        with self._lock:
+            hit = self._groups.get(key)
+        if hit is not None and hit[0] == self._generation:
+            return hit[1]
+        generation = self._generation
+        answer = self._grouped(rows, params)
+        with self._lock:
+            self._groups[key] = (generation, answer)
+        return answer
+
+    def _grouped(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
         metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
         group_by = _list(params.get("group_by")) or list(DEFAULT_GROUP_BY)
         groups = aggregate(rows, group_by, metrics)
