@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from fnmatch import fnmatchcase
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from fnmatch import translate
+from functools import lru_cache
 from typing import Any
 
 # The keys that do not change what is trained. Extend it per run with
@@ -69,9 +71,15 @@ def ignored_patterns(config: Mapping[str, Any] | None) -> list[str]:
 
 def is_ignored(key: str, patterns: Iterable[str]) -> bool:
     """Whether a dotted key (or the subtree it heads) falls under one of the patterns."""
+    matcher = _matcher(tuple(patterns))
     parts = key.split(".")
-    prefixes = [".".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(fnmatchcase(prefix, pattern) for pattern in patterns for prefix in prefixes)
+    return any(matcher(".".join(parts[: i + 1])) for i in range(len(parts)))
+
+
+@lru_cache(maxsize=64)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], Any]:
+    # one compiled expression for the whole list: fnmatch's reading of each pattern
+    return re.compile("|".join(f"(?:{translate(p)})" for p in patterns) or "(?!)").match
 
 
 def training_config(

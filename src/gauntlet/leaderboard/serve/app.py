@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -62,7 +63,8 @@ def create_app(url: str, token: str | None = None) -> Starlette:
     def api(handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             try:
-                return JSONResponse(handler(request))
+                # in a worker thread: a slow query never holds up the other requests
+                return JSONResponse(await run_in_threadpool(handler, request))
             except NotFound as missing:
                 return JSONResponse({"error": str(missing)}, status_code=404)
             except GauntletError as error:

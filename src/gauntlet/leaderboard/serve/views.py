@@ -7,6 +7,7 @@ non-finite numbers become null (strict JSON)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,9 @@ from gauntlet.leaderboard.identity import flat_items, training_config
 from gauntlet.leaderboard.query import parse_where, smoke_reasons
 from gauntlet.leaderboard.report import finite
 from gauntlet.leaderboard.store import Leaderboard
-from gauntlet.redaction import scrub_secrets
+from gauntlet.redaction import redact_text, scrub_secrets
+
+log = logging.getLogger(__name__)
 
 DEFAULT_METRIC = "test/acc"
 PAGE_LIMIT = 200
@@ -97,34 +100,63 @@ class Views:
         self._cache: tuple[Any, float, list[dict[str, Any]]] | None = None
         self._groups: dict[str, tuple[int, dict[str, Any]]] = {}
         self._generation = 0
+        self._checked = 0.0
+        self._reloading = False
 
     # -- runs ------------------------------------------------------------------------------
     def all_runs(self) -> list[dict[str, Any]]:
-        """Every run, read again when the store changed, at most every ``refresh_s`` seconds
-        (a board that runs keep writing to is not re-read for every request)."""
+        """Every run. Read once synchronously; after that, when the store has moved (checked
+        at most every ``refresh_s``), read again in the background while requests are
+        answered from the last reading, so that a board many runs write to stays quick."""
         now = time.monotonic()
         with self._lock:
             cache = self._cache
-        fresh = cache is not None and now - cache[1] < self.refresh_s
-        if cache is None or (not fresh and self.board.stamp() != cache[0]):
-            stamp = self.board.stamp()
-            rows = [scrub_secrets(row) for row in self.board.runs()]
+            checked = self._checked
+        if cache is None:
+            self._reload()
+        elif now - checked >= self.refresh_s:
             with self._lock:
-                self._cache = cache = (stamp, now, rows)
-                self._generation += 1
-                self._groups.clear()
-        elif not fresh:
-            with self._lock:
-                self._cache = cache = (cache[0], now, cache[2])
-        cached = cache[2]
+                self._checked = now
+            if self.board.stamp() != cache[0]:
+                self._reload_in_background()
+        with self._lock:
+            assert self._cache is not None
+            cached = self._cache[2]
         # running runs are read afresh: their heartbeats say whether they still run
-        running = {r["run_id"]: scrub_secrets(r) for r in self.board.runs(status="running")}
+        running = {r["run_id"]: r for r in self.board.runs(status="running")}
         return [running.get(r["run_id"], r) for r in cached]
 
     def _get(self, run_id: str) -> dict[str, Any] | None:
         # masked on the way in, so that no view (a diff flattens keys) can show a secret
         row = self.board.get(run_id)
         return None if row is None else scrub_secrets(row)
+
+    def _reload(self) -> None:
+        stamp = self.board.stamp()
+        # rows were masked when written; what leaves the server is masked again by clean()
+        rows = self.board.runs()
+        with self._lock:
+            self._cache = (stamp, time.monotonic(), rows)
+            self._generation += 1
+            self._groups.clear()
+
+    def _reload_in_background(self) -> None:
+        with self._lock:
+            if self._reloading:
+                return
+            self._reloading = True
+
+        def work() -> None:
+            try:
+                self._reload()
+                self.groups({})  # the board's first view, ready before a page asks
+            except Exception:  # the next check tries again; the last reading stays served
+                log.exception("could not read the leaderboard again")
+            finally:
+                with self._lock:
+                    self._reloading = False
+
+        threading.Thread(target=work, name="gauntlet-serve-reload", daemon=True).start()
 
     def stamp(self) -> dict[str, Any]:
         """What changes when the pages should redraw: the state of the store the views now
@@ -205,7 +237,7 @@ class Views:
         for group in groups[offset : offset + limit]:
             items.append(
                 {
-                    "label": group["label"],
+                    "label": redact_text(group["label"]),
                     "key": group["group"].get("config_key"),
                     "group": group["group"],
                     "n": group["n"],
