@@ -12,6 +12,7 @@ from cdp import CHROMIUM, chromium
 from gauntlet.leaderboard.store import Leaderboard
 from serve_helpers import SCRIPT, add_history, make_store, run, serving
 
+pytest.importorskip("websockets", reason="the browser is driven over its DevTools websocket")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium here (Debian: apt-get install chromium; .ci/run does)"
 )
