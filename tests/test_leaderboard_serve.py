@@ -186,3 +186,27 @@ def test_a_missing_database_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "no leaderboard database" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_server_reads_only_what_changed_and_misses_nothing(tmp_path: Path) -> None:
+    from gauntlet.leaderboard.serve.views import Views
+    from serve_helpers import run
+
+    make_store(tmp_path)
+    url = f"sqlite:///{tmp_path / 'leaderboard.db'}"
+    views = Views(Leaderboard.reader(url), refresh_s=0)
+    before = {r["run_id"] for r in views.all_runs()}
+    with Leaderboard.open(url, settle=False) as board:
+        board.upsert(run("new", 0.1, 9, 0.99))  # started after everything read
+        board.upsert(
+            {
+                **run("old-import", 0.1, 8, 0.5),
+                "started": "2020-01-01T00:00:00+00:00",
+                "finished": "2020-01-01T01:00:00+00:00",
+            }
+        )  # an import of an old run
+        board.upsert({"run_id": "a-s1", "metrics": {"test/acc": 0.5}})  # a row changed in place
+    views._reload()
+    after = {r["run_id"]: r for r in views.all_runs()}
+    assert set(after) == before | {"new", "old-import"}
+    assert views.groups({"all": "1"})["runs"] == len(after)

@@ -21,14 +21,19 @@ CONFIDENCE = 0.95
 
 
 def aggregate(
-    rows: Sequence[Mapping[str, Any]], group_by: Sequence[str], metrics: Sequence[str]
+    rows: Sequence[Mapping[str, Any]],
+    group_by: Sequence[str],
+    metrics: Sequence[str],
+    labels: dict[Any, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Group runs and summarise each metric per group.
 
     ``rows`` are manifest-shaped runs (as :meth:`Leaderboard.runs` returns them). Runs fall in
     the same group when every key of ``group_by`` has the same value in them; a key is anything
     :func:`gauntlet.leaderboard.query.lookup` resolves (``model``, ``seed``,
-    ``model.net.dropout``...), and a run without the key has the value None. With an empty
+    ``model.net.dropout``...), and a run without the key has the value None. ``labels`` keeps
+    the groups' labels between calls (a server's); a group's label is computed again when its
+    run count changes. With an empty
     ``group_by`` all runs form one group. Groups come in the order their first run appears.
 
     Each group is::
@@ -74,11 +79,17 @@ def aggregate(
         values_by_metric = group.pop("_values")
         members = group.pop("_runs")
         first_runs[len(result)] = members[0]
-        group["label"] = _label(group["group"], members)
+        cache_key = (json.dumps(list(group["group"].items()), default=str), len(members))
+        if labels is not None and cache_key in labels:
+            group["label"] = labels[cache_key]
+        else:
+            group["label"] = _label(group["group"], members)
+            if labels is not None:
+                labels[cache_key] = group["label"]
         group["metrics"] = {metric: summarise(values_by_metric[metric]) for metric in metrics}
         result.append(group)
     if IDENTITY_KEY in group_by:
-        _disambiguate(result, first_runs)
+        _disambiguate(result, first_runs, labels)
     return result
 
 
@@ -94,7 +105,11 @@ def _label(values: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
     return " · ".join(shown) or "all runs"
 
 
-def _disambiguate(groups: list[dict[str, Any]], runs: dict[int, Mapping[str, Any]]) -> None:
+def _disambiguate(
+    groups: list[dict[str, Any]],
+    runs: dict[int, Mapping[str, Any]],
+    cache: dict[Any, Any] | None = None,
+) -> None:
     """Identities that share a label (their runs overrode nothing, or a default changed between
     code versions) are told apart by the keys in which their configs differ, and failing
     that by the first digits of their key."""
@@ -104,7 +119,7 @@ def _disambiguate(groups: list[dict[str, Any]], runs: dict[int, Mapping[str, Any
     for label, indices in by_label.items():
         if len(indices) < 2:
             continue
-        flats = {i: flat_items(training_config(runs[i].get("config"))) for i in indices}
+        flats = {i: _flat(groups[i], runs[i], cache) for i in indices}
         keys = sorted({k for flat in flats.values() for k in flat})
         varying = [k for k in keys if len({_text(flats[i].get(k, MISSING)) for i in indices}) > 1]
         for i in indices:
@@ -113,6 +128,18 @@ def _disambiguate(groups: list[dict[str, Any]], runs: dict[int, Mapping[str, Any
             if not shown and key:
                 shown = [f"#{str(key)[:6]}"]
             groups[i]["label"] = " · ".join([label, *shown])
+
+
+def _flat(
+    group: Mapping[str, Any], run: Mapping[str, Any], cache: dict[Any, Any] | None
+) -> dict[str, Any]:
+    key = ("flat", group["group"].get(IDENTITY_KEY))
+    if cache is not None and key in cache:
+        return cache[key]
+    flat = flat_items(training_config(run.get("config")))
+    if cache is not None:
+        cache[key] = flat
+    return flat
 
 
 def _text(value: Any) -> str:

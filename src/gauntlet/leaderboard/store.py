@@ -398,6 +398,31 @@ class Leaderboard:
                 row["updated"] = row["updated"].replace(tzinfo=timezone.utc).isoformat()
         return found
 
+    def runs_changed(
+        self, started_from: Any, finished_from: Any, run_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The runs that may have changed since a reading whose latest start and end times
+        were ``started_from`` and ``finished_from`` (None: every run), plus ``run_ids`` (the
+        runs that were running then), as manifest-shaped dicts."""
+        from sqlalchemy import or_
+
+        if started_from is None and finished_from is None:
+            return self.runs()
+        clauses = [runs.c.started.is_(None)]
+        if started_from is not None:
+            clauses.append(runs.c.started >= started_from)
+        if finished_from is not None:
+            clauses.append(runs.c.finished >= finished_from)
+        if run_ids:
+            clauses.append(runs.c.run_id.in_(list(run_ids)))
+        query = select(runs).where(or_(*clauses))
+
+        def read() -> list[dict[str, Any]]:
+            with self._transaction() as conn:
+                return [to_manifest(row) for row in conn.execute(query).mappings().all()]
+
+        return self._retry(read, "query changed runs")
+
     def stamp(self) -> tuple[Any, ...]:
         """A cheap fingerprint that changes when a run is added, starts, ends or changes
         status, or an epoch is recorded: readers cache their queries until it moves."""

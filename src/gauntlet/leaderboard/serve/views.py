@@ -7,6 +7,7 @@ non-finite numbers become null (strict JSON)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_METRIC = "test/acc"
 PAGE_LIMIT = 200
 REFRESH_S = 2.0  # the most a page's data may lag the store
+MAX_ANSWERS = 256
 MAX_LIMIT = 2000
 SUMMARY_FIELDS = (
     "run_id",
@@ -98,7 +100,10 @@ class Views:
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
         self._cache: tuple[Any, float, list[dict[str, Any]]] | None = None
-        self._groups: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._answers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._computing: set[tuple[str, str]] = set()
+        self._labels: dict[Any, Any] = {}
         self._generation = 0
         self._checked = 0.0
         self._reloading = False
@@ -132,13 +137,26 @@ class Views:
         return None if row is None else scrub_secrets(row)
 
     def _reload(self) -> None:
+        """Read what changed since the last reading (runs started or ended since, and those
+        that were running), or everything when that cannot account for the store's count."""
         stamp = self.board.stamp()
         # rows were masked when written; what leaves the server is masked again by clean()
-        rows = self.board.runs()
+        with self._lock:
+            previous = self._cache[0] if self._cache is not None else None
+            by_id = dict(self._by_id)
+        if previous is None:
+            by_id = {row["run_id"]: row for row in self.board.runs()}
+        else:
+            running = [i for i, row in by_id.items() if row.get("status") == "running"]
+            for row in self.board.runs_changed(previous[1], previous[2], running):
+                by_id[row["run_id"]] = row
+            if len(by_id) != stamp[0]:  # a row arrived with old times (an import): read all
+                by_id = {row["run_id"]: row for row in self.board.runs()}
+        rows = sorted(by_id.values(), key=_newest_first)
         with self._lock:
             self._cache = (stamp, time.monotonic(), rows)
+            self._by_id = by_id
             self._generation += 1
-            self._groups.clear()
 
     def _reload_in_background(self) -> None:
         with self._lock:
@@ -149,7 +167,8 @@ class Views:
         def work() -> None:
             try:
                 self._reload()
-                self.groups({})  # the board's first view, ready before a page asks
+                for kind, key in list(self._answers):  # ready before the pages ask again
+                    self._recompute(kind, key)
             except Exception:  # the next check tries again; the last reading stays served
                 log.exception("could not read the leaderboard again")
             finally:
@@ -198,7 +217,9 @@ class Views:
         return rows
 
     def runs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        rows = self.select(params)
+        return self._memo("runs", params)
+
+    def _listed(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
         metric = str(params.get("metric") or DEFAULT_METRIC)
         if params.get("sort"):
             rows = list(sort_items(rows, str(params["sort"]), _truthy(params.get("ascending"))))
@@ -213,23 +234,44 @@ class Views:
             }
         )
 
+    def _memo(self, kind: str, params: Mapping[str, Any]) -> Any:
+        """An answer from the last reading: computed once per query, then served as it was
+        while a fresher one is computed in the background (one at a time per query)."""
+        key = (kind, json.dumps(sorted((k, str(v)) for k, v in params.items())))
+        with self._lock:
+            hit = self._answers.get(key)
+        if hit is None:
+            return self._recompute(kind, key[1])
+        if hit[0] != self._generation:
+            threading.Thread(target=self._recompute, args=(kind, key[1]), daemon=True).start()
+        return hit[1]
+
+    def _recompute(self, kind: str, key: str) -> Any:
+        with self._lock:
+            if (kind, key) in self._computing and (kind, key) in self._answers:
+                return self._answers[(kind, key)][1]
+            self._computing.add((kind, key))
+            generation = self._generation
+        try:
+            params = dict(json.loads(key))
+            rows = self.select(params)
+            answer = self._grouped(rows, params) if kind == "groups" else self._listed(rows, params)
+            with self._lock:
+                if len(self._answers) > MAX_ANSWERS:
+                    self._answers.clear()
+                self._answers[(kind, key)] = (generation, answer)
+            return answer
+        finally:
+            with self._lock:
+                self._computing.discard((kind, key))
+
     def groups(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        rows = self.select(params)
-        key = repr(sorted((k, str(v)) for k, v in params.items()))
-        with self._lock:
-            hit = self._groups.get(key)
-        if hit is not None and hit[0] == self._generation:
-            return hit[1]
-        generation = self._generation
-        answer = self._grouped(rows, params)
-        with self._lock:
-            self._groups[key] = (generation, answer)
-        return answer
+        return self._memo("groups", params)
 
     def _grouped(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
         metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
         group_by = _list(params.get("group_by")) or list(DEFAULT_GROUP_BY)
-        groups = aggregate(rows, group_by, metrics)
+        groups = aggregate(rows, group_by, metrics, labels=self._labels)
         sort = str(params.get("sort") or metrics[0])
         groups = list(sort_items(groups, sort, _truthy(params.get("ascending"))))
         offset, limit = _page(params)
@@ -371,6 +413,16 @@ class Views:
         if not found:
             raise NotFound(f"no study {name!r} in this leaderboard")
         return clean(found[0])
+
+
+def _newest_first(run: Mapping[str, Any]) -> tuple[int, str, str]:
+    started = run.get("started")
+    # newest first, runs without a start last, then by id (the store's own order)
+    return (1, "", run["run_id"]) if not started else (0, _reverse(started), run["run_id"])
+
+
+def _reverse(text: str) -> str:
+    return "".join(chr(0x10FFFF - ord(c)) for c in text)
 
 
 def _haystack(run: Mapping[str, Any]) -> str:
