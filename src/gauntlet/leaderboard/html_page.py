@@ -368,6 +368,7 @@ def _run_data(report: Report) -> dict[str, Any]:
 def _sweeps(report: Report) -> list[dict[str, Any]]:
     """For each sweep with two runs or more: the config keys its runs vary, the first metric
     and each run's values."""
+    from gauntlet.leaderboard.identity import ignored_patterns, is_ignored
     from gauntlet.repro.diff import sections_of
 
     if not report.metrics:
@@ -383,11 +384,14 @@ def _sweeps(report: Report) -> list[dict[str, Any]]:
             continue
         configs = [sections_of(run)["config"] for run in runs]
         keys = sorted(set().union(*configs))
+        # only parameters: not the seed nor what it derives, paths, loggers, names (identity.py)
+        ignored = ignored_patterns(runs[0].get("config"))
         varied = [
             k
             for k in keys
             if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1
             and all(not isinstance(c.get(k), (dict, list)) for c in configs)
+            and not is_ignored(k, ignored)
         ]
         values = []
         for run, config in zip(runs, configs, strict=True):
