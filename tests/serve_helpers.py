@@ -158,7 +158,7 @@ def serving(log_dir: Path, *args: str, env: dict | None = None) -> Iterator[str]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600  # a big store is read before the server listens
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"the server exited: {process.stdout.read()}")

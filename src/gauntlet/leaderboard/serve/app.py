@@ -121,6 +121,7 @@ def create_app(url: str, token: str | None = None) -> Starlette:
         },
     )
     app.state.board = board
+    app.state.views = views
     return app
 
 

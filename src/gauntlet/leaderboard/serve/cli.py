@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from collections.abc import Sequence
 
 from gauntlet.errors import GauntletError
@@ -60,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     url = resolve_url(args.url, args.log_dir, create=False)
     app = create_app(url, token)
+    started = time.perf_counter()
+    board = app.state.views.groups({})  # the first page's answer, ready before anyone asks
+    print(
+        f"read {board['runs']} completed runs in {board['total']} groups in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"serving {app.state.board.url} read-only at http://{shown}:{args.port}/"
