@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.leaderboard.plots import metric_png
-from gauntlet.leaderboard.report import Report
+from gauntlet.leaderboard.report import Report, format_value
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -48,6 +48,7 @@ h2 { font-size: 1.1rem; margin-top: 2rem; }
 h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 td a { margin-right: .5rem; }
 #diff table td { vertical-align: top; }
+td.id { white-space: nowrap; font-family: ui-monospace, monospace; }
 #diff .section { color: #888; }
 svg.parallel { background: #fcfcfc; border: 1px solid #eee; }
 svg.parallel text { font-size: 11px; }
@@ -299,8 +300,8 @@ def _runs_table(report: Report, base: Path | None) -> str:
         rows.append(
             f'<tr data-run="{_e(run_id)}"{group_attr}>'
             f'<td><input type="checkbox" class="pick" value="{_e(run_id)}"></td>'
-            f"<td>{_e(run_id)}</td><td>{_e(labels.get(index, ''))}</td>"
-            f"<td>{_e(run.get('status') or '')}</td><td>{_e(run.get('seed'))}</td>"
+            f'<td class="id">{_e(run_id)}</td><td>{_e(labels.get(index, ""))}</td>'
+            f"<td>{_e(run.get('status') or '')}</td><td>{_e(format_value(run.get('seed')))}</td>"
             f"{metric_cells}<td>{links}</td></tr>"
         )
     return (
