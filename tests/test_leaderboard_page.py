@@ -157,3 +157,20 @@ def test_the_page_ranks_each_models_best_group_per_task(board_page):
     group = re.search(r'href="#group=(\d+)"', row).group(1)
     hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', dom(page, f"group={group}"))
     assert hidden == [c["run_id"]]
+
+
+@needs_chromium
+def test_the_sweeps_parallel_coordinates_have_ticks_a_colour_scale_and_fit_the_page(board_page):
+    page, *_ = board_page
+    html = dom(page)
+    chart = re.search(r'<svg class="parallel" id="parallel-0"[^>]*>.*?</svg>', html, re.S).group(0)
+    assert len(re.findall(r'class="tick"', chart)) >= 5  # the metric's axis alone has five
+    assert 'class="colour-scale"' in chart
+    strokes = set(re.findall(r'<polyline[^>]*stroke="(rgb\([^"]+\))"[^>]*class="trial"', chart))
+    assert len(strokes) == 2  # two runs, two accuracies, two colours
+    width = int(
+        re.search(r'<svg class="parallel" id="parallel-0"[^>]*width="(\d+)"', html).group(1)
+    )
+    assert width <= 1280  # Chromium's default headless window: the chart fits it
+    axes = re.findall(r'<text x="[\d.]+" y="16" text-anchor="middle">([^<]+)</text>', chart)
+    assert "model.net.hidden" in axes and not any("seed" in a or "paths" in a for a in axes)

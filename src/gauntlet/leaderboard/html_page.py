@@ -102,6 +102,9 @@ function showGroup(index) {
 
 // Two ticked runs: their differences, section by section.
 var runData = JSON.parse(document.getElementById("run-data").textContent);
+function short(value) {
+  return typeof value === "number" ? String(+value.toPrecision(4)) : text(value);
+}
 function text(value) {
   if (value === undefined || value === null) { return "\u2014"; }
   return typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -155,8 +158,12 @@ function element(name, attributes, parent) {
   return node;
 }
 JSON.parse(document.getElementById("sweep-data").textContent).forEach(function (sweep, index) {
+  // parallel coordinates: an axis per varying parameter and the metric last, ticks on each,
+  // each run's line coloured by its metric (the scale drawn at the right), as wide as the page
   var svg = document.getElementById("parallel-" + index);
-  var axes = sweep.axes, width = 160 * axes.length, height = 260, top = 30, bottom = 30;
+  var axes = sweep.axes, metric = axes[axes.length - 1];
+  var left = 70, right = 90, top = 30, bottom = 30, height = 280;
+  var width = Math.max(360, (svg.parentNode.clientWidth || document.body.clientWidth || 900) - 8);
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   var scales = axes.map(function (axis) {
     var values = sweep.runs.map(function (run) { return run[axis]; })
@@ -164,34 +171,63 @@ JSON.parse(document.getElementById("sweep-data").textContent).forEach(function (
     var numeric = values.every(function (v) { return typeof v === "number"; });
     if (numeric) {
       var low = Math.min.apply(null, values), high = Math.max.apply(null, values);
-      return function (v) {
-        return high === low ? 0.5 : (v - low) / (high - low);
-      };
+      var ticks = [0, 0.25, 0.5, 0.75, 1].map(function (f) { return low + f * (high - low); });
+      if (high === low) { ticks = [low]; }
+      return {at: function (v) { return high === low ? 0.5 : (v - low) / (high - low); },
+              ticks: ticks, low: low, high: high};
     }
     var levels = values.map(String).filter(function (v, i, all) { return all.indexOf(v) === i; });
-    return function (v) {
+    return {at: function (v) {
       return levels.length < 2 ? 0.5 : levels.indexOf(String(v)) / (levels.length - 1);
-    };
+    }, ticks: levels};
   });
-  function x(i) { return 80 + 160 * i; }
+  function x(i) {
+    return axes.length < 2 ? left : left + i * (width - left - right) / (axes.length - 1);
+  }
   function y(f) { return height - bottom - f * (height - top - bottom); }
-  axes.forEach(function (axis, i) {
-    element("line", {x1: x(i), x2: x(i), y1: top, y2: height - bottom, stroke: "#999"}, svg);
-    var label = element("text", {x: x(i), y: 16, "text-anchor": "middle"}, svg);
-    label.textContent = axis;
-  });
+  var last = scales[scales.length - 1];
+  function colour(v) {
+    var f = last.high === undefined || last.high === last.low ? 1 : (v - last.low) / (last.high - last.low);
+    var a = [68, 1, 84], b = [253, 231, 37];
+    return "rgb(" + a.map(function (c, i) { return Math.round(c + f * (b[i] - c)); }).join(",") + ")";
+  }
   sweep.runs.forEach(function (run) {
     var points = axes.map(function (axis, i) {
       var v = run[axis];
-      return v === null || v === undefined ? null : x(i) + "," + y(scales[i](v));
+      return v === null || v === undefined ? null : x(i) + "," + y(scales[i].at(v));
     }).filter(Boolean);
+    var value = run[metric];
     var line = element("polyline", {points: points.join(" "), fill: "none",
-      stroke: "#3366aa", "stroke-opacity": 0.6, "class": "trial"}, svg);
+      stroke: typeof value === "number" ? colour(value) : "#999", "stroke-width": 2,
+      "class": "trial"}, svg);
     var tip = element("title", {}, line);
     tip.textContent = run.run_id + ": " + axes.map(function (a) {
       return a + "=" + text(run[a]);
     }).join(", ");
   });
+  axes.forEach(function (axis, i) {
+    element("line", {x1: x(i), x2: x(i), y1: top, y2: height - bottom, stroke: "#444"}, svg);
+    var label = element("text", {x: x(i), y: 16, "text-anchor": "middle"}, svg);
+    label.textContent = axis;
+    scales[i].ticks.forEach(function (t) {
+      var at = y(scales[i].at(t));
+      element("line", {x1: x(i) - 4, x2: x(i), y1: at, y2: at, stroke: "#444"}, svg);
+      var tick = element("text", {x: x(i) - 6, y: at + 4, "text-anchor": "end",
+        "font-size": 10, "class": "tick"}, svg);
+      tick.textContent = short(t);
+    });
+  });
+  if (last.high !== undefined) {
+    var defs = element("defs", {}, svg);
+    var ramp = element("linearGradient", {id: "ramp-" + index, x1: 0, x2: 0, y1: 1, y2: 0}, defs);
+    element("stop", {offset: 0, "stop-color": colour(last.low)}, ramp);
+    element("stop", {offset: 1, "stop-color": colour(last.high)}, ramp);
+    var sx = width - right + 30;
+    element("rect", {x: sx, y: top, width: 12, height: height - top - bottom,
+      fill: "url(#ramp-" + index + ")", "class": "colour-scale"}, svg);
+    element("text", {x: sx + 16, y: top + 10, "font-size": 10}, svg).textContent = short(last.high);
+    element("text", {x: sx + 16, y: height - bottom, "font-size": 10}, svg).textContent = short(last.low);
+  }
 });
 
 // #filter=TEXT, #group=N, #diff=A,B set the page up, so a link can point at a view.
