@@ -159,6 +159,7 @@ def test_the_page_ranks_each_models_best_group_per_task(board_page):
     assert hidden == [c["run_id"]]
 
 
+@pytest.mark.slow  # three more real runs for its page
 @needs_chromium
 def test_the_sweeps_parallel_coordinates_have_ticks_a_colour_scale_and_fit_the_page(board_page):
     page, *_ = board_page
