@@ -17,6 +17,7 @@ retried.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -100,15 +101,21 @@ class Leaderboard:
         are marked ``lost`` (see :meth:`settle`).
         """
         parsed = _parse(url)
+        read_only = False
         if parsed.get_backend_name() == "sqlite":
             from gauntlet.run.pending import pending_rows
 
             # rows waiting for this database: it is made to take them
             _check_sqlite_file(parsed, create or (settle and bool(pending_rows(url))))
-        engine = _engine(parsed)
+            read_only = not create and _read_only_sqlite(parsed)
+        if read_only:  # a query on a database this user may not write: read it as it is
+            parsed = _read_only_url(parsed)
+            settle = False
+        engine = _engine(parsed, read_only=read_only)
         board = cls(engine, url)
         try:
-            board._retry(board._prepare_schema, "create the tables")
+            if not read_only:
+                board._retry(board._prepare_schema, "create the tables")
         except BaseException:
             engine.dispose()
             raise
@@ -163,7 +170,15 @@ class Leaderboard:
             stored = self.get(str(manifest.get("run_id")))
             if stored is None or stored.get("status") == "running" or not stored.get("finished"):
                 self.upsert(manifest)
-                log.info("recorded the pending row of run %s", manifest.get("run_id"))
+                # a run writes its own start row this way in normal operation: no news; a row
+                # another process left while the database was unreachable is
+                own = manifest.get("pid") == os.getpid()
+                log.log(
+                    logging.DEBUG if own else logging.INFO,
+                    "wrote run %s's row, kept in its run directory until the database could "
+                    "be reached",
+                    manifest.get("run_id"),
+                )
             pending.written(pointer, manifest)
         for pointer, run_id, epochs in pending.pending_histories(self._raw_url):
             for entry in epochs:
@@ -575,7 +590,13 @@ def _parse(url: str) -> URL:
 
 def _check_sqlite_file(url: URL, create: bool) -> None:
     database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if not database or database == ":memory:" or "mode=memory" in str(url):
+        raise GauntletError(
+            f"leaderboard URL {redact_url(url.render_as_string())!r} is an in-memory database: "
+            "it loses every row when the command ends. Give a file (sqlite:///PATH/leaderboard.db) "
+            "or a PostgreSQL server's URL"
+        )
+    if database.startswith("file:"):
         return
     path = Path(database).expanduser()
     if create:
@@ -586,6 +607,19 @@ def _check_sqlite_file(url: URL, create: bool) -> None:
             "Train a run, backfill with `gauntlet leaderboard import logs/`, or point at another "
             "database with --log-dir DIR, --url URL or $" + ENV_URL
         )
+
+
+def _read_only_sqlite(url: URL) -> bool:
+    """Whether this user can read the SQLite file but not write it (or its directory, where
+    SQLite keeps its journal)."""
+    path = Path(str(url.database)).expanduser()
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _read_only_url(url: URL) -> URL:
+    # immutable: SQLite neither locks nor writes a journal beside a file it cannot change
+    path = Path(str(url.database)).expanduser().resolve()
+    return url.set(database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"})
 
 
 def _engine(url: URL, read_only: bool = False) -> Engine:
