@@ -241,7 +241,9 @@ def test_a_sweep_is_named_by_the_user_or_by_its_experiment_and_start(tmp_path) -
             cfg.hydra.mode = RunMode.MULTIRUN
             cfg.hydra.sweep.dir = str(tmp_path / "multiruns" / "2026-12-05_10-15-00-123456")
         HydraConfig.instance().set_config(cfg)
-        return OmegaConf.to_container(cfg, resolve=False)
+        config = OmegaConf.to_container(cfg, resolve=False)
+        config["experiment_name"] = cfg.experiment_name  # <data>_<model>, as the run resolves it
+        return config
 
     unnamed = multirun_job("seed=1")
     name = "digits_cnn-20261205-101500"
