@@ -46,6 +46,10 @@ def test_seeds_of_one_setup_aggregate_to_mean_and_sample_std() -> None:
     assert cnn["metrics"]["test/acc"]["mean"] == pytest.approx(0.8)
     assert cnn["metrics"]["test/acc"]["std"] == pytest.approx(0.1)
     assert cnn["metrics"]["test/acc"]["n"] == 3
+    # 95% t interval: 0.8 ± t(0.975, df=2) * 0.1 / sqrt(3) = 0.8 ± 4.302653 * 0.057735
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)
+    assert cnn["metrics"]["test/acc"]["ci_low"] == pytest.approx(0.8 - half)
+    assert cnn["metrics"]["test/acc"]["ci_high"] == pytest.approx(0.8 + half)
     assert (cnn["metrics"]["test/acc"]["min"], cnn["metrics"]["test/acc"]["max"]) == (0.7, 0.9)
     # loss: 0.3, 0.5, 0.4 -> mean 0.4, std 0.1
     assert cnn["metrics"]["test/loss"]["mean"] == pytest.approx(0.4)
@@ -55,6 +59,8 @@ def test_seeds_of_one_setup_aggregate_to_mean_and_sample_std() -> None:
         "mean": 0.5,
         "std": 0.0,
         "n": 1,
+        "ci_low": None,
+        "ci_high": None,
         "min": 0.5,
         "max": 0.5,
         "values": [0.5],

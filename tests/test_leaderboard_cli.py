@@ -37,7 +37,10 @@ def manifest(run_id: str, model: str, dropout: float, seed: int, acc: float | No
         "data": "digits",
         "seed": seed,
         "started": f"2026-11-28T18:{seed:02d}:00+00:00",
-        "config": {"model": {"net": {"dropout": dropout}}, "seed": seed},
+        "config": {
+            "model": {"net": {"_target_": f"gauntlet.models.{model}", "dropout": dropout}},
+            "seed": seed,
+        },
         "metrics": {} if acc is None else {"test/acc": acc, "test/loss": 1 - acc},
         **extra,
     }
@@ -81,14 +84,19 @@ def test_the_default_table_aggregates_the_seeds_of_each_setup(
 ) -> None:
     code, out, _ = run_cli(capsys, "--log-dir", log_dir, "--all")
     assert code == 0
-    # cnn: 0.9, 0.8, 0.7, 0.6, 0.64 -> mean 0.728, sample std sqrt(0.05968 / 4) = 0.1221
-    assert "digits_cnn" in out and "0.7280 ± 0.1221" in out
+    # the two cnn dropouts are two setups, told apart by the key in which they differ
+    assert "digits_cnn · model.net.dropout=0.1" in out
+    assert "digits_cnn · model.net.dropout=0.2" in out
+    # dropout 0.1: 0.9, 0.8, 0.7 -> 0.8 ± t(0.975, 2) * 0.1 / sqrt(3) = 0.8 ± 0.2484
+    assert "0.8000 ± 0.2484" in out
+    # dropout 0.2: 0.6, 0.64 -> 0.62 ± t(0.975, 1) * 0.02828 / sqrt(2) = 0.62 ± 0.2541
+    assert "0.6200 ± 0.2541" in out
     # rnn: two runs, one failed without metrics -> n=1 for the metric, shown without a spread
     assert "0.5000 (n=1)" in out and "± 0.0000" not in out
-    assert "7 runs in 2 groups" in out
+    assert "7 runs in 3 groups" in out
     # by default only completed runs, and the summary says what it left out
     code, out, _ = run_cli(capsys, "--log-dir", log_dir)
-    assert "6 runs in 2 groups" in out and "not shown: 1 failed (--all" in out
+    assert "6 runs in 3 groups" in out and "not shown: 1 failed (--all" in out
 
 
 def test_group_by_config_keys_sort_and_top(
@@ -152,19 +160,27 @@ def test_csv_output_parses_with_one_column_per_statistic(
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == [
-        "experiment",
-        "model",
-        "data",
+        "group",
+        "config_key",
         "runs",
         "test/acc.mean",
         "test/acc.std",
         "test/acc.n",
+        "test/acc.ci_low",
+        "test/acc.ci_high",
         "run_ids",
     ]
-    assert [r["model"] for r in rows] == ["cnn", "rnn"]
-    assert float(rows[0]["test/acc.mean"]) == pytest.approx(0.728)
-    # the failed rnn run is left out by default
-    assert (rows[1]["runs"], rows[1]["test/acc.n"], float(rows[1]["test/acc.std"])) == ("1", "1", 0)
+    assert [r["group"] for r in rows] == [
+        "digits_cnn · model.net.dropout=0.1",
+        "digits_cnn · model.net.dropout=0.2",
+        "digits_rnn",
+    ]
+    assert float(rows[0]["test/acc.mean"]) == pytest.approx(0.8)
+    assert float(rows[0]["test/acc.std"]) == pytest.approx(0.1)
+    assert float(rows[0]["test/acc.ci_high"]) == pytest.approx(0.8 + 0.24841377118)
+    # the failed rnn run is left out by default; one run has no interval
+    assert (rows[2]["runs"], rows[2]["test/acc.n"], float(rows[2]["test/acc.std"])) == ("1", "1", 0)
+    assert rows[2]["test/acc.ci_low"] == ""
 
     code, out, _ = run_cli(
         capsys,
@@ -190,7 +206,14 @@ def test_markdown_output_is_a_table_with_escaped_cells(
     with Leaderboard.open(f"sqlite:///{directory / 'leaderboard.db'}") as board:
         board.upsert(manifest("a", "cnn", 0.1, 1, 0.9, experiment="pipe|name"))
         board.upsert(manifest("b", "rnn", 0.1, 1, 0.8))
-    code, out, _ = run_cli(capsys, "--log-dir", directory, "--format", "md")
+    code, out, _ = run_cli(
+        capsys,
+        "--log-dir",
+        directory,
+        "--format",
+        "md",
+        *("--group-by", "experiment", "--group-by", "model", "--group-by", "data"),
+    )
     assert code == 0
     table = [line for line in out.splitlines() if line.startswith("|")]
     split = [re.split(r"(?<!\\)\|", line)[1:-1] for line in table]
@@ -199,7 +222,7 @@ def test_markdown_output_is_a_table_with_escaped_cells(
         "model",
         "data",
         "runs",
-        "test/acc",
+        "test/acc (mean ± 95% CI)",
     ]
     assert all(set(cell.strip()) <= set("-:") for cell in split[1])
     assert [cell.strip() for cell in split[2]] == [
@@ -251,11 +274,11 @@ def test_output_format_follows_the_file_suffix(
     capsys: pytest.CaptureFixture[str], log_dir: Path, tmp_path: Path
 ) -> None:
     for name, check in (
-        ("board.csv", lambda text: next(csv.reader(io.StringIO(text)))[0] == "experiment"),
-        ("board.json", lambda text: json.loads(text)[0]["runs"] == 5),
-        ("board.jsonl", lambda text: json.loads(text.splitlines()[1])["model"] == "rnn"),
-        ("board.md", lambda text: "| experiment |" in text),
-        ("board.txt", lambda text: "0.7280 ± 0.1221" in text),
+        ("board.csv", lambda text: next(csv.reader(io.StringIO(text)))[0] == "group"),
+        ("board.json", lambda text: json.loads(text)[0]["runs"] == 3),
+        ("board.jsonl", lambda text: json.loads(text.splitlines()[2])["group"] == "digits_rnn"),
+        ("board.md", lambda text: "| group |" in text),
+        ("board.txt", lambda text: "0.8000 ± 0.2484" in text),
     ):
         code, out, _ = run_cli(capsys, "--log-dir", log_dir, "--output", tmp_path / name)
         assert code == 0 and name in out
@@ -358,7 +381,8 @@ def test_the_gauntlet_command_dispatches_to_the_leaderboard(log_dir: Path) -> No
         timeout=120,
     )
     assert ok.returncode == 0, ok.stderr
-    assert {g["model"] for g in json.loads(ok.stdout)} == {"cnn", "rnn"}
+    groups = {g["group"].split(" · ")[0] for g in json.loads(ok.stdout)}
+    assert groups == {"digits_cnn", "digits_rnn"}
     missing = subprocess.run(
         [sys.executable, "-m", "gauntlet.leaderboard", "--log-dir", str(log_dir.parent / "none")],
         capture_output=True,

@@ -68,7 +68,9 @@ def board_page(train, tmp_path):
         for run in (a, b):  # as a multirun would have recorded them
             board.upsert({"run_id": run["run_id"], "sweep": "widths"})
     page = tmp_path / "out" / "board.html"
-    assert main(["--log-dir", str(tmp_path), "--all", "--output", str(page)]) == 0
+    # grouped by sweep, so that the sweep's two setups share one row of the board
+    by_sweep = ["--group-by", "sweep", "--group-by", "model", "--group-by", "data"]
+    assert main(["--log-dir", str(tmp_path), "--all", *by_sweep, "--output", str(page)]) == 0
     return page, a, b, c
 
 
@@ -155,3 +157,21 @@ def test_the_page_ranks_each_models_best_group_per_task(board_page):
     group = re.search(r'href="#group=(\d+)"', row).group(1)
     hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', dom(page, f"group={group}"))
     assert hidden == [c["run_id"]]
+
+
+@pytest.mark.slow  # three more real runs for its page
+@needs_chromium
+def test_the_sweeps_parallel_coordinates_have_ticks_a_colour_scale_and_fit_the_page(board_page):
+    page, *_ = board_page
+    html = dom(page)
+    chart = re.search(r'<svg class="parallel" id="parallel-0"[^>]*>.*?</svg>', html, re.S).group(0)
+    assert len(re.findall(r'class="tick"', chart)) >= 5  # the metric's axis alone has five
+    assert 'class="colour-scale"' in chart
+    strokes = set(re.findall(r'<polyline[^>]*stroke="(rgb\([^"]+\))"[^>]*class="trial"', chart))
+    assert len(strokes) == 2  # two runs, two accuracies, two colours
+    width = int(
+        re.search(r'<svg class="parallel" id="parallel-0"[^>]*width="(\d+)"', html).group(1)
+    )
+    assert width <= 1280  # Chromium's default headless window: the chart fits it
+    axes = re.findall(r'<text x="[\d.]+" y="16" text-anchor="middle">([^<]+)</text>', chart)
+    assert "model.net.hidden" in axes and not any("seed" in a or "paths" in a for a in axes)

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gauntlet.leaderboard.cli import main
+from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
 
 pytestmark = pytest.mark.postgres
@@ -77,7 +78,7 @@ def test_running_then_completed_keeps_one_row_on_postgres(postgres_url: str) -> 
         )
         assert board.count() == 1
         row = board.get("r1")
-        assert board.schema_version() == 1
+        assert board.schema_version() == SCHEMA_VERSION
     assert row["status"] == "completed"
     assert row["metrics"]["test/acc"] == 0.97
     assert row["metrics"]["train/loss"] == float("inf")  # JSONB has no infinity; it round-trips
@@ -146,3 +147,58 @@ def test_the_cli_never_shows_the_password_of_a_postgres_url(
     assert ":***@" in shown
     with Leaderboard.open(url) as board:
         assert "s3cret-pw" not in json.dumps(board.get("r1"))
+
+
+def test_schema_1_migrates_and_history_studies_and_a_reader_work_on_postgres(
+    postgres_url: str,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from gauntlet.leaderboard.identity import config_key
+    from gauntlet.leaderboard.serve.views import Views
+
+    with Leaderboard.open(postgres_url) as board:
+        for seed in (1, 2):
+            board.upsert(
+                manifest(
+                    f"r{seed}",
+                    status="completed",
+                    seed=seed,
+                    config={"model": {"net": {"dropout": 0.1}}, "seed": seed},
+                )
+            )
+    # back to schema 1 as a release before it left the database: no column, no new tables
+    engine = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runs DROP COLUMN config_key"))
+        conn.execute(text("DROP TABLE history"))
+        conn.execute(text("DROP TABLE studies"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    engine.dispose()
+
+    with Leaderboard.open(postgres_url) as board:
+        assert board.schema_version() == 2
+        keys = {row["run_id"]: row["config_key"] for row in board.runs()}
+        assert keys["r1"] == keys["r2"] == config_key({"model": {"net": {"dropout": 0.1}}})
+        board.record_history("r1", 0, {"val/loss": 1.5, "val/acc": float("nan")}, step=10)
+        board.record_history("r1", 0, {"val/loss": 1.25}, step=10)  # an epoch again replaces it
+        board.record_study(
+            "s",
+            "h1",
+            plan={"runs": []},
+            settings={"level": 0.05},
+            results={"claims": [{"verdict": "PASS"}]},
+        )
+        assert board.history("r1")[0]["metrics"] == {"val/loss": 1.25}
+        assert board.studies("s")[0]["results"]["claims"][0]["verdict"] == "PASS"
+
+    reader = Leaderboard.reader(postgres_url)
+    try:
+        views = Views(reader)
+        assert views.history("r1")["epochs"][0]["metrics"]["val/loss"] == 1.25
+        (group,) = views.groups({})["items"]
+        assert group["n"] == 2
+        with pytest.raises(Exception, match="read-only"):
+            reader.upsert(manifest("r3"))
+    finally:
+        reader.close()

@@ -116,7 +116,7 @@ def test_running_then_completed_keeps_one_row_with_the_final_state(tmp_path: Pat
     assert row["finished"] == "2026-11-28T18:06:00+00:00"
     assert row["duration_s"] == pytest.approx(59.1)
     # everything the manifest held comes back, including fields without a column of their own
-    assert row == final
+    assert row.pop("config_key") and row == final  # and its identity, from its config
     board.close()
 
 

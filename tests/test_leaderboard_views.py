@@ -1,4 +1,4 @@
-"""The leaderboard's default views: completed full runs, a sweep's trials under the sweep,
+"""The leaderboard's default views: completed full runs, a sweep's trials named after it,
 records that load into pandas, run ids never cut."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rich.console import Console
 
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.formats import rich_table
+from gauntlet.leaderboard.query import unnamed_sweep
 from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard
 
@@ -79,12 +80,17 @@ def test_a_sweeps_runs_group_under_the_sweep(tmp_path, capsys):
         assert done.returncode == 0, done.stderr[-2000:]
     (sweep_dir,) = (tmp_path / "multiruns").iterdir()
     manifests = [json.loads(p.read_text()) for p in sweep_dir.glob("*/manifest.json")]
-    assert [m["sweep"] for m in manifests] == [sweep_dir.name] * 2
+    name = unnamed_sweep(manifests[0]["experiment"], sweep_dir.name)
+    assert name.startswith("cnn_digits-20") and len(name) == len("cnn_digits-20261205-101500")
+    assert [m["sweep"] for m in manifests] == [name] * 2
 
-    groups = board_json(capsys, tmp_path, "--all")
+    groups = board_json(capsys, tmp_path, "--all", "--group-by", "sweep")
     by_sweep = {group.get("sweep"): group for group in groups}
-    assert by_sweep[sweep_dir.name]["runs"] == 2
-    assert by_sweep[None]["runs"] == 1  # the single run with the same experiment stays apart
+    assert by_sweep[name]["runs"] == 2
+    assert by_sweep[None]["runs"] == 1  # the single run is no part of the sweep
+    # all three trained the same thing with three seeds: one group by default
+    (group,) = board_json(capsys, tmp_path, "--all")
+    assert group["runs"] == 3
 
 
 def test_json_records_load_into_pandas(capsys, tmp_path):

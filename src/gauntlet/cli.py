@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench.cli", False, "framework overhead against a plain PyTorch loop"),
+    "serve": ("gauntlet.leaderboard.serve.cli", False, "the live team page over the leaderboard"),
     "sync": (
         "gauntlet.wandb_sync",
         False,

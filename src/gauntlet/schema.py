@@ -246,6 +246,8 @@ class TrainSchema:
     task_name: str = "train"
     experiment_name: str = "default"
     study: Optional[str] = None
+    # the sweep's name on the leaderboard and in W&B (default: the experiment and start time)
+    sweep: Optional[str] = None
     tags: list[str] = field(default_factory=list)
     seed: int = 42
     seeds: SeedsSchema = field(default_factory=SeedsSchema)

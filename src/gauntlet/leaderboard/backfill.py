@@ -24,6 +24,7 @@ class ImportResult:
 
     recorded: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    epochs: int = 0  # epochs of history backfilled from metrics.csv files
 
     @property
     def found(self) -> int:
@@ -83,4 +84,52 @@ def import_manifests(board: Leaderboard, directories: Iterable[str | Path]) -> I
             manifest["run_dir"] = str(path.parent)
         board.upsert(manifest)
         result.recorded.append(manifest["run_id"])
+        result.epochs += import_history(board, manifest["run_id"], Path(manifest["run_dir"]))
     return result
+
+
+METRICS_CSV = "metrics.csv"
+
+
+def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
+    """Per epoch, every metric a Lightning ``CSVLogger`` wrote in ``metrics.csv`` (rows of one
+    epoch merged; per-step values and the test metrics, logged once after fit, left out)."""
+    import csv
+
+    epochs: dict[int, dict[str, float]] = {}
+    with open(path, newline="", encoding="utf-8") as source:
+        for row in csv.DictReader(source):
+            try:
+                epoch = int(float(row.get("epoch") or ""))
+            except ValueError:
+                continue
+            for name, text in row.items():
+                if name in (None, "epoch", "step") or not text or name.endswith("_step"):
+                    continue
+                if name.startswith("test/"):
+                    continue
+                try:
+                    epochs.setdefault(epoch, {})[name] = float(text)
+                except ValueError:
+                    continue
+    return {epoch: metrics for epoch, metrics in epochs.items() if metrics}
+
+
+def import_history(board: Leaderboard, run_id: str, run_dir: Path) -> int:
+    """Backfill a run's history from the ``metrics.csv`` in its directory: the epochs the
+    store lacks (what the run recorded live stays). Returns how many epochs were written."""
+    found = sorted(run_dir.rglob(METRICS_CSV)) if run_dir.is_dir() else []
+    if not found:
+        return 0
+    have = {entry["epoch"] for entry in board.history(run_id)}
+    try:
+        epochs = read_metrics_csv(found[0])
+    except (OSError, UnicodeDecodeError) as error:
+        log.warning("%s: not readable (%s); no history imported", found[0], error)
+        return 0
+    written = 0
+    for epoch, metrics in sorted(epochs.items()):
+        if epoch not in have:
+            board.record_history(run_id, epoch, metrics)
+            written += 1
+    return written

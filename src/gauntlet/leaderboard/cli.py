@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.aggregate import (
@@ -26,9 +27,9 @@ from gauntlet.leaderboard.backfill import import_manifests
 from gauntlet.leaderboard.formats import (
     FORMATS,
     format_for,
+    print_report,
     render,
     render_records,
-    rich_table,
     task_tables,
     write_report,
 )
@@ -53,7 +54,7 @@ _EXAMPLES = """examples:
   gauntlet leaderboard --group-by model --group-by model.net.dropout --top 5
   gauntlet leaderboard --where data.fraction=0.1 --runs --format csv --output runs.csv
   gauntlet leaderboard --output leaderboard.html
-  gauntlet leaderboard --by-task --metric test/acc --metric test/f1   # best group per model and task
+  gauntlet leaderboard --by-task --min-seeds 3   # best group per model and task; <3 seeds marked
   gauntlet leaderboard import logs/ multirun/
 
 The database: --url, else $GAUNTLET_LEADERBOARD_URL, else sqlite:///<--log-dir>/leaderboard.db.
@@ -92,8 +93,9 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gauntlet leaderboard",
-        description="Rank recorded runs: filter them, group them by any config keys and "
-        "aggregate each group over seeds (mean ± std, n). "
+        description="Rank recorded runs: filter them, group the runs that trained the same "
+        "thing (or group them by any config keys) and aggregate each group over its seeds "
+        "(n, mean ± 95%% confidence interval; the std in csv/json). "
         "`gauntlet leaderboard import DIR...` backfills runs from manifest.json files.",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -127,8 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         "--group-by",
         action="append",
         metavar="KEY",
-        help="group runs by this key, repeatable (default: study, sweep, experiment, model, "
-        "data: the seeds of one setup form a group, a sweep's trials group under it)",
+        help="group runs by this key, repeatable (default: config_key, the training "
+        "identity: the resolved config without the seed and without keys that do not change "
+        "what is trained; runs of different identities are never pooled unless asked here)",
     )
     shaping.add_argument(
         "--metric",
@@ -149,6 +152,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rank per task: for each dataset and --metric, each model's best group, with its "
         "run ids (--top N keeps N models per task)",
+    )
+    shaping.add_argument(
+        "--min-seeds",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="--by-task: a group with fewer seeds is marked 'few seeds' and ranked after "
+        "those with enough, not hidden (default: %(default)s)",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -210,7 +221,9 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         require_metric(rows, metric)
     if not args.group_by:  # the default keys that no shown run has say nothing: leave them out
         group_by = [
-            key for key in group_by if any(lookup(row, key) not in (None, MISSING) for row in rows)
+            key
+            for key in group_by
+            if key == "config_key" or any(lookup(row, key) not in (None, MISSING) for row in rows)
         ]
     for key in args.group_by or []:
         require_key(rows, key, "--group-by")
@@ -229,7 +242,9 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         items = aggregate(rows, group_by, metrics)
         keys = group_by
     items = sort_items(items, sort_key, ascending=args.ascending)
-    tasks = [] if args.runs else _tasks(items, rows, group_by, metrics, args.ascending)
+    tasks = (
+        [] if args.runs else _tasks(items, rows, group_by, metrics, args.ascending, args.min_seeds)
+    )
     if args.by_task:
         if args.runs:
             raise GauntletError("--by-task ranks groups; leave out --runs")
@@ -248,6 +263,7 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         note=left_out,
         runs=rows if not args.runs else (),
         tasks=tasks,
+        spread="ci",
     )
     if args.by_task and fmt != "html":
         return _show_tasks(report, fmt, args.output, out)
@@ -255,7 +271,7 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         path = write_report(report, fmt, args.output)
         out.print(f"wrote {escape(report.summary())} as {fmt} to {escape(str(path))}")
     elif fmt == "table":
-        out.print(rich_table(report))
+        print_report(out, report)
         if not items:
             out.print("no runs match; see `gauntlet leaderboard --help` for the filters")
     else:
@@ -265,14 +281,22 @@ def _show(args: argparse.Namespace, out: Console) -> int:
 
 
 def _tasks(
-    groups: list[Any], rows: list[Any], group_by: list[str], metrics: list[str], ascending: bool
+    groups: list[Any],
+    rows: list[Any],
+    group_by: list[str],
+    metrics: list[str],
+    ascending: bool,
+    min_seeds: int,
 ) -> list[dict[str, Any]]:
-    """Per task, each model's best group: the shown groups when they are per model and dataset,
-    else the same grouping split by model and dataset (no group index to link to then)."""
+    """Per task, each model's best group: the shown groups when they are per model and dataset
+    (a training identity is), else the same grouping split by model and dataset (no group
+    index to link to then)."""
     keys = [*group_by, *(key for key in ("model", "data") if key not in group_by)]
-    if keys == group_by:
-        return best_per_task(groups, rows, metrics, ascending=ascending)
-    tasks = best_per_task(aggregate(rows, keys, metrics), rows, metrics, ascending=ascending)
+    if keys == group_by or "config_key" in group_by:
+        return best_per_task(groups, rows, metrics, ascending=ascending, min_seeds=min_seeds)
+    tasks = best_per_task(
+        aggregate(rows, keys, metrics), rows, metrics, ascending=ascending, min_seeds=min_seeds
+    )
     for task in tasks:
         for entry in task["entries"]:
             entry["index"] = None
@@ -282,9 +306,9 @@ def _tasks(
 def _show_tasks(report: Report, fmt: str, output: str | None, out: Console) -> int:
     """``--by-task``: a table per task on the console, else its flat records."""
     if fmt == "table" and output is None:
-        for table in task_tables(report):
+        for table in task_tables(report, out.width):
             out.print(table)
-        out.print(report.summary() if report.tasks else "no runs match")
+        out.print(Text(report.summary() if report.tasks else "no runs match"), soft_wrap=True)
         return 0
     if fmt not in ("csv", "json", "jsonl"):
         raise GauntletError(
@@ -342,8 +366,10 @@ def _import(args: argparse.Namespace, out: Console, err: Console) -> int:
             soft_wrap=True,
         )
         return 1
+    history = f", and {result.epochs} epochs of history from metrics.csv" if result.epochs else ""
     out.print(
-        f"imported {len(result.recorded)} of {result.found} manifests into {escape(source)}",
+        f"imported {len(result.recorded)} of {result.found} manifests{history} into "
+        f"{escape(source)}",
         soft_wrap=True,
     )
     if not result.recorded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,118 @@ def format_for(path: str | Path | None, requested: str | None) -> str:
     return "table"
 
 
-def rich_table(report: Report) -> Table:
-    """The report as a Rich table (cell text is never read as Rich markup)."""
-    numeric = report.numeric_columns()
-    table = Table(title=report.title, caption=report.summary(), header_style="bold")
+def rich_table(report: Report, width: int | None = None) -> Table:
+    """The report as a Rich table (cell text is never read as Rich markup).
+
+    Run ids (what reproduce and diff take) and metric values are never cut nor wrapped at any
+    width; the other columns wrap (a word longer than its column folds). When even that does
+    not fit ``width``, the least needed columns are left out and the title says which. The
+    summary line (which holds the database URL) is printed below the table by
+    :func:`print_report`, unwrapped, so that no URL breaks."""
+    names = report.columns()
     cells = report.cells()
-    for index, name in enumerate(report.columns()):
-        if name == "run_id":  # what reproduce and diff take: never cut, at any width
-            longest = max([len(name), *(len(row[index].text) for row in cells)])
-            table.add_column(Text(name), no_wrap=True, min_width=longest, overflow="ignore")
-            continue
-        table.add_column(Text(name), justify="right" if name in numeric else "left")
-    for row in cells:
+    numeric = report.numeric_columns()
+    metric_headers = names[len(names) - len(report.metrics) :] if report.kind == "groups" else []
+    metric_headers = metric_headers or list(report.metrics)
+    whole = {"run_id", "runs", "rank", "seed", *metric_headers}
+    keep = _fitting(names, cells, whole, width, _DROPPABLE)
+    table = Table(title=report.title, header_style="bold")
+    if len(keep) < len(names):
+        left = ", ".join(n for n in names if n not in keep)
+        table.title = f"{report.title} (narrow terminal: {left} not shown)"
+    index = [names.index(n) for n in keep]
+    shown = [[row[i] for i in index] for row in cells]
+    _add_columns(table, keep, shown, numeric, whole, width)
+    for row in shown:
         table.add_row(*(Text(cell.text) for cell in row))
     return table
 
 
-def task_tables(report: Report) -> list[Table]:
+# left out first when a table cannot fit the terminal, in this order
+_DROPPABLE = ("started", "data", "model", "status", "experiment")
+_MIN_FLEX = 8
+
+
+def _header(name: str) -> Text:
+    # "test/acc (mean ± 95% CI)" on two lines, so the header is no wider than its values
+    metric, sep, rest = name.partition(" (")
+    return Text(f"{metric}\n({rest}" if sep else name)
+
+
+def _whole_width(name: str, index: int, cells: list[list[Any]]) -> int:
+    header = max(len(line) for line in _header(name).plain.splitlines())
+    return max([header, *(len(row[index].text) for row in cells)])
+
+
+def _fitting(
+    names: list[str],
+    cells: list[list[Any]],
+    whole: set[str],
+    width: int | None,
+    droppable: Sequence[str],
+) -> list[str]:
+    """The columns to show: all of them, less droppable ones while they cannot fit ``width``
+    (whole columns at their full width, the others at least a few characters, 3 per border)."""
+    keep = list(names)
+    if width is None:
+        return keep
+    for name in (*droppable, None):
+        need = sum(
+            _whole_width(n, names.index(n), cells) if n in whole else _MIN_FLEX for n in keep
+        )
+        if need + 3 * len(keep) + 1 <= width or name is None:
+            return keep
+        if name in keep:
+            keep.remove(name)
+    return keep
+
+
+def _add_columns(
+    table: Table,
+    names: list[str],
+    cells: list[list[Any]],
+    numeric: set[str],
+    whole: set[str],
+    width: int | None = None,
+) -> None:
+    fixed = sum(_whole_width(n, i, cells) for i, n in enumerate(names) if n in whole)
+    flexible = [n for n in names if n not in whole]
+    room = None
+    if width is not None and flexible:
+        room = max(_MIN_FLEX, (width - fixed - 3 * len(names) - 1) // len(flexible))
+    for index, name in enumerate(names):
+        justify = "right" if name in numeric else "left"
+        if name == "run_ids":  # several ids: wrapped between them, never inside one
+            words = [len(w) for row in cells for w in row[index].text.split()]
+            table.add_column(_header(name), min_width=max([7, *words]), overflow="fold")
+        elif name in whole:
+            table.add_column(
+                _header(name),
+                justify=justify,
+                no_wrap=True,
+                min_width=_whole_width(name, index, cells),
+                overflow="fold",  # never cut; ("ignore" would also drop the justification)
+            )
+        else:
+            table.add_column(_header(name), justify=justify, overflow="fold", max_width=room)
+
+
+def print_report(console: Console, report: Report) -> None:
+    """The table, then its summary line unwrapped (a terminal wraps it, never mid-URL)."""
+    console.print(rich_table(report, console.width))
+    console.print(Text(report.summary()), soft_wrap=True)
+
+
+def task_tables(report: Report, width: int | None = None) -> list[Table]:
     """One Rich table per task (dataset x metric): each model's best group, ranked."""
     tables = []
     for task in report.tasks:
         table = Table(title=f"{task['data']} · {task['metric']}", header_style="bold")
-        for name in report.task_columns():
-            numeric = name in ("rank", "runs", "mean ± std")
-            table.add_column(Text(name), justify="right" if numeric else "left")
-        for row in report.task_cells(task):
+        names = report.task_columns()
+        cells = report.task_cells(task)
+        numeric = {"rank", "runs", names[-2]}
+        _add_columns(table, names, cells, numeric, whole={*numeric, "run_ids"}, width=width)
+        for row in cells:
             table.add_row(*(Text(cell.text) for cell in row))
         tables.append(table)
     return tables
@@ -82,9 +170,7 @@ def task_tables(report: Report) -> list[Table]:
 def to_text(report: Report, width: int = 160) -> str:
     """The console table as plain text (no colour), for a file."""
     buffer = io.StringIO()
-    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(
-        rich_table(report)
-    )
+    print_report(Console(file=buffer, width=width, color_system=None, force_terminal=False), report)
     return buffer.getvalue()
 
 

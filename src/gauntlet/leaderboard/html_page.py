@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.leaderboard.plots import metric_png
-from gauntlet.leaderboard.report import Report
+from gauntlet.leaderboard.report import Report, format_value
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -48,6 +48,7 @@ h2 { font-size: 1.1rem; margin-top: 2rem; }
 h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 td a { margin-right: .5rem; }
 #diff table td { vertical-align: top; }
+td.id { white-space: nowrap; font-family: ui-monospace, monospace; }
 #diff .section { color: #888; }
 svg.parallel { background: #fcfcfc; border: 1px solid #eee; }
 svg.parallel text { font-size: 11px; }
@@ -101,6 +102,9 @@ function showGroup(index) {
 
 // Two ticked runs: their differences, section by section.
 var runData = JSON.parse(document.getElementById("run-data").textContent);
+function short(value) {
+  return typeof value === "number" ? String(+value.toPrecision(4)) : text(value);
+}
 function text(value) {
   if (value === undefined || value === null) { return "\u2014"; }
   return typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -154,8 +158,12 @@ function element(name, attributes, parent) {
   return node;
 }
 JSON.parse(document.getElementById("sweep-data").textContent).forEach(function (sweep, index) {
+  // parallel coordinates: an axis per varying parameter and the metric last, ticks on each,
+  // each run's line coloured by its metric (the scale drawn at the right), as wide as the page
   var svg = document.getElementById("parallel-" + index);
-  var axes = sweep.axes, width = 160 * axes.length, height = 260, top = 30, bottom = 30;
+  var axes = sweep.axes, metric = axes[axes.length - 1];
+  var left = 70, right = 90, top = 30, bottom = 30, height = 280;
+  var width = Math.max(360, (svg.parentNode.clientWidth || document.body.clientWidth || 900) - 8);
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   var scales = axes.map(function (axis) {
     var values = sweep.runs.map(function (run) { return run[axis]; })
@@ -163,34 +171,63 @@ JSON.parse(document.getElementById("sweep-data").textContent).forEach(function (
     var numeric = values.every(function (v) { return typeof v === "number"; });
     if (numeric) {
       var low = Math.min.apply(null, values), high = Math.max.apply(null, values);
-      return function (v) {
-        return high === low ? 0.5 : (v - low) / (high - low);
-      };
+      var ticks = [0, 0.25, 0.5, 0.75, 1].map(function (f) { return low + f * (high - low); });
+      if (high === low) { ticks = [low]; }
+      return {at: function (v) { return high === low ? 0.5 : (v - low) / (high - low); },
+              ticks: ticks, low: low, high: high};
     }
     var levels = values.map(String).filter(function (v, i, all) { return all.indexOf(v) === i; });
-    return function (v) {
+    return {at: function (v) {
       return levels.length < 2 ? 0.5 : levels.indexOf(String(v)) / (levels.length - 1);
-    };
+    }, ticks: levels};
   });
-  function x(i) { return 80 + 160 * i; }
+  function x(i) {
+    return axes.length < 2 ? left : left + i * (width - left - right) / (axes.length - 1);
+  }
   function y(f) { return height - bottom - f * (height - top - bottom); }
-  axes.forEach(function (axis, i) {
-    element("line", {x1: x(i), x2: x(i), y1: top, y2: height - bottom, stroke: "#999"}, svg);
-    var label = element("text", {x: x(i), y: 16, "text-anchor": "middle"}, svg);
-    label.textContent = axis;
-  });
+  var last = scales[scales.length - 1];
+  function colour(v) {
+    var f = last.high === undefined || last.high === last.low ? 1 : (v - last.low) / (last.high - last.low);
+    var a = [68, 1, 84], b = [253, 231, 37];
+    return "rgb(" + a.map(function (c, i) { return Math.round(c + f * (b[i] - c)); }).join(",") + ")";
+  }
   sweep.runs.forEach(function (run) {
     var points = axes.map(function (axis, i) {
       var v = run[axis];
-      return v === null || v === undefined ? null : x(i) + "," + y(scales[i](v));
+      return v === null || v === undefined ? null : x(i) + "," + y(scales[i].at(v));
     }).filter(Boolean);
+    var value = run[metric];
     var line = element("polyline", {points: points.join(" "), fill: "none",
-      stroke: "#3366aa", "stroke-opacity": 0.6, "class": "trial"}, svg);
+      stroke: typeof value === "number" ? colour(value) : "#999", "stroke-width": 2,
+      "class": "trial"}, svg);
     var tip = element("title", {}, line);
     tip.textContent = run.run_id + ": " + axes.map(function (a) {
       return a + "=" + text(run[a]);
     }).join(", ");
   });
+  axes.forEach(function (axis, i) {
+    element("line", {x1: x(i), x2: x(i), y1: top, y2: height - bottom, stroke: "#444"}, svg);
+    var label = element("text", {x: x(i), y: 16, "text-anchor": "middle"}, svg);
+    label.textContent = axis;
+    scales[i].ticks.forEach(function (t) {
+      var at = y(scales[i].at(t));
+      element("line", {x1: x(i) - 4, x2: x(i), y1: at, y2: at, stroke: "#444"}, svg);
+      var tick = element("text", {x: x(i) - 6, y: at + 4, "text-anchor": "end",
+        "font-size": 10, "class": "tick"}, svg);
+      tick.textContent = short(t);
+    });
+  });
+  if (last.high !== undefined) {
+    var defs = element("defs", {}, svg);
+    var ramp = element("linearGradient", {id: "ramp-" + index, x1: 0, x2: 0, y1: 1, y2: 0}, defs);
+    element("stop", {offset: 0, "stop-color": colour(last.low)}, ramp);
+    element("stop", {offset: 1, "stop-color": colour(last.high)}, ramp);
+    var sx = width - right + 30;
+    element("rect", {x: sx, y: top, width: 12, height: height - top - bottom,
+      fill: "url(#ramp-" + index + ")", "class": "colour-scale"}, svg);
+    element("text", {x: sx + 16, y: top + 10, "font-size": 10}, svg).textContent = short(last.high);
+    element("text", {x: sx + 16, y: height - bottom, "font-size": 10}, svg).textContent = short(last.low);
+  }
 });
 
 // #filter=TEXT, #group=N, #diff=A,B set the page up, so a link can point at a view.
@@ -270,7 +307,9 @@ def _runs_table(report: Report, base: Path | None) -> str:
     labels: dict[int, str] = {}
     if report.kind == "groups":
         for index, group in enumerate(report.items):
-            labels[index] = ", ".join(f"{k}={v}" for k, v in group["group"].items())
+            labels[index] = group.get("label") or ", ".join(
+                f"{k}={v}" for k, v in group["group"].items()
+            )
             for run_id in group.get("run_ids") or []:
                 group_of[str(run_id)] = index
     head = "".join(
@@ -297,8 +336,8 @@ def _runs_table(report: Report, base: Path | None) -> str:
         rows.append(
             f'<tr data-run="{_e(run_id)}"{group_attr}>'
             f'<td><input type="checkbox" class="pick" value="{_e(run_id)}"></td>'
-            f"<td>{_e(run_id)}</td><td>{_e(labels.get(index, ''))}</td>"
-            f"<td>{_e(run.get('status') or '')}</td><td>{_e(run.get('seed'))}</td>"
+            f'<td class="id">{_e(run_id)}</td><td>{_e(labels.get(index, ""))}</td>'
+            f"<td>{_e(run.get('status') or '')}</td><td>{_e(format_value(run.get('seed')))}</td>"
             f"{metric_cells}<td>{links}</td></tr>"
         )
     return (
@@ -323,7 +362,7 @@ def _tasks_section(report: Report) -> str:
     for task in report.tasks:
         head = "".join(
             f'<th class="num">{_e(n)}</th>'
-            if n in ("rank", "runs", "mean ± std")
+            if n in ("rank", "runs", "mean ± std", "mean ± 95% CI")
             else f"<th>{_e(n)}</th>"
             for n in columns
         )
@@ -331,7 +370,7 @@ def _tasks_section(report: Report) -> str:
         for entry, cells in zip(task["entries"], report.task_cells(task), strict=True):
             tds = []
             for name, cell in zip(columns, cells, strict=True):
-                css = ' class="num"' if name in ("rank", "runs", "mean ± std") else ""
+                css = ' class="num"' if name in ("rank", "runs", columns[-2]) else ""
                 sort = "" if cell.sort is None else f' data-sort="{_e(_sort_text(cell.sort))}"'
                 text = _e(cell.text)
                 if name == "runs" and entry["index"] is not None and entry["index"] < shown:
@@ -366,6 +405,7 @@ def _run_data(report: Report) -> dict[str, Any]:
 def _sweeps(report: Report) -> list[dict[str, Any]]:
     """For each sweep with two runs or more: the config keys its runs vary, the first metric
     and each run's values."""
+    from gauntlet.leaderboard.identity import ignored_patterns, is_ignored
     from gauntlet.repro.diff import sections_of
 
     if not report.metrics:
@@ -381,11 +421,14 @@ def _sweeps(report: Report) -> list[dict[str, Any]]:
             continue
         configs = [sections_of(run)["config"] for run in runs]
         keys = sorted(set().union(*configs))
+        # only parameters: not the seed nor what it derives, paths, loggers, names (identity.py)
+        ignored = ignored_patterns(runs[0].get("config"))
         varied = [
             k
             for k in keys
             if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1
             and all(not isinstance(c.get(k), (dict, list)) for c in configs)
+            and not is_ignored(k, ignored)
         ]
         values = []
         for run, config in zip(runs, configs, strict=True):

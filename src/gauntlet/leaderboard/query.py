@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -208,9 +209,16 @@ def smoke_reasons(run: Mapping[str, Any]) -> list[str]:
     return reasons
 
 
-def sweep_of() -> str | None:
-    """The sweep the running Hydra job belongs to: the Optuna study's name for an Optuna
-    search, else the multirun's directory name; None outside a multirun."""
+def sweep_of(cfg: Mapping[str, Any] | None = None) -> str | None:
+    """The name of the sweep the running Hydra job belongs to, the same in every job of it.
+
+    ``sweep=NAME`` names it (a single run too); an Optuna search is its study
+    (``hydra.sweeper.study_name``); an unnamed multirun is called after its experiment and its
+    start time (read from the sweep directory every job shares), ``cnn_digits-20261205-101500``.
+    None for a single run without ``sweep``."""
+    named = (cfg or {}).get("sweep") if isinstance(cfg, Mapping) else None
+    if named:
+        return str(named)
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -226,14 +234,26 @@ def sweep_of() -> str | None:
         return str(sweeper.get("study_name"))
     from pathlib import Path
 
-    return Path(str(hydra.sweep.dir)).name or None
+    directory = Path(str(hydra.sweep.dir)).name
+    experiment = str((cfg or {}).get("experiment_name") or "sweep") if cfg else "sweep"
+    return unnamed_sweep(experiment, directory)
+
+
+def unnamed_sweep(experiment: str, directory: str) -> str:
+    """``<experiment>-<YYYYmmdd-HHMMSS>`` from a sweep directory named by its start time
+    (Hydra's ``${now:...}``); a directory named otherwise is kept as the second part."""
+    digits = re.findall(r"\d+", directory)
+    stamp = "".join(digits)
+    if len(stamp) >= 14 and stamp[:2] in ("19", "20"):
+        return f"{experiment}-{stamp[:8]}-{stamp[8:14]}"
+    return f"{experiment}-{directory}" if directory else experiment
 
 
 def run_labels(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """The fields a new manifest gets at its start so that leaderboards group and filter it:
     ``smoke`` (the reasons it is a smoke run, or an empty list) and ``sweep``."""
     smoke = smoke_reasons({"config": config, "overrides": list(overrides)})
-    return {"smoke": smoke, "sweep": sweep_of()}
+    return {"smoke": smoke, "sweep": sweep_of(config)}
 
 
 def wandb_fields(cfg: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
@@ -244,7 +264,7 @@ def wandb_fields(cfg: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     experiment = str(cfg.get("experiment_name") or "run")
     seed = cfg.get("seed")
     study = cfg.get("study")
-    sweep = sweep_of()
+    sweep = sweep_of(cfg)
     tags = [str(tag) for tag in (cfg.get("tags") or [])]
     tags.append(f"seed:{seed}")
     if study:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from gauntlet.leaderboard.aggregate import IDENTITY_KEY
 from gauntlet.leaderboard.query import MISSING, lookup, smoke_reasons
 from gauntlet.leaderboard.rows import COLUMN_FIELDS
 
@@ -20,6 +21,9 @@ RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")
 # every stored scalar column; metrics and config are expanded into columns of their own
 RUN_RECORD_FIELDS = tuple(f for f in COLUMN_FIELDS if f not in ("metrics", "config", "error"))
 BLANK = "—"
+# a group's statistics per metric, as CSV and JSON records carry them
+STAT_PARTS = ("mean", "std", "n", "ci_low", "ci_high")
+INTERVAL_HEADER = "mean ± 95% CI"
 
 
 class Cell(NamedTuple):
@@ -50,6 +54,8 @@ class Report:
     runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
     # per task, each model's best group (gauntlet.leaderboard.aggregate.best_per_task)
     tasks: Sequence[Mapping[str, Any]] = ()
+    # what follows a group's mean: "ci" the half-width of its 95% t interval, "std" the std
+    spread: str = "std"
 
     def __post_init__(self) -> None:
         if self.kind is None:
@@ -73,10 +79,21 @@ class Report:
             text += f" · {self.note}"
         return f"{text} · {self.source}" if self.source else text
 
+    def shown_keys(self) -> list[str]:
+        """The group keys shown as columns: the identity hash is shown as its readable label,
+        in a ``group`` column first."""
+        if IDENTITY_KEY in self.keys:
+            return ["group", *(key for key in self.keys if key != IDENTITY_KEY)]
+        return list(self.keys)
+
     def columns(self) -> list[str]:
         """The display headers."""
         if self.kind == "groups":
-            return [*self.keys, "runs", *self.metrics]
+            return [
+                *self.shown_keys(),
+                "runs",
+                *(metric_header(m, self.spread) for m in self.metrics),
+            ]
         extra = [key for key in self.keys if key not in RUN_COLUMNS]
         return [*RUN_COLUMNS, *extra, *self.metrics, "started"]
 
@@ -99,16 +116,19 @@ class Report:
         return [self._run_cells(run) for run in self.items]
 
     def _group_cells(self, group: Mapping[str, Any]) -> list[Cell]:
-        cells = [value_cell(group["group"].get(key)) for key in self.keys]
+        cells = [
+            Cell(str(group.get("label") or BLANK), str(group.get("label") or ""))
+            if key == "group"
+            else value_cell(group["group"].get(key))
+            for key in self.shown_keys()
+        ]
         cells.append(Cell(str(group["n"]), float(group["n"])))
         for metric in self.metrics:
             stats = group["metrics"][metric]
             if stats["mean"] is None:
                 cells.append(Cell(BLANK, None))
                 continue
-            text = format_metric(stats["mean"])
-            if stats["n"] > 1:  # a single run has no spread to show
-                text += f" ± {format_metric(stats['std'])}"
+            text = format_interval(stats, self.spread)
             if stats["n"] != group["n"]:
                 text += f" (n={stats['n']})"
             cells.append(Cell(text, float(stats["mean"])))
@@ -135,13 +155,12 @@ class Report:
         records = []
         for item in self.items:
             if self.kind == "groups":
-                record = {key: item["group"].get(key) for key in self.keys}
+                record = {"group": item.get("label")} if IDENTITY_KEY in self.keys else {}
+                record.update({key: item["group"].get(key) for key in self.keys})
                 record["runs"] = item["n"]
                 for metric in self.metrics:
                     stats = item["metrics"][metric]
-                    record.update(
-                        {f"{metric}.{part}": stats[part] for part in ("mean", "std", "n")}
-                    )
+                    record.update({f"{metric}.{part}": stats.get(part) for part in STAT_PARTS})
                 record["run_ids"] = list(item.get("run_ids") or [])
             else:
                 record = {name: item.get(name) for name in RUN_RECORD_FIELDS}
@@ -156,19 +175,25 @@ class Report:
 
     def task_columns(self) -> list[str]:
         """The headers of a per-task table."""
-        keys = [key for key in self.keys if key not in ("data", "model")]
-        return ["rank", "model", *keys, "runs", "mean ± std", "run_ids"]
+        keys = [key for key in self.shown_keys() if key not in ("data", "model")]
+        spread = INTERVAL_HEADER if self.spread == "ci" else "mean ± std"
+        return ["rank", "model", *keys, "runs", spread, "run_ids"]
 
     def task_cells(self, task: Mapping[str, Any]) -> list[list[Cell]]:
-        keys = [key for key in self.keys if key not in ("data", "model")]
+        keys = [key for key in self.shown_keys() if key not in ("data", "model")]
         rows = []
         for entry in task["entries"]:
             stats = entry["stats"]
-            text = format_metric(stats["mean"])
-            if stats["n"] > 1:
-                text += f" ± {format_metric(stats['std'])}"
+            text = format_interval(stats, self.spread)
+            if entry.get("few_seeds"):
+                text += f" (n={stats['n']}: few seeds)"
             row = [Cell(str(entry["rank"]), float(entry["rank"])), value_cell(entry["model"])]
-            row += [value_cell(entry["group"].get(key)) for key in keys]
+            row += [
+                Cell(str(entry.get("label") or BLANK), None)
+                if key == "group"
+                else value_cell(entry["group"].get(key))
+                for key in keys
+            ]
             row.append(Cell(str(entry["n"]), float(entry["n"])))
             row.append(Cell(text, float(stats["mean"])))
             row.append(Cell(" ".join(str(i) for i in entry["run_ids"]), None))
@@ -183,8 +208,11 @@ class Report:
                 record = {"data": task["data"], "metric": task["metric"], "rank": entry["rank"]}
                 record["model"] = entry["model"]
                 record.update({k: v for k, v in entry["group"].items() if k not in record})
+                if entry.get("label"):
+                    record["group"] = entry["label"]
                 record["runs"] = entry["n"]
-                record.update({part: entry["stats"][part] for part in ("mean", "std", "n")})
+                record.update({part: entry["stats"].get(part) for part in STAT_PARTS})
+                record["few_seeds"] = bool(entry.get("few_seeds"))
                 record["run_ids"] = list(entry["run_ids"])
                 records.append(record)
         return records
@@ -201,6 +229,23 @@ class Report:
                 "items": list(self.items),
             }
         )
+
+
+def metric_header(metric: str, spread: str = "std") -> str:
+    """A group metric's header, saying what follows its mean's ± (a std needs no saying)."""
+    return f"{metric} (mean ± 95% CI)" if spread == "ci" else metric
+
+
+def format_interval(stats: Mapping[str, Any], spread: str = "std") -> str:
+    """``0.9749 ± 0.0031``: the mean, then the half-width of its t interval (``ci``) or the
+    std; a single run has no spread to show."""
+    text = format_metric(stats["mean"])
+    if stats["n"] < 2:
+        return text
+    low, high = stats.get("ci_low"), stats.get("ci_high")
+    if spread == "ci" and low is not None and high is not None:
+        return text + f" ± {format_metric((high - low) / 2)}"
+    return text + f" ± {format_metric(stats['std'])}"
 
 
 def format_metric(value: float | None) -> str:

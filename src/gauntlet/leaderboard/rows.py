@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.leaderboard.identity import config_key
 from gauntlet.leaderboard.schema import MAX_RUN_ID_LENGTH
 from gauntlet.redaction import scrub_secrets
 
@@ -41,6 +42,7 @@ COLUMN_FIELDS = (
     "config",
     "num_params",
     "error",
+    "config_key",
 )
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -62,6 +64,7 @@ def to_row(manifest: Mapping[str, Any]) -> dict[str, Any]:
     git = clean.get("git") if isinstance(clean.get("git"), dict) else {}
     wandb = clean.get("wandb") if isinstance(clean.get("wandb"), dict) else {}
     row: dict[str, Any] = {field: _text(clean.get(field)) for field in TEXT_FIELDS}
+    config = clean.get("config") if isinstance(clean.get("config"), dict) else None
     row.update(
         run_id=run_id,
         seed=_integer(clean.get("seed"), "seed"),
@@ -70,8 +73,10 @@ def to_row(manifest: Mapping[str, Any]) -> dict[str, Any]:
         started=_utc(clean.get("started"), "started"),
         finished=_utc(clean.get("finished"), "finished"),
         error=_text(clean.get("error")),
-        config=clean.get("config") if isinstance(clean.get("config"), dict) else None,
-        metrics=_encode_metrics(clean.get("metrics")),
+        config=config,
+        # always computed from the config, never taken from the manifest, so it cannot disagree
+        config_key=config_key(config),
+        metrics=encode_metrics(clean.get("metrics")),
         git_commit=_text(git.get("commit")),
         git_dirty=git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
         wandb_run=_text(wandb.get("id") or wandb.get("name")),
@@ -91,7 +96,7 @@ def to_manifest(row: Mapping[str, Any]) -> dict[str, Any]:
         if field in ("started", "finished") and value is not None:
             value = value.replace(tzinfo=timezone.utc).isoformat()
         elif field == "metrics":
-            value = _decode_metrics(value)
+            value = decode_metrics(value)
         manifest[field] = value
     if "git" not in extra and (
         row.get("git_commit") is not None or row.get("git_dirty") is not None
@@ -106,6 +111,24 @@ def to_manifest(row: Mapping[str, Any]) -> dict[str, Any]:
 def merge(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """A run's manifest after an update: the update's fields win, fields it lacks are kept."""
     return {**stored, **update}
+
+
+def plain_json(value: Any) -> Any:
+    """A plain JSON tree for any value (what a JSON column stores), non-finite numbers as
+    strings (PostgreSQL's JSON has none)."""
+    value = _jsonable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value
+
+
+def utc_time(value: Any) -> datetime | None:
+    """A naive UTC datetime from an ISO string or epoch seconds (None if unreadable)."""
+    return _utc(value, "time")
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,7 +149,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _encode_metrics(value: Any) -> dict[str, Any] | None:
+def encode_metrics(value: Any) -> dict[str, Any] | None:
     # JSON has no NaN or infinity (PostgreSQL rejects them), so they travel as strings.
     if not isinstance(value, dict):
         return None
@@ -136,7 +159,7 @@ def _encode_metrics(value: Any) -> dict[str, Any] | None:
     }
 
 
-def _decode_metrics(value: Any) -> dict[str, Any] | None:
+def decode_metrics(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
     return {

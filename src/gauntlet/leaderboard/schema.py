@@ -19,16 +19,17 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-SCHEMA_VERSION = 1
-
-# Upgrade steps: MIGRATIONS[v] turns a version-v database into version v + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+SCHEMA_VERSION = 2
 
 MAX_RUN_ID_LENGTH = 255
 
@@ -64,6 +65,35 @@ runs = Table(
     # Every other manifest field (overrides, command, packages, the full git and wandb records...),
     # so that a stored row gives back the manifest it came from.
     Column("extra", _Json),
+    # the hash of the run's training identity (gauntlet.leaderboard.identity): groups pool it
+    Column("config_key", String(64), index=True),
+)
+
+# One row per run and epoch: every metric logged that epoch, written at the epoch's end.
+history = Table(
+    "history",
+    metadata,
+    Column("run_id", String(MAX_RUN_ID_LENGTH), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("step", BigInteger),
+    Column("recorded", DateTime),
+    Column("metrics", _Json),
+    PrimaryKeyConstraint("run_id", "epoch"),
+)
+
+# A study's plan and results, keyed by its name and the hash of its plan: cells, claims and
+# verdicts with their statistics, and its settings, as its report shows them.
+studies = Table(
+    "studies",
+    metadata,
+    Column("name", String(255), nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("updated", DateTime, index=True),
+    Column("host", Text),
+    Column("plan", _Json),
+    Column("settings", _Json),
+    Column("results", _Json),
+    PrimaryKeyConstraint("name", "plan_hash"),
 )
 
 schema_version = Table(
@@ -72,3 +102,22 @@ schema_version = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
 )
+
+
+def _add_config_key(conn: Connection) -> None:
+    """Schema 1 -> 2: the ``config_key`` column, backfilled from each row's stored config.
+
+    The ``history`` and ``studies`` tables are new; ``create_all`` makes them."""
+    from gauntlet.leaderboard.identity import config_key
+
+    conn.execute(text("ALTER TABLE runs ADD COLUMN config_key VARCHAR(64)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_config_key ON runs (config_key)"))
+    stored = conn.execute(select(runs.c.run_id, runs.c.config)).all()
+    for run_id, config in stored:
+        key = config_key(config if isinstance(config, dict) else None)
+        if key is not None:
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(config_key=key))
+
+
+# Upgrade steps: MIGRATIONS[v] turns a version-v database into version v + 1.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_config_key}

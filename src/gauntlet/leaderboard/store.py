@@ -25,7 +25,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -38,8 +49,18 @@ from sqlalchemy.exc import (
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
-from gauntlet.leaderboard.rows import merge, to_manifest, to_row
-from gauntlet.leaderboard.schema import MIGRATIONS, SCHEMA_VERSION, metadata, runs, schema_version
+from gauntlet.leaderboard.rows import decode_metrics, encode_metrics, merge, to_manifest, to_row
+from gauntlet.leaderboard.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    history,
+    metadata,
+    runs,
+    schema_version,
+)
+from gauntlet.leaderboard.schema import (
+    studies as studies_table,
+)
 from gauntlet.redaction import redact_text, redact_url
 
 __all__ = ["ENV_URL", "Leaderboard", "redact_url", "resolve_url"]
@@ -103,6 +124,43 @@ class Leaderboard:
             board.settle()
         return board
 
+    @classmethod
+    def reader(cls, url: str) -> Leaderboard:
+        """Connect read-only, for a server that shows the store and must never change it:
+        SQLite opens the file with ``mode=ro`` (it sees what writers commit), PostgreSQL
+        sessions are ``default_transaction_read_only``. Nothing is created, migrated or
+        settled; a store at an older schema is refused with how to upgrade it."""
+        parsed = _parse(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            _check_sqlite_file(parsed, create=False)
+            path = Path(str(parsed.database)).expanduser().resolve()
+            parsed = parsed.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+            engine = _engine(parsed, read_only=True)
+        else:
+            engine = _engine(parsed)
+
+            @event.listens_for(engine, "connect")
+            def _read_only(dbapi_connection: Any, _record: Any) -> None:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                dbapi_connection.commit()
+
+        board = cls(engine, url)
+        try:
+            version = board.schema_version()
+        except BaseException:
+            engine.dispose()
+            raise
+        if version != SCHEMA_VERSION:
+            engine.dispose()
+            raise GauntletError(
+                f"leaderboard {board.url} is at schema version {version}; this gauntlet reads "
+                f"{SCHEMA_VERSION}. Run `gauntlet leaderboard` (with the same --url) once to "
+                "upgrade it, then serve it"
+            )
+        return board
+
     def settle(self) -> None:
         """Write the rows kept pending by runs that could not reach this database, and mark
         ``lost`` the ``running`` rows whose process ended without recording how."""
@@ -122,6 +180,17 @@ class Leaderboard:
                     manifest.get("run_id"),
                 )
             pending.written(pointer, manifest)
+        for pointer, run_id, epochs in pending.pending_histories(self._raw_url):
+            for entry in epochs:
+                self.record_history(
+                    run_id,
+                    entry.get("epoch"),
+                    entry.get("metrics") or {},
+                    step=entry.get("step"),
+                    recorded=entry.get("recorded"),
+                )
+            pending.history_written(pointer)
+            log.info("recorded the pending history of run %s (%d epochs)", run_id, len(epochs))
         for row in self.runs(status="running"):
             self.mark_lost(row)
 
@@ -214,6 +283,184 @@ class Leaderboard:
         rows = [row for row in rows if all(c.matches(row) for c in conditions)]
         return rows if limit is None else rows[:limit]
 
+    def record_history(
+        self,
+        run_id: str,
+        epoch: Any,
+        metrics: Mapping[str, Any],
+        *,
+        step: Any = None,
+        recorded: Any = None,
+    ) -> None:
+        """Store one epoch of a run's history (every metric logged that epoch) in one
+        transaction; an epoch recorded again (a resumed run) replaces the earlier one."""
+        from gauntlet.leaderboard.rows import utc_time
+
+        try:
+            epoch = int(epoch)
+        except (TypeError, ValueError):
+            raise GauntletError(
+                f"history of run {run_id!r}: epoch {epoch!r} is not a whole number"
+            ) from None
+        values = {
+            "run_id": str(run_id),
+            "epoch": epoch,
+            "step": int(step)
+            if isinstance(step, (int, float)) and not isinstance(step, bool)
+            else None,
+            "recorded": utc_time(recorded) if recorded is not None else utc_time(time.time()),
+            "metrics": encode_metrics({str(k): _number(v) for k, v in metrics.items()}),
+        }
+
+        def write() -> None:
+            with self._transaction(write=True) as conn:
+                conn.execute(
+                    delete(history).where(
+                        history.c.run_id == values["run_id"], history.c.epoch == epoch
+                    )
+                )
+                conn.execute(insert(history).values(**values))
+
+        self._retry(write, f"record epoch {epoch} of run {run_id!r}", duplicates=True)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's history, one dict per epoch in order: ``{"epoch", "step", "recorded",
+        "metrics": {name: value}}`` (times as ISO strings in UTC)."""
+        from datetime import timezone
+
+        def read() -> list[dict[str, Any]]:
+            query = select(history).where(history.c.run_id == run_id).order_by(history.c.epoch)
+            with self._transaction() as conn:
+                return [dict(row) for row in conn.execute(query).mappings().all()]
+
+        rows = self._retry(read, f"read the history of run {run_id!r}")
+        return [
+            {
+                "epoch": row["epoch"],
+                "step": row["step"],
+                "recorded": row["recorded"].replace(tzinfo=timezone.utc).isoformat()
+                if row["recorded"] is not None
+                else None,
+                "metrics": decode_metrics(row["metrics"]) or {},
+            }
+            for row in rows
+        ]
+
+    def history_lengths(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """How many epochs of history each run has (all runs, or those named)."""
+        query = select(history.c.run_id, func.count()).group_by(history.c.run_id)
+        if run_ids is not None:
+            query = query.where(history.c.run_id.in_(list(run_ids)))
+
+        def read() -> dict[str, int]:
+            with self._transaction() as conn:
+                return {run_id: n for run_id, n in conn.execute(query).all()}
+
+        return self._retry(read, "count history")
+
+    def record_study(
+        self,
+        name: str,
+        plan_hash: str,
+        *,
+        plan: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        results: Mapping[str, Any],
+        host: str | None = None,
+    ) -> None:
+        """Store a study's plan and results (cells, claims, verdicts with their statistics),
+        keyed by its name and plan hash; a later report of the same plan replaces them."""
+        from gauntlet.leaderboard.rows import plain_json, utc_time
+        from gauntlet.redaction import scrub_secrets
+
+        values = {
+            "name": str(name),
+            "plan_hash": str(plan_hash),
+            "updated": utc_time(time.time()),
+            "host": host,
+            "plan": scrub_secrets(plain_json(dict(plan))),
+            "settings": scrub_secrets(plain_json(dict(settings))),
+            "results": scrub_secrets(plain_json(dict(results))),
+        }
+
+        def write() -> None:
+            with self._transaction(write=True) as conn:
+                conn.execute(
+                    delete(studies_table).where(
+                        studies_table.c.name == values["name"],
+                        studies_table.c.plan_hash == values["plan_hash"],
+                    )
+                )
+                conn.execute(insert(studies_table).values(**values))
+
+        self._retry(write, f"record study {name!r}", duplicates=True)
+
+    def studies(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Stored studies, newest first (those named ``name`` only, when given)."""
+        from datetime import timezone
+
+        query = select(studies_table).order_by(studies_table.c.updated.desc())
+        if name is not None:
+            query = query.where(studies_table.c.name == name)
+
+        def read() -> list[dict[str, Any]]:
+            with self._transaction() as conn:
+                return [dict(row) for row in conn.execute(query).mappings().all()]
+
+        found = self._retry(read, "read studies")
+        for row in found:
+            if row["updated"] is not None:
+                row["updated"] = row["updated"].replace(tzinfo=timezone.utc).isoformat()
+        return found
+
+    def runs_changed(
+        self, started_from: Any, finished_from: Any, run_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The runs that may have changed since a reading whose latest start and end times
+        were ``started_from`` and ``finished_from`` (None: every run), plus ``run_ids`` (the
+        runs that were running then), as manifest-shaped dicts."""
+        from sqlalchemy import or_
+
+        if started_from is None and finished_from is None:
+            return self.runs()
+        clauses = [runs.c.started.is_(None)]
+        if started_from is not None:
+            clauses.append(runs.c.started >= started_from)
+        if finished_from is not None:
+            clauses.append(runs.c.finished >= finished_from)
+        if run_ids:
+            clauses.append(runs.c.run_id.in_(list(run_ids)))
+        query = select(runs).where(or_(*clauses))
+
+        def read() -> list[dict[str, Any]]:
+            with self._transaction() as conn:
+                return [to_manifest(row) for row in conn.execute(query).mappings().all()]
+
+        return self._retry(read, "query changed runs")
+
+    def stamp(self) -> tuple[Any, ...]:
+        """A cheap fingerprint that changes when a run is added, starts, ends or changes
+        status, or an epoch is recorded: readers cache their queries until it moves."""
+
+        def read() -> tuple[Any, ...]:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    select(
+                        func.count(),
+                        func.max(runs.c.started),
+                        func.max(runs.c.finished),
+                        func.count(runs.c.finished),
+                        func.count(runs.c.status),
+                    ).select_from(runs)
+                ).one()
+                statuses = conn.execute(
+                    select(runs.c.status, func.count()).group_by(runs.c.status)
+                ).all()
+                epochs = conn.execute(select(func.count()).select_from(history)).scalar_one()
+            return (*row, tuple(sorted((str(s), n) for s, n in statuses)), epochs)
+
+        return self._retry(read, "read the store's state")
+
     def count(self) -> int:
         """How many runs are stored."""
 
@@ -304,6 +551,18 @@ class Leaderboard:
         )
 
 
+def _number(value: Any) -> Any:
+    """A metric as a plain number (tensors and numpy scalars too); other values as they are."""
+    if hasattr(value, "item"):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value if isinstance(value, (str, type(None))) else str(value)
+    return float(value)
+
+
 def _transient(error: DBAPIError, duplicates: bool) -> bool:
     code = getattr(error.orig, "sqlstate", None)
     if code in _PG_RETRY or (duplicates and code == _PG_DUPLICATE):
@@ -390,7 +649,8 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        if read_only:
+        if read_only:  # a reader changes nothing, not even the journal mode
+            cursor.execute("PRAGMA query_only = ON")
             cursor.close()
             return
         cursor.execute("PRAGMA journal_mode = WAL")

@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -200,6 +201,7 @@ def main(argv: list[str]) -> int:
         print(stop.line, file=sys.stderr)
         raise SystemExit(stop.code) from None
     written = write_report(result, claims, out_dir, _command(args, launcher), sequential=outcome)
+    _store_results(study.name, result, written, log_dir)
 
     table = Table(
         title=f"study {study.name}" + (" (quick: claims not checked)" if args.quick else "")
@@ -256,6 +258,16 @@ def _command(args: argparse.Namespace, launcher: str | None) -> str:
             *(["--strict"] if args.strict else []),
         ]
     )
+
+
+def _store_results(name: str, result: Any, written: dict[str, Path], log_dir: Path) -> None:
+    """The plan and results go to the leaderboard too, so another machine can report them."""
+    from gauntlet.leaderboard.location import resolve_url
+    from gauntlet.leaderboard.studies import record_study_results
+
+    if "results.json" in written:
+        planned = [job.overrides for job in result.jobs]
+        record_study_results(name, planned, written["results.json"], resolve_url(None, log_dir))
 
 
 class _StudyLines(logging.Formatter):
