@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench.cli", False, "framework overhead against a plain PyTorch loop"),
+    "data": ("gauntlet.data.cli", False, "pack any dataset into shards: data pack --to DIR ..."),
 }
 # Lightning's DDP launcher re-runs sys.argv in child processes; they find the subcommand here.
 _COMMAND_ENV = "GAUNTLET_COMMAND"

@@ -304,19 +304,24 @@ class ImageFolderDataModule(InMemoryDataModule):
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The memory path: every split decoded by the workers into arrays."""
         out = {}
-        for split, files in self.files.items():
-            xs, ys = [], []
-            for x, y in self._decoded(
-                files, [np.arange(i, min(i + 256, len(files))) for i in range(0, len(files), 256)]
-            ):
-                xs.append(x.numpy())
-                ys.append(y.numpy())
-            if not xs:
+        for split in self.files:
+            parts = list(self.stream_split(split, 256))
+            if not parts:
                 raise GauntletError(
                     f"data.root={self.root}: no readable image in the {split} split"
                 )
-            out[split] = (np.concatenate(xs), np.concatenate(ys))
+            out[split] = (
+                np.concatenate([x for x, _ in parts]),
+                np.concatenate([y for _, y in parts]),
+            )
         return out
+
+    def stream_split(self, name: str, chunk: int):
+        """A split decoded in file order, ``chunk`` images at a time (as numpy arrays)."""
+        files = self.files[name]
+        batches = [np.arange(i, min(i + chunk, len(files))) for i in range(0, len(files), chunk)]
+        for x, y in self._decoded(files, batches):
+            yield x.numpy(), y.numpy()
 
     def _decoded(self, files: Files, batches: list[np.ndarray]):
         loader = DataLoader(
