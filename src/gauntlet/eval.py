@@ -50,6 +50,10 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     checkpoint = read_checkpoint(ckpt_path)
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
     datamodule = hydra.utils.instantiate(cfg.data)
+    # the datamodule's own state (its class map): the data is read against it
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state:
+        datamodule.load_state_dict(state)
     datamodule.setup("test")
     from gauntlet.models.build import build_network
 
