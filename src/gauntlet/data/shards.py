@@ -120,8 +120,13 @@ class ShardStream(IterableDataset):
 
     def __iter__(self):
         info = get_worker_info()
-        worker = info.id if info is not None else 0
-        wanted = {n for w, n in self.plan() if w == worker}
+        plan = self.plan()
+        # the DataLoader asks its worker 0 first; after a skip the plan's next batch may be
+        # another worker's, so the workers' roles turn by that much (the round robin goes on
+        # from there in the same order)
+        turn = plan[0][0] if plan else 0
+        worker = ((info.id if info is not None else 0) + turn) % max(self.workers, 1)
+        wanted = {n for w, n in plan if w == worker}
         if not wanted:
             return
         rows = self.files.rows
@@ -253,8 +258,8 @@ class ShardsDataModule(pl.LightningDataModule):
     def sizes(self) -> dict[str, int]:
         self.setup()
         sizes = dict(self.record["sizes"])
-        if self._sample is not None:
-            sizes["test_sample"] = len(self._sample[1])
+        # what explain, attack and robust evaluation read: a seeded sample of the test split
+        sizes["test_sample"] = min(self.eval_sample, sizes["test"])
         return sizes
 
     def fingerprint(self) -> str:
