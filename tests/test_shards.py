@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _image_files import write_folder
 
+from _image_files import write_folder
 from gauntlet.data import epoch_plan
 from gauntlet.data.shards import ShardsDataModule
 from gauntlet.errors import GauntletError
@@ -285,7 +285,9 @@ def test_concat_of_shards_is_refused_with_the_alternative(id_pack):
 
 
 def test_a_path_without_a_pack_names_the_command_that_writes_one(tmp_path):
-    with pytest.raises(GauntletError, match="no pack.json there; write shards with gauntlet data"):
+    with pytest.raises(
+        GauntletError, match=r"no pack\.json there; write shards with gauntlet data"
+    ):
         shards(tmp_path)
 
 
