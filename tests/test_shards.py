@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +307,26 @@ class SeenIds(pl.Callback):
 '''
 
 
+KILL_AT = '''
+import os
+import signal
+import time
+
+import pytorch_lightning as pl
+
+
+class KillAt(pl.Callback):
+    """SIGKILLs the run at step 40 (in the second epoch, of about 30 steps), once the
+    checkpoint written at step 38 is on disk."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 40:
+            trainer.strategy.checkpoint_io.wait()  # the background writes are done
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
 def gauntlet_process(*args: str, cwd: Path) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -389,25 +408,27 @@ def test_a_run_killed_mid_epoch_resumes_to_the_metrics_of_an_unbroken_run(tmp_pa
         "logger=csv",
         "model.net.hidden=16",
         "model.net.dropout=0.3",
-        "+callbacks.model_checkpoint.every_n_train_steps=4",
+        "+callbacks.model_checkpoint.every_n_train_steps=38",
     ]
     whole = gauntlet_process(*run, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
     out, _ = whole.communicate(timeout=600)
     assert whole.returncode == 0, out[-3000:]
 
     killed_dir = tmp_path / "killed"
-    proc = gauntlet_process(*run, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    (tmp_path / "kill_at.py").write_text(KILL_AT)
+    proc = gauntlet_process(
+        *run,
+        "+callbacks.kill._target_=kill_at.KillAt",
+        f"hydra.run.dir={killed_dir}",
+        cwd=tmp_path,
+    )
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL, out[-3000:]
     last = killed_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.is_file():
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
     state = torch.load(last, weights_only=False)["loops"]["fit_loop"]["state_dict"]
     (loader,) = state["combined_loader"]
-    assert loader["epoch"] == 0 and 0 < loader["batches"] < 30  # killed inside the first epoch
+    per_epoch = epoch_plan.rank_length([7] * 8 + [4], 2, 42, 1, 1, 2, True, 0)
+    assert loader["epoch"] == 1 and 0 < loader["batches"] < per_epoch  # mid second epoch
 
     resumed = gauntlet_process(*run, "ckpt_path=last", f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     out, _ = resumed.communicate(timeout=600)

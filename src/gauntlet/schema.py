@@ -106,6 +106,18 @@ class HFSchema(DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    # image datasets (an image column, no text column): decoded as data=image_folder decodes
+    image_column: str = "image"
+    size: Optional[int] = None
+    channels: Optional[int] = None
+    on_bad_file: str = "refuse"
+    # auto: one tensor per split when the encoded set fits under cache_limit_mb, else batches
+    # gathered from the memory-mapped Arrow tables (cache=arrow)
+    cache: str = "auto"
+    cache_limit_mb: int = 2048
+    # processes for Dataset.map's tokenizing; DataLoader workers gathering (decoding) batches
+    num_proc: int = 1
+    num_workers: int = 0
 
 
 @dataclass
