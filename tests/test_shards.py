@@ -433,7 +433,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_metrics_of_an_unbroken_run(tmp_pa
     resumed = gauntlet_process(*run, "ckpt_path=last", f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out[-3000:]
-    assert f"resuming epoch 0 after its first {loader['batches']} batches" in out
+    assert f"resuming epoch 1 after its first {loader['batches']} batches" in out
 
     def metrics(run_dir: Path) -> dict:
         found = json.loads((run_dir / "manifest.json").read_text())["metrics"]
