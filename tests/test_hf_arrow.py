@@ -5,6 +5,7 @@ tables, texts tokenized by ``Dataset.map`` (cached, in parallel), image columns 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 
@@ -139,3 +140,18 @@ def test_a_broken_image_row_is_named_and_refused_or_skipped(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         seen = sum(len(y) for name in ("train", "val", "test") for _, y in dm._loader(name, False))
     assert seen == 59 and "not a readable image" in caplog.text
+
+
+def test_an_arrow_backed_dataset_packs_into_shards_that_train(train, tmp_path):
+    from gauntlet.cli import main
+
+    path = save_dict(tmp_path / "reviews", {"train": reviews(120, 0)})
+    to = tmp_path / "shards"
+    overrides = ["data=hf", f"data.path={path}", "data.max_len=16", "data.cache=arrow"]
+    assert main(["data", "pack", "--to", str(to), "--shard-size", "4KB", *overrides]) == 0
+    record = json.loads((to / "pack.json").read_text())
+    assert record["spec"]["modality"] == "tokens" and record["spec"]["shape"] == [16]
+    assert record["class_map"] == {"neg": 0, "pos": 1}
+    assert record["sizes"] == {"train": 82, "val": 14, "test": 24}
+    manifest, _ = train("data=shards", f"data.path={to}", "data.batch_size=16")
+    assert manifest["status"] == "completed"

@@ -351,6 +351,13 @@ class HFDataModule(TextDataModule):
             h.update(self.labels[role].tobytes())
         return h.hexdigest()[:16]
 
+    def stream_split(self, name: str, chunk: int):
+        """A split in row order, ``chunk`` rows at a time, as numpy arrays (``data pack``)."""
+        n = len(self.labels[name])
+        for start in range(0, n, chunk):
+            x, y = self._gather(name, np.arange(start, min(n, start + chunk)))
+            yield x.numpy(), y.numpy()
+
     def _test_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_sample"):
             n = len(self.labels["test"])

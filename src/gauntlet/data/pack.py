@@ -80,9 +80,10 @@ def spec_from_record(record: dict[str, Any]) -> InputSpec:
 def split_chunks(datamodule: Any, name: str, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """A split's samples as numpy chunks: streamed where the datamodule streams, else sliced
     from its tensors."""
-    stream = getattr(datamodule, "stream_split", None)
-    if stream is not None and getattr(datamodule, "path_taken", "stream") == "stream":
-        yield from stream(name, chunk)
+    from gauntlet.data.base import InMemoryDataModule
+
+    if not (isinstance(datamodule, InMemoryDataModule) and datamodule.splits):
+        yield from datamodule.stream_split(name, chunk)
         return
     split = datamodule.splits[name]
     for start in range(0, len(split), chunk):
