@@ -205,3 +205,26 @@ def test_a_folder_read_against_a_checkpoint_keeps_its_class_map(tmp_path):
     clash = folder_module(other)  # read on its own: dog=0, owl=1
     with pytest.raises(GauntletError, match="the labels would be permuted"):
         clash.load_state_dict(trained.state_dict())
+
+
+def test_eval_on_another_folder_reads_it_against_the_checkpoints_class_map(
+    train, tmp_path, pictures, monkeypatch, capsys
+):
+    _, run_dir = train("data=image_folder", f"data.root={pictures}", *LEARN)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    from gauntlet.eval import evaluate
+
+    # the other folder lacks "cat": "dog" and "owl" keep indices 1 and 2, and are recognised
+    fresh = write_folder(tmp_path / "fresh", per_class=10, seed=5)  # new noise
+    other = tmp_path / "other"
+    for name in ("dog", "owl"):
+        shutil.copytree(fresh / name, other / name)
+    assert evaluate(ckpt, data={"root": str(other)})["test/acc"] > 0.6
+    emu = write_folder(tmp_path / "emu", classes=("cat", "emu"), per_class=8)
+    monkeypatch.setattr(sys, "argv", ["gauntlet"])
+    with pytest.raises(SystemExit) as exit_:
+        cli("eval", f"ckpt_path={ckpt}", f"data.root={emu}", f"hydra.run.dir={tmp_path / 'ev'}")
+    assert exit_.value.code == 2
+    assert "['emu'] that are not among the classes ['cat', 'dog', 'owl'] of the checkpoint" in (
+        capsys.readouterr().err
+    )

@@ -176,6 +176,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             raise GauntletError(f"data.num_workers={num_workers}: expected 0 or more")
         self.size, self.channels = size, channels
         self.classes = list(classes) if classes else None
+        self.classes_from = "data.classes" if classes else "the train folder"
         self.on_bad_file = check_on_bad_file(on_bad_file)
         self.cache, self.cache_limit_mb = cache, cache_limit_mb
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -205,10 +206,8 @@ class ImageFolderDataModule(InMemoryDataModule):
             if unknown:
                 raise GauntletError(
                     f"data.root: {split_dirs[split]} has class folder(s) {unknown[:5]} that "
-                    f"are not among the classes {names[:10]}"
-                    + (" of data.classes" if self.classes else " of the train folder")
-                    + "; labels would not mean the same. Remove them, or list every class "
-                    "in data.classes"
+                    f"are not among the classes {names[:10]} of {self.classes_from}; labels "
+                    "would not mean the same. Remove them, or list every class in data.classes"
                 )
             paths, labels = [], []
             for name in sorted(dirs):
@@ -371,6 +370,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             return
         if self.classes is None and not (self.files or self.splits):
             self.classes = saved  # read the folder against the checkpoint's map
+            self.classes_from = "the checkpoint"
         elif list(self.classes or []) != saved:
             raise GauntletError(
                 f"data.root={self.root}: its classes {self.classes} are not the checkpoint's "
