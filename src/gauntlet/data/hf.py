@@ -347,7 +347,9 @@ class HFDataModule(TextDataModule):
             return super().fingerprint()
         h = hashlib.sha256()
         for role in ("train", "val", "test"):
-            h.update(str(self.tables[role]._fingerprint).encode())
+            # map's cache files are named for what made them: the data and the tokenizer
+            files = [f["filename"] for f in self.tables[role].cache_files]
+            h.update(f"{role}|{len(self.tables[role])}|{files}".encode())
             h.update(self.labels[role].tobytes())
         return h.hexdigest()[:16]
 
