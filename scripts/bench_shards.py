@@ -4,9 +4,10 @@
     python scripts/bench_shards.py throughput --mb 200 --work /tmp/shards-bench
 
 ``memory`` packs ``--gb`` of random 3x32x32 images (10 classes) into shards, then trains one
-epoch on them and on a tiny pack of the same shape; the peak resident set of the whole process
-tree (the run and its DataLoader workers, summed, sampled every 20 ms from /proc) is reported
-for both, and their difference is what the data costs beyond the libraries.
+epoch on them and on a tiny pack of the same shape; the peak memory of the whole process tree
+(the run and its DataLoader workers: their proportional set sizes summed, so pages a forked
+worker shares with its parent count once; sampled every 20 ms from /proc) is reported for both,
+and their difference is what the data costs beyond the libraries.
 
 ``throughput`` trains one epoch on ``--mb`` of such images held in memory (data=arrays) and
 from shards with 0..3 DataLoader workers, and reports each run's samples per second
@@ -54,7 +55,7 @@ def write_arrays(path: Path, samples: int, seed: int = 0) -> Path:
 
 
 def gauntlet(*args: str, env: dict | None = None) -> tuple[float, int]:
-    """Run ``gauntlet ARGS``; (peak summed RSS of its process tree in MB, exit code)."""
+    """Run ``gauntlet ARGS``; (peak summed PSS of its process tree in MB, exit code)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gauntlet", *args],
         env={**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": "", **(env or {})},
@@ -79,12 +80,14 @@ def gauntlet(*args: str, env: dict | None = None) -> tuple[float, int]:
 
 
 def tree_rss_mb(pid: int) -> float:
+    """The proportional set size (PSS) of ``pid`` and its descendants, summed: DataLoader workers
+    are forked, and their pages shared with the parent count once, not once per process."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
@@ -94,8 +97,10 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def pack(work: Path, name: str, samples: int, shard_size: str) -> Path:
-    arrays = write_arrays(work / f"{name}.npz", samples)
     out = work / f"{name}-shards"
+    if (out / "pack.json").is_file():  # packed by an earlier run of this script
+        return out
+    arrays = write_arrays(work / f"{name}.npz", samples)
     peak, code = gauntlet(
         "data", "pack", "--to", str(out), "--shard-size", shard_size, "data=arrays",
         f"data.path={arrays.with_suffix('.x.npy')}", f"data.labels={arrays.with_suffix('.y.npy')}",
@@ -127,7 +132,7 @@ def memory(args: argparse.Namespace) -> None:
             f"data.batch_size={args.batch_size}", f"data.num_workers={args.workers}",
         )  # fmt: skip
         rows.append((name, peak, metrics.get("perf/samples_per_s", float("nan"))))
-    print("\n| shards | peak RSS of the run (MB) | samples/s |\n|---|---|---|")
+    print("\n| shards | peak PSS of the run and its workers (MB) | samples/s |\n|---|---|---|")
     for name, peak, speed in rows:
         print(f"| {name} | {peak:,.0f} | {speed:,.0f} |")
     print(f"\nthe data beyond the libraries: {rows[1][1] - rows[0][1]:,.0f} MB")
