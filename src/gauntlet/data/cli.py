@@ -31,15 +31,22 @@ def main(argv: list[str]) -> int:
     if unknown:
         raise GauntletError(f"data pack: unknown option {unknown[0]}; usage: {USAGE}")
 
+    import hydra
+    import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
     from gauntlet.config import compose
     from gauntlet.data.pack import pack, parse_size
-    from gauntlet.train import _build_data
+    from gauntlet.run.user_errors import from_constructor
 
     shard_bytes = parse_size(args.shard_size)
     cfg = compose(overrides)
-    datamodule = _build_data(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # as train: the same splits
+    with from_constructor("data"):
+        datamodule = hydra.utils.instantiate(cfg.data)
+    if cfg.get("synthesize") and "_target_" in cfg.synthesize:
+        with from_constructor("synthesize"):
+            datamodule.synthesizer = hydra.utils.instantiate(cfg.synthesize)
     source = {
         "overrides": overrides,
         "data": OmegaConf.to_container(cfg.data, resolve=True),

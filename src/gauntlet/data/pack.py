@@ -160,7 +160,10 @@ def pack(
         for split in SPLITS:
             if fs.exists(f"{root}/{split}"):
                 fs.rm(f"{root}/{split}", recursive=True)
-    datamodule.setup("fit")
+    from gauntlet.run.user_errors import from_constructor
+
+    with from_constructor("data"):
+        datamodule.setup("fit")
     spec = datamodule.spec
     digest = hashlib.sha256()
     splits: dict[str, Any] = {}
