@@ -61,11 +61,17 @@ class ShardFiles:
         fs, root = filesystem(self.path, self.storage_options)
         name = f"{root.rstrip('/')}/{self.files[shard]}"
         try:
-            with fs.open(name, "rb") as f:
-                table = pa.ipc.open_stream(f).read_all()
+            if "file" in fs.protocol:
+                # memory-mapped: the arrays below are views of the file's pages, which the
+                # kernel may drop at any time; nothing is copied into the process
+                table = pa.ipc.open_stream(pa.memory_map(name)).read_all()
+            else:
+                with fs.open(name, "rb") as f:
+                    table = pa.ipc.open_stream(f).read_all()
         except (OSError, pa.ArrowInvalid) as err:
             raise GauntletError(f"data.path: shard {name} is not readable ({err})") from err
-        column = table.column("x").combine_chunks()
+        chunks = table.column("x")
+        column = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
         if len(column) != self.rows[shard]:
             raise GauntletError(
                 f"data.path: shard {name} holds {len(column)} samples, pack.json says "
@@ -78,7 +84,7 @@ class ShardFiles:
             offset=column.offset * self.width,
         )
         x = raw.view(self.dtype).reshape(len(column), *self.shape)
-        y = table.column("y").to_numpy()
+        y = table.column("y").to_numpy().astype(np.int64)
         return x, y
 
 
@@ -141,7 +147,11 @@ class ShardStream(IterableDataset):
             if number not in wanted:
                 continue
             needed = list(dict.fromkeys(batch[:, 0].tolist()))
-            held = {s: held[s] if s in held else self.files.read(s) for s in needed}
+            for shard in [s for s in held if s not in needed]:
+                del held[shard]  # let the last shard go before the next is read
+            for shard in needed:
+                if shard not in held:
+                    held[shard] = self.files.read(shard)
             xs, ys = [], []
             for shard in needed:
                 rows_here = batch[batch[:, 0] == shard, 1]
