@@ -143,11 +143,13 @@ def run_hydra(command: str, args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gauntlet.redaction import guard_console
     from gauntlet.run.startup import mark_entry
 
     mark_entry()
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        with guard_console():  # credentials never reach the console, whoever prints them
+            return _main(list(sys.argv[1:] if argv is None else argv))
     finally:
         mark_entry(entered=False)
 

@@ -32,6 +32,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise GauntletError(
+            f"ckpt_path={path} is a directory; give a checkpoint file, such as "
+            f"{path / 'checkpoints' / 'last.ckpt'}"
+        )
     if not path.is_file():
         raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
     try:
@@ -122,12 +127,13 @@ def main(cfg: DictConfig) -> dict[str, float]:
         metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"), data)
     except GauntletError as err:
         exit_with(err)
-    from gauntlet.run.files import atomic_write_text
+    from gauntlet.run.files import atomic_write_text, disk_faults
 
     out = Path(cfg.paths.output_dir) / "eval.json"
-    atomic_write_text(
-        out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
-    )
+    with disk_faults("eval"):
+        atomic_write_text(
+            out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
+        )
     from rich.console import Console
     from rich.table import Table
 

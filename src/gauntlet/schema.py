@@ -358,7 +358,11 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
     ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
     ("model.net.dropout", _fraction, "a fraction in [0, 1)"),
-    ("trainer.max_epochs", lambda v: v is None or v == -1 or v >= 1, "a whole number >= 1"),
+    (
+        "trainer.max_epochs",
+        lambda v: v is None or v == -1 or v >= 1,
+        "a whole number >= 1 (or -1, no limit, with trainer.max_steps or trainer.max_time)",
+    ),
     ("trainer.min_epochs", lambda v: v is None or v >= 0, "a whole number >= 0"),
     ("trainer.max_steps", lambda v: v == -1 or v >= 1, "-1 (no limit) or a whole number >= 1"),
     (
@@ -393,6 +397,80 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
 )
 
 
+def _duration(v: Any) -> bool:
+    # Lightning's max_time as a string: "DD:HH:MM:SS"
+    if v is None:
+        return True
+    parts = str(v).split(":")
+    return len(parts) == 4 and all(p.isdigit() for p in parts) and any(int(p) for p in parts)
+
+
+def _val_check_interval(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return 0.0 < v <= 1.0
+    return _int_at_least(1)(v)
+
+
+def _strategy(v: Any) -> bool:
+    if not isinstance(v, str) or v == "auto":
+        return True  # an object built from a _target_ is checked when it is built
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    return v in StrategyRegistry.available_strategies()
+
+
+PROFILERS = ("simple", "advanced", "pytorch", "xla", "passthrough")
+
+# the Trainer's other arguments, by their documented domains (``pytorch_lightning.Trainer``);
+# every field of TrainerSchema is a boolean (typed) or has an entry in RANGES: a test holds it
+TRAINER_RANGES: tuple[tuple[str, Any, str], ...] = (
+    (
+        "trainer.val_check_interval",
+        _val_check_interval,
+        "a share of an epoch in (0, 1], a number of training batches >= 1, or null",
+    ),
+    ("trainer.max_time", _duration, "DD:HH:MM:SS (e.g. 00:01:00:00), or null"),
+    ("trainer.overfit_batches", _limit, "a share in [0, 1] or a count >= 0"),
+    (
+        "trainer.fast_dev_run",
+        lambda v: isinstance(v, bool) or _int_at_least(0)(v),
+        "true, false or a number of batches >= 0",
+    ),
+    ("trainer.deterministic", lambda v: v in (True, False, "warn"), "true, false or warn"),
+    ("trainer.profiler", lambda v: v is None or v in PROFILERS, ", ".join(PROFILERS) + " or null"),
+    ("trainer.strategy", _strategy, "auto, ddp, ddp_spawn, fsdp, ... (Lightning's strategies)"),
+    ("trainer.default_root_dir", lambda v: isinstance(v, str) and v != "", "a directory"),
+)
+RANGES = RANGES + TRAINER_RANGES
+
+
+def _check_training_ends(cfg: Any) -> None:
+    """``trainer.max_epochs=-1`` means no epoch limit: refused unless steps or time bound it."""
+    from omegaconf import OmegaConf
+
+    from gauntlet.errors import GauntletError
+
+    trainer = cfg.get("trainer") or {}
+    if OmegaConf.select(cfg, "trainer.max_epochs", default=None) != -1:
+        return
+    if (trainer.get("max_steps") or -1) == -1 and not trainer.get("max_time"):
+        raise GauntletError(
+            "trainer.max_epochs=-1: with no trainer.max_steps and no trainer.max_time the run "
+            "would train for ever; give a number of epochs >= 1, or bound it with "
+            "trainer.max_steps=N or trainer.max_time=DD:HH:MM:SS"
+        )
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "trainer.max_epochs=-1: no epoch limit; the run stops at trainer.max_steps=%s or "
+        "trainer.max_time=%s",
+        trainer.get("max_steps"),
+        trainer.get("max_time"),
+    )
+
+
 def validate(cfg: Any) -> None:
     """Refuse a value outside its range, naming the key and what it accepts."""
     from omegaconf import OmegaConf
@@ -416,6 +494,7 @@ def validate(cfg: Any) -> None:
             valid = False
         if not valid or (isinstance(value, float) and value != value):  # NaN
             raise GauntletError(f"{key}={value}: expected {accepts}")
+    _check_training_ends(cfg)
     data = cfg.get("data") or {}
     val, test = data.get("val_fraction"), data.get("test_fraction")
     if isinstance(val, (int, float)) and isinstance(test, (int, float)) and val + test >= 1:

@@ -119,6 +119,13 @@ class OverfittingMonitor(pl.Callback):
             run.define_metric("val/acc", step_metric="epoch", summary="max")
             run.define_metric("val/loss", step_metric="epoch", summary="min")
 
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # a run stopped during fit (SIGTERM, Ctrl-C) records its verdict too
+        if trainer.state.fn == "fit" and self.verdict is None:
+            self.on_train_end(trainer, pl_module)
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.verdict = self.judge(getattr(pl_module, "history", []))
         values = self.verdict.metrics()

@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -106,15 +107,21 @@ def main(argv: list[str]) -> int:
             console.print(Text("gauntlet train -m " + shlex.join(overrides)))
         return 0
 
-    result = run_study(
-        study,
-        log_dir=log_dir,
-        out_dir=out_dir,
-        quick=args.quick,
-        launcher=launcher,
-        launch_runs=not args.report_only,
-        post_jobs=args.post_jobs,
-    )
+    from gauntlet.run.record import RunStopped
+
+    try:
+        result = run_study(
+            study,
+            log_dir=log_dir,
+            out_dir=out_dir,
+            quick=args.quick,
+            launcher=launcher,
+            launch_runs=not args.report_only,
+            post_jobs=args.post_jobs,
+        )
+    except RunStopped as stop:  # SIGINT/SIGTERM: the way to continue is the last line
+        print(stop.line, file=sys.stderr)
+        raise SystemExit(stop.code) from None
     claims = evaluate(study, result.labelled_rows())
     command = "gauntlet study " + shlex.join(
         [
