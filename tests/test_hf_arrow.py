@@ -65,7 +65,7 @@ def save_images(folder, n: int = 60, broken: int | None = None):
 def test_text_batches_come_from_the_arrow_table_tokenized_by_map(train, tmp_path, caplog):
     path = save_dict(tmp_path / "reviews", {"train": reviews(300, 0), "test": reviews(100, 1)})
     caplog.set_level(logging.INFO)
-    dm = hf_module(path=str(path), max_len=16, cache="arrow", num_proc=2)
+    dm = hf_module(path=str(path), max_length=16, cache="arrow", num_proc=2)
     assert "path arrow: data.cache=arrow" in caplog.text
     assert dm.splits == {}  # no tensor of the corpus
     assert set(dm.tables) == {"train", "val", "test"}
@@ -74,15 +74,15 @@ def test_text_batches_come_from_the_arrow_table_tokenized_by_map(train, tmp_path
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (16, 16) and y.shape == (16,)
     # the second setup reads map's cache: the same files
-    again = hf_module(path=str(path), max_len=16, cache="arrow", num_proc=2)
+    again = hf_module(path=str(path), max_length=16, cache="arrow", num_proc=2)
     assert again.tables["train"].cache_files == table.cache_files
     assert again.fingerprint() == dm.fingerprint()
     # the tokens are those of the in-memory path
-    memory = hf_module(path=str(path), max_len=16, cache="memory")
+    memory = hf_module(path=str(path), max_length=16, cache="memory")
     assert memory.splits["test"].x.tolist() == dm.test_x.tolist()
 
     manifest, run_dir = train(
-        "data=hf", f"data.path={path}", "data.max_len=16", "data.cache=arrow", *LEARN
+        "data=hf", f"data.path={path}", "data.max_length=16", "data.cache=arrow", *LEARN
     )
     assert manifest["data_sizes"] == {"train": 256, "val": 44, "test": 100}
     assert manifest["metrics"]["test/acc"] > 0.75  # chance is 0.5
@@ -94,10 +94,10 @@ def test_text_batches_come_from_the_arrow_table_tokenized_by_map(train, tmp_path
 def test_auto_reads_from_arrow_when_the_encoded_set_exceeds_the_limit(tmp_path, caplog):
     path = save_dict(tmp_path / "reviews", {"train": reviews(100, 0)})
     caplog.set_level(logging.INFO)
-    dm = hf_module(path=str(path), max_len=16, cache_limit_mb=0)
+    dm = hf_module(path=str(path), max_length=16, cache_limit_mb=0)
     assert dm.path_taken == "arrow" and dm.splits == {}
     assert "path arrow: the encoded set (0 MB) exceeds data.cache_limit_mb=0" in caplog.text
-    assert hf_module(path=str(path), max_len=16).path_taken == "memory"
+    assert hf_module(path=str(path), max_length=16).path_taken == "memory"
 
 
 def test_an_image_dataset_trains_evaluates_explains_and_attacks(
@@ -147,7 +147,7 @@ def test_an_arrow_backed_dataset_packs_into_shards_that_train(train, tmp_path):
 
     path = save_dict(tmp_path / "reviews", {"train": reviews(120, 0)})
     to = tmp_path / "shards"
-    overrides = ["data=hf", f"data.path={path}", "data.max_len=16", "data.cache=arrow"]
+    overrides = ["data=hf", f"data.path={path}", "data.max_length=16", "data.cache=arrow"]
     assert main(["data", "pack", "--to", str(to), "--shard-size", "4KB", *overrides]) == 0
     record = json.loads((to / "pack.json").read_text())
     assert record["spec"]["modality"] == "tokens" and record["spec"]["shape"] == [16]

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.config import CONFIG_DIR, register_schemas
 from gauntlet.errors import GauntletError, exit_with
+from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def load_run(ckpt_path: str | Path, data: dict[str, Any] | None = None) -> Loade
     ``data`` changes keys of its data config (``data.root`` of another folder)."""
     checkpoint = read_checkpoint(ckpt_path)
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
+    rename_former_keys(cfg)  # a checkpoint written before a key was renamed
     if data:
         cfg.data = OmegaConf.merge(cfg.data, data)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -76,7 +78,7 @@ def load_run(ckpt_path: str | Path, data: dict[str, Any] | None = None) -> Loade
             f"ckpt_path={ckpt_path}: weights do not match the model in its config ({first})"
         ) from err
     module.eval()
-    run_dir = Path(ckpt_path).resolve().parent.parent
+    run_dir = run_dir_of_checkpoint(ckpt_path)
     return LoadedRun(module, datamodule, cfg, run_dir, checkpoint)
 
 
@@ -126,10 +128,16 @@ def main(cfg: DictConfig) -> dict[str, float]:
         data = {k: v for k, v in given.items() if v is not None}
         metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"), data)
     except GauntletError as err:
+        from hydra.core.hydra_config import HydraConfig
+
+        from gauntlet.run.stray import discard_if_stray
+
+        discard_if_stray(Path(cfg.paths.output_dir), HydraConfig.get().job.name)
         exit_with(err)
     from gauntlet.run.files import atomic_write_text, disk_faults
 
-    out = Path(cfg.paths.output_dir) / "eval.json"
+    split = cfg.get("split", "test")
+    out = Path(cfg.paths.output_dir) / f"{split}.json"
     with disk_faults("eval"):
         atomic_write_text(
             out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)

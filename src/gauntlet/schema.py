@@ -82,18 +82,27 @@ class ConcatSchema(DataSchema):
 
 
 @dataclass
-class TextFileSchema(DataSchema):
+class FormerTextKeys:
+    """Former spellings of text keys, still read (see RENAMED_KEYS); null unless given."""
+
+    max_len: Optional[int] = None
+    text_key: Optional[str] = None
+    label_key: Optional[str] = None
+
+
+@dataclass
+class TextFileSchema(FormerTextKeys, DataSchema):
     path: str = MISSING
-    text_key: str = "text"
-    label_key: str = "label"
-    max_len: int = MISSING
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = MISSING
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
 
 
 @dataclass
-class HFSchema(DataSchema):
+class HFSchema(FormerTextKeys, DataSchema):
     path: Optional[str] = None
     name: Optional[str] = None
     config: Optional[str] = None
@@ -102,7 +111,7 @@ class HFSchema(DataSchema):
     train_split: str = "train"
     val_split: Optional[str] = None
     test_split: Optional[str] = None
-    max_len: int = 64
+    max_length: int = 64
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
@@ -305,7 +314,57 @@ SCHEMAS = {
 }
 
 
+def output_dir(*, _root_: Any) -> str | None:
+    """``paths.output_dir``: the job's directory once Hydra made it; before that (``--cfg job
+    --resolve`` shows a config without running it) the directory the run would get now."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if not OmegaConf.is_missing(hc.runtime, "output_dir") and hc.runtime.output_dir:
+        return str(hc.runtime.output_dir)
+    pattern = OmegaConf.to_container(hc.run, resolve=False).get("dir")
+    if pattern is None:
+        return None
+    if pattern not in _SHOWN_DIRS:  # one time stamp for every key that shows it
+        paths = _root_.get("paths") if _root_ is not None else None
+        _SHOWN_DIRS[pattern] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
+    return _SHOWN_DIRS[pattern]
+
+
+_SHOWN_DIRS: dict[str, str] = {}
+
+
+def evaluated_run_dir(ckpt_path: Any) -> str:
+    """``gauntlet eval``'s directory: beside the run it evaluates, as ``explain/`` and
+    ``attack``'s results are (``RUN/checkpoints/best.ckpt`` -> ``RUN/eval``)."""
+    from pathlib import Path
+
+    from gauntlet.errors import GauntletError
+
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise GauntletError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return str(run_dir_of_checkpoint(path) / "eval")
+
+
+def run_dir_of_checkpoint(path: Any) -> Any:
+    """The run a checkpoint belongs to: ``RUN`` for ``RUN/checkpoints/x.ckpt``, else its folder."""
+    from pathlib import Path
+
+    folder = Path(path).resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
 def register_schemas() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("gauntlet.output_dir"):
+        OmegaConf.register_new_resolver("gauntlet.output_dir", output_dir)
+    if not OmegaConf.has_resolver("gauntlet.evaluated_run_dir"):
+        OmegaConf.register_new_resolver("gauntlet.evaluated_run_dir", evaluated_run_dir)
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
@@ -353,7 +412,7 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
     ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
     ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
-    ("data.max_len", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_length", _int_at_least(1), "a whole number >= 1"),
     ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
     ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
     ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
@@ -395,6 +454,40 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ),
     ("trainer.num_sanity_val_steps", lambda v: v == -1 or v >= 0, "-1 (all) or a count >= 0"),
 )
+
+
+# One concept, one key: former spellings still read, with a deprecation warning, and moved to
+# the key that names the concept everywhere (data.max_length as ListOps has it; text_column and
+# label_column as the Hugging Face datamodule has them).
+RENAMED_KEYS = {
+    "data.max_len": "data.max_length",
+    "data.text_key": "data.text_column",
+    "data.label_key": "data.label_column",
+}
+
+
+def rename_former_keys(cfg: Any) -> None:
+    """Move each former key's value (when given) to its new key and drop the former key, so the
+    run's config, manifest and identity hold one spelling."""
+    import logging
+
+    from omegaconf import OmegaConf, open_dict
+
+    for old, new in RENAMED_KEYS.items():
+        parent_key, leaf = old.rsplit(".", 1)
+        parent = OmegaConf.select(cfg, parent_key, default=None)
+        if parent is None or leaf not in parent:
+            continue
+        value = parent[leaf]
+        with open_dict(parent):
+            del parent[leaf]
+        if value is None:
+            continue
+        logging.getLogger(__name__).warning(
+            "%s is deprecated: it is now %s (set to %s here)", old, new, value
+        )
+        with open_dict(cfg):
+            OmegaConf.update(cfg, new, value, merge=False)
 
 
 def _duration(v: Any) -> bool:

@@ -526,8 +526,9 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     clock = StartupClock(libraries_s=time.perf_counter() - started)
 
+    from gauntlet.hidden_configs import refuse_hidden_choices
     from gauntlet.run.redact_files import redact_hydra_files
-    from gauntlet.schema import validate
+    from gauntlet.schema import rename_former_keys, validate
 
     job = job or JobInfo.from_hydra()
     marks = FitMarks(clock)
@@ -535,6 +536,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     with clock.phase("compose"):
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
+        refuse_hidden_choices(job.choices)
+        rename_former_keys(cfg)
         validate(cfg)
         check_group_can_form(cfg.trainer)
         check_leaderboard_url(cfg)
@@ -637,6 +640,10 @@ def main(cfg: DictConfig) -> float | None:
         # Hydra wraps errors raised while building an object in an InstantiationException
         user_error = err if isinstance(err, GauntletError) else err.__cause__
         if isinstance(user_error, GauntletError):
+            from gauntlet.run.stray import discard_if_stray
+
+            hc = HydraConfig.get()
+            discard_if_stray(Path(hc.runtime.output_dir), hc.job.name)
             exit_with(user_error, EXIT_USER_ERROR)
         if isinstance(err, RunFailed):
             exit_with(err, EXIT_FAILED)

@@ -235,7 +235,7 @@ class HFDataModule(TextDataModule):
             self.shape = self._probe()
             sample_bytes = int(np.prod(self.shape)) * 4
         else:
-            sample_bytes = self.max_len * 8
+            sample_bytes = self.max_length * 8
         encoded_mb = rows * sample_bytes / 2**20
         if self.cache == "auto":
             fits = encoded_mb <= self.cache_limit_mb
@@ -262,7 +262,7 @@ class HFDataModule(TextDataModule):
             self.tokenizer.fit(_texts(parts["train"][0], self.text_column))
             self.tables = {
                 role: tokenize_split(
-                    ds, self.tokenizer, self.text_column, self.max_len, self.num_proc
+                    ds, self.tokenizer, self.text_column, self.max_length, self.num_proc
                 )
                 for role, (ds, _) in parts.items()
             }
@@ -403,15 +403,17 @@ class HFDataModule(TextDataModule):
         )
 
 
-def tokenize_split(ds: Any, tokenizer: Any, text_column: str, max_len: int, num_proc: int) -> Any:
+def tokenize_split(
+    ds: Any, tokenizer: Any, text_column: str, max_length: int, num_proc: int
+) -> Any:
     """A split's texts as fixed-length token ids (column ``input_ids``), by ``Dataset.map``:
     batched, ``num_proc`` processes, cached by datasets beside the data (a second run with the
     same tokenizer reads the cache instead of tokenizing again)."""
     pad = tokenizer.pad_id
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
-        ids = tokenizer.encode([str(t) for t in batch[text_column]], max_len)
-        return {"input_ids": [row + [pad] * (max_len - len(row)) for row in ids]}
+        ids = tokenizer.encode([str(t) for t in batch[text_column]], max_length)
+        return {"input_ids": [row + [pad] * (max_length - len(row)) for row in ids]}
 
     encoded = ds.map(
         encode,

@@ -148,14 +148,14 @@ class TextDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        max_len: int = 64,
+        max_length: int = 64,
         tokenizer: str = "word",
         max_vocab: int = 20000,
         min_freq: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.max_len, self.max_vocab, self.min_freq = max_len, max_vocab, min_freq
+        self.max_length, self.max_vocab, self.min_freq = max_length, max_vocab, min_freq
         self.tokenizer_name = tokenizer
         self.tokenizer: WordVocabulary | PretrainedTokenizer | None = None
         self.classes: list[str] = []
@@ -181,8 +181,10 @@ class TextDataModule(InMemoryDataModule):
         self.tokenizer.fit([self._texts[i] for i in self.splits["train"].x.tolist()])
         pad = self.tokenizer.pad_id
         for name, split in self.splits.items():
-            rows = self.tokenizer.encode([self._texts[i] for i in split.x.tolist()], self.max_len)
-            encoded = torch.full((len(split), self.max_len), pad, dtype=torch.long)
+            rows = self.tokenizer.encode(
+                [self._texts[i] for i in split.x.tolist()], self.max_length
+            )
+            encoded = torch.full((len(split), self.max_length), pad, dtype=torch.long)
             for row, ids in enumerate(rows):
                 encoded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             self.splits[name] = Split(encoded, split.y)
@@ -201,7 +203,7 @@ class TextDataModule(InMemoryDataModule):
         vocab = self.vocab
         return InputSpec(
             modality="tokens",
-            shape=(self.max_len,),
+            shape=(self.max_length,),
             num_classes=len(self.classes),
             vocab_size=max(tok.vocab_size if tok else 2, 2),
             pad_id=tok.pad_id if tok else 0,
@@ -274,14 +276,14 @@ class TextFileDataModule(TextDataModule):
     """A local CSV/JSONL file; its labels are sorted to class ids."""
 
     def __init__(
-        self, path: str, text_key: str = "text", label_key: str = "label", **kwargs
+        self, path: str, text_column: str = "text", label_column: str = "label", **kwargs
     ) -> None:
         super().__init__(**kwargs)
         self.path = Path(path)
-        self.text_key, self.label_key = text_key, label_key
+        self.text_column, self.label_column = text_column, label_column
 
     def read_texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
-        rows = read_rows(self.path, self.text_key, self.label_key)
+        rows = read_rows(self.path, self.text_column, self.label_column)
         self.classes = sorted({label for _, label in rows})
         if len(self.classes) < 2:
             raise GauntletError(f"data.path: {self.path} has only one label {self.classes}")

@@ -112,7 +112,15 @@ class Leaderboard:
             stored = self.get(str(manifest.get("run_id")))
             if stored is None or stored.get("status") == "running" or not stored.get("finished"):
                 self.upsert(manifest)
-                log.info("recorded the pending row of run %s", manifest.get("run_id"))
+                # a run writes its own start row this way in normal operation: no news; a row
+                # another process left while the database was unreachable is
+                own = manifest.get("pid") == os.getpid()
+                log.log(
+                    logging.DEBUG if own else logging.INFO,
+                    "wrote run %s's row, kept in its run directory until the database could "
+                    "be reached",
+                    manifest.get("run_id"),
+                )
             pending.written(pointer, manifest)
         for row in self.runs(status="running"):
             self.mark_lost(row)

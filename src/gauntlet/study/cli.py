@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
@@ -172,10 +171,20 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+class _StudyLines(logging.Formatter):
+    """The message alone, a warning or error prefixed by its level: one line each, never
+    folded to the terminal's width, so a path can be copied whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname}: {text}"
+
+
 def _logging(console: Console) -> None:
     root = logging.getLogger("gauntlet")
-    if not any(isinstance(h, RichHandler) for h in root.handlers):
-        handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+    if not any(getattr(h, "_gauntlet_study", False) for h in root.handlers):
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(_StudyLines("%(message)s"))
+        handler._gauntlet_study = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.INFO)

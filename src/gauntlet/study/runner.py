@@ -1,8 +1,8 @@
 """Plan a study's runs, launch the missing ones as Hydra multiruns, run its post steps.
 
 Every run is ``gauntlet train`` with the study's overrides, its cell's overrides and a seed, plus
-``study=NAME`` (the leaderboard's ``study`` column) and ``experiment_name=NAME`` (the wandb
-group). Before launching, the leaderboard is asked for this study's completed runs: a planned run
+``study=NAME`` (the leaderboard's ``study`` column and the wandb group); each run is named as
+any run is, ``<data>_<model>`` (docs/naming.md). Before launching, the leaderboard is asked for this study's completed runs: a planned run
 whose overrides mean the same keys and values as a completed run's (placement keys such as
 ``paths.*`` and the launcher left out) is not run again. The runs still missing are launched as
 few multiruns as cover them exactly: the whole grid x seeds is one multirun; a grid with holes
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 # the lines of a multirun's output worth showing while it runs: results, failures, the summary
 _PROGRESS = re.compile(r"run \S+ completed|job \S+ failed|\[HYDRA\] sweep|Traceback|Error:")
+# a job's log line: "[time][logger][LEVEL] message" or "[time][HYDRA] message"; relayed as its
+# message, at its level
+_JOB_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\])+ ")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 # run fields a study may list, plot and check like metrics
@@ -107,7 +111,7 @@ def plan(
     levels, then (``quick``) the quick overrides. A key that some cells set is written out in
     every cell (its fixed value where the cell leaves it), so cells stay one sweep.
     """
-    common = [f"study={study.name}", f"experiment_name={study.name}"]
+    common = [f"study={study.name}"]
     if study.base:
         common.append(f"experiment={study.base}")
     fixed = {key_of(item): item for item in study.overrides}
@@ -204,6 +208,17 @@ def find_runs(board: Any, study: Study, jobs: Sequence[Job]) -> tuple[dict, dict
     return completed, {i: row for i, row in failed.items() if i not in completed}
 
 
+def relay(line: str) -> None:
+    """A job's progress line, whole (paths never cut), without the job's own log prefix."""
+    prefix = _JOB_LOG_PREFIX.match(line)
+    if prefix is None:
+        log.info("  %s", line)
+        return
+    last = prefix.group(0).rstrip().rsplit("[", 1)[-1].rstrip("]")
+    level = getattr(logging, last) if last in _LEVELS else logging.INFO
+    log.log(level, "  %s", line[prefix.end() :])
+
+
 def launch(overrides: Sequence[str], log_file: Path) -> int:
     """``gauntlet train -m OVERRIDES`` in a subprocess, its output into ``log_file`` (the
     progress lines also logged); returns its exit status.
@@ -235,7 +250,7 @@ def launch(overrides: Sequence[str], log_file: Path) -> int:
             for line in process.stdout:
                 out.write(redact_text(line))
                 if _PROGRESS.search(line):
-                    log.info("  %s", line.rstrip()[:200])
+                    relay(redact_text(line.rstrip()))
             status = process.wait()
         if received:
             from gauntlet.run.record import EXIT_INTERRUPTED, EXIT_SIGTERM, RunStopped
