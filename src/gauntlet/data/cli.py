@@ -38,9 +38,11 @@ def main(argv: list[str]) -> int:
     from gauntlet.config import compose
     from gauntlet.data.pack import pack, parse_size
     from gauntlet.run.user_errors import from_constructor
+    from gauntlet.schema import rename_former_keys
 
     shard_bytes = parse_size(args.shard_size)
     cfg = compose(overrides)
+    rename_former_keys(cfg)  # as train reads them: data.max_len is data.max_length
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # as train: the same splits
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)
