@@ -90,6 +90,7 @@ class TextFileSchema(DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    padding_side: str = "right"
 
 
 @dataclass
@@ -106,6 +107,7 @@ class HFSchema(DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    padding_side: str = "right"
 
 
 # -- model -----------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
-"""A recurrent network (LSTM or GRU); an image is read row by row as a sequence."""
+"""A recurrent network (LSTM or GRU); an image is read row by row as a sequence.
+
+Padded tokens are packed (``pack_padded_sequence``) after their real steps are moved to the
+front, so the recurrence runs over each text's own length: the forward direction ends at its
+last real token, the backward direction starts there, and mean pooling averages real steps.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
-from gauntlet.models.base import Network
+from gauntlet.models.base import Network, masked_mean, real_first
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -55,7 +61,9 @@ class RNN(Network):
             nn.LayerNorm(out), nn.Dropout(dropout), nn.Linear(out, spec.num_classes)
         )
 
-    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:
+            return self.head(self.read_real_steps(e, mask))
         if self.embedded_modality == "image":
             b, c, h, w = e.shape
             e = e.permute(0, 2, 1, 3).reshape(b, h, c * w)  # rows as time steps: (B, H, C*W)
@@ -69,3 +77,18 @@ class RNN(Network):
         else:
             feat = out[:, -1]
         return self.head(feat)
+
+    def read_real_steps(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The features of padded sequences (B, T, D) read over their real steps only."""
+        e, mask = real_first(e, mask)
+        lengths = mask.sum(dim=1).cpu()  # packing wants the lengths on the CPU
+        packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        if self.pool == "mean":
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=e.shape[1])
+            return masked_mean(out, mask)  # (B, hidden * directions)
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
+        # the last layer's final states: forward at the last real step, backward at the first
+        if self.bidirectional:
+            return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        return h_n[-1]
