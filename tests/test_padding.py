@@ -333,3 +333,28 @@ def test_a_padding_side_other_than_left_or_right_is_refused(tmp_path):
 
     with pytest.raises(GauntletError, match=r"data\.padding_side='center': choose one of right"):
         TextFileDataModule(path=str(tmp_path / "x.csv"), padding_side="center")
+
+
+class ReadsMask(IgnoresMask):
+    """A user's token network that takes the mask: a mean over real tokens."""
+
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.mask = mask
+        if mask is None:
+            return super().forward_embedded(e)
+        weights = mask.unsqueeze(-1).float()
+        return self.head((torch.tanh(e) * weights).sum(1) / weights.sum(1))
+
+
+def test_a_users_network_gets_the_mask_when_it_takes_one():
+    from gauntlet.models.build import as_network
+
+    x = padded(texts(), "right")
+    reads, ignores = as_network(ReadsMask(SPEC), SPEC), as_network(IgnoresMask(SPEC), SPEC)
+    reads(x)
+    assert torch.equal(reads.inner.mask, x != SPEC.pad_id)
+    assert ignores(x).shape == (len(LENGTHS), SPEC.num_classes)  # called without one
+    e = reads.embed(x).detach()
+    noisy = e + torch.randn_like(e) * (x == SPEC.pad_id).unsqueeze(-1)
+    mask = reads.padding_mask(x)
+    torch.testing.assert_close(reads.forward_embedded(noisy, mask), reads.forward_embedded(e, mask))
