@@ -358,3 +358,21 @@ def test_a_users_network_gets_the_mask_when_it_takes_one():
     noisy = e + torch.randn_like(e) * (x == SPEC.pad_id).unsqueeze(-1)
     mask = reads.padding_mask(x)
     torch.testing.assert_close(reads.forward_embedded(noisy, mask), reads.forward_embedded(e, mask))
+
+
+def test_a_hugging_face_dataset_counts_its_cut_texts_too(tmp_path):
+    pytest.importorskip("datasets", reason="the hf extra is not installed")
+    from datasets import Dataset
+
+    from gauntlet.data.hf import HFDataModule
+
+    words = ["word"] * 40
+    texts = [" ".join(words[: 5 if i % 5 else 40]) for i in range(50)]  # 10 of 50 are long
+    Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(50)]}).save_to_disk(
+        str(tmp_path / "ds")
+    )
+    dm = HFDataModule(path=str(tmp_path / "ds"), max_len=16, padding_side="left")
+    dm.setup()
+    assert dm.data_metrics == {"data/truncated_frac": 0.2}
+    x = dm.splits["train"].x
+    assert (x[:, -1] != dm.spec.pad_id).all()  # padded on the left: every text ends the row
