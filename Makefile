@@ -11,9 +11,16 @@ NAME ?= architectures
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: install train test test-all lint format sweep study leaderboard bench clean
+# where runs, the leaderboard and Optuna's storage live (paths.log_dir's default)
+LOG_DIR ?= $(or $(GAUNTLET_LOG_DIR),logs)
 
-install: $(VENV)/.installed
+.PHONY: help install train test test-all lint format sweep study leaderboard bench clean clean-logs
+
+help: ## list the targets (this text)
+	@echo "usage: make TARGET [ARGS=\"...\"] [NAME=study] [EXTRAS=dev,hf]"
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 16
+
+install: $(VENV)/.installed ## create .venv: torch (TORCH_SPEC), then gauntlet with EXTRAS
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,35 +29,44 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
-train: install
+train: install ## train the default run (CNN on digits); ARGS="model=rnn ..."
 	$(BIN)/gauntlet train $(ARGS)
 
-test: install
+test: install ## the test suite without the slow tests
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install
+test-all: install ## every test, the slow ones too
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
-format: install
+format: install ## ruff format and safe fixes
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-sweep: install
+sweep: install ## multirun: model=cnn,rnn,transformer
 	$(BIN)/gauntlet train -m model=cnn,rnn,transformer $(ARGS)
 
-study: install
+study: install ## run a study: NAME=architectures (experiments/NAME.yaml)
 	$(BIN)/gauntlet study experiments/$(NAME).yaml $(ARGS)
 
-leaderboard: install
+leaderboard: install ## print the leaderboard; ARGS="--group-by model"
 	$(BIN)/gauntlet leaderboard $(ARGS)
 
-bench: install
+bench: install ## framework overhead against a plain PyTorch loop
 	$(BIN)/gauntlet bench $(ARGS)
 
-clean:
-	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache build *.egg-info src/*.egg-info
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+clean: ## remove build and cache files; never runs or results (see clean-logs)
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info src/*.egg-info
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
+
+clean-logs: ## delete every run, the leaderboard and Optuna's storage in LOG_DIR, after asking
+	@if [ ! -d "$(LOG_DIR)" ]; then echo "nothing to delete: no $(LOG_DIR)/"; exit 0; fi; \
+	runs=$$(find "$(LOG_DIR)" -name manifest.json 2>/dev/null | wc -l); \
+	dbs=$$(cd "$(LOG_DIR)" && ls *.db 2>/dev/null | tr '\n' ' '); \
+	echo "This deletes $(LOG_DIR)/ ($$(du -sh "$(LOG_DIR)" | cut -f1)): run directories: $$runs$${dbs:+; databases: $$dbs}"; \
+	printf "Delete them? [y/N] "; read answer || answer=; \
+	if [ "$$answer" = y ] || [ "$$answer" = yes ]; then rm -rf "$(LOG_DIR)" && echo "deleted $(LOG_DIR)/"; \
+	else echo "kept $(LOG_DIR)/"; exit 1; fi

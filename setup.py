@@ -37,7 +37,12 @@ class BuildWithConfigs(build_py):
         target = package / "conf"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(ROOT / "conf", target, ignore=shutil.ignore_patterns("__pycache__"))
+        def skip(folder: str, names: list[str]) -> set[str]:
+            # conf/local/ holds one machine's settings (gitignored): never shipped
+            kept = {"__pycache__"} & set(names)
+            return kept | ({"local"} if Path(folder) == ROOT / "conf" else set())
+
+        shutil.copytree(ROOT / "conf", target, ignore=skip)
         (package / "build_info.json").write_text(json.dumps(_commit()) + "\n")
 
 

@@ -8,7 +8,7 @@ bad"), and now and then a long digression, so about one review in ten runs past 
 3% of the labels are flipped, as in hand-labelled sets.
 
     python scripts/make_reviews.py OUT_DIR [--train 4000] [--test 1000] [--seed 0]
-    gauntlet train data=hf data.path=OUT_DIR data.max_len=128 model=rnn
+    gauntlet train data=hf data.path=OUT_DIR data.max_length=128 model=rnn
 """
 
 from __future__ import annotations

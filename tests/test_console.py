@@ -26,6 +26,7 @@ NOISE = (
     "log_every_n_steps",
     "does not have many workers",
     "v_num",
+    "`srun` command is available",
 )
 # a log record that starts anywhere but at the start of a line was written over a progress bar
 GLUED = re.compile(r"[^\r\n]\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\]\[")
@@ -56,22 +57,113 @@ def test_train_prints_its_metrics_and_run_directory_without_noise(tmp_path):
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
-    for noise in NOISE:
+    for noise in (*NOISE, "pending row", "kept in its run directory"):
         assert noise not in output, noise
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert re.search(
         rf"run \S+ completed: test/acc=0\.\d+.*written to {re.escape(str(run_dir))}", output
     )
     lines = re.split(r"[\r\n]", output)
-    for epoch in (0, 1):  # the epoch summary on a line of its own, the bar that ended above it
-        assert any(
-            re.match(
-                rf"\[[^]]+\]\[gauntlet\.models\.module\]\[INFO\] epoch {epoch}: train/loss=", line
+    # piped, as in CI or `make train > log`: no bar at all, one line per epoch
+    for epoch in (0, 1):
+        assert (
+            sum(
+                bool(
+                    re.match(
+                        rf"\[[^]]+\]\[gauntlet\.models\.module\]\[INFO\] epoch {epoch}: "
+                        r"train/loss=\S+  train/acc=\S+  val/loss=\S+  val/acc=",
+                        line,
+                    )
+                )
+                for line in lines
             )
-            for line in lines
+            == 1
         )
-        assert any(line.startswith(f"Epoch {epoch}: 100%") and "val/acc=" in line for line in lines)
+    for bar in ("Training", "Validation", "Testing", "Epoch ", "0/?", "it/s"):
+        assert bar not in output, bar
     assert not GLUED.search(output), GLUED.search(output)
+
+
+def screen(raw: str) -> list[str]:
+    """What a terminal shows after ``raw``: carriage returns, cursor-up and line clears
+    applied, as tqdm writes them."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\x1b":
+            match = re.match(r"\x1b\[(\d*)([A-Za-z])", raw[i:])
+            if match:
+                count = int(match.group(1) or 1)
+                if match.group(2) == "A":
+                    row = max(0, row - count)
+                elif match.group(2) == "K":
+                    del rows[row][col:]
+                i += len(match.group(0))
+                continue
+        if ch == "\n":
+            row += 1
+            col = 0
+            while len(rows) <= row:
+                rows.append([])
+        elif ch == "\r":
+            col = 0
+        else:
+            line = rows[row]
+            if col >= len(line):
+                line.extend(" " * (col - len(line) + 1))
+            line[col] = ch
+            col += 1
+        i += 1
+    return ["".join(r).rstrip() for r in rows]
+
+
+def test_in_a_terminal_each_epoch_ends_as_one_bar_with_train_and_val_metrics(tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = {**os.environ, "WANDB_MODE": "offline", "GAUNTLET_LEADERBOARD_URL": ""}
+    args = ["train", "logger=csv", "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
+    args += ["trainer.limit_val_batches=2", "trainer.limit_test_batches=1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet", *args, f"paths.log_dir={tmp_path}"],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+    )
+    os.close(slave)
+    raw = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            raw += chunk
+        elif process.poll() is not None:
+            break
+    assert process.wait(timeout=600) == 0, raw.decode(errors="replace")[-3000:]
+    shown = screen(raw.decode(errors="replace").replace("\r\n", "\n"))
+    for epoch in (0, 1):
+        bars = [line for line in shown if line.startswith(f"Epoch {epoch}: ")]
+        assert len(bars) == 1, shown  # one bar per epoch, left when it ends
+        assert re.search(r"100%.*train/loss=\S+, train/acc=\S+, val/loss=\S+, val/acc=", bars[0])
+    assert not [line for line in shown if line.startswith(("Training", "Validation"))]
+    # the bar says what the module's epoch line would: that line stays in train.log
+    assert not [line for line in shown if "][gauntlet.models.module][INFO] epoch" in line]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "epoch 1: train/loss=" in (run_dir / "train.log").read_text()
 
 
 def test_per_step_loss_is_logged_only_when_asked_for(train):

@@ -152,7 +152,7 @@ def test_a_token_network_that_ignores_the_padding_mask_still_trains_explains_and
         word = "great" if i % 2 else "awful"
         rows.append(f"the film was {word} and the cast {'sang' if i % 3 else 'acted'},{i % 2}")
     (project / "reviews.csv").write_text("\n".join(rows) + "\n")
-    args = ["data=text_file", "data.path=reviews.csv", "data.max_len=24", "model=bag", *FAST]
+    args = ["data=text_file", "data.path=reviews.csv", "data.max_length=24", "model=bag", *FAST]
     assert gauntlet("train", "--config-dir", "conf", *args) == 0
     manifest, run_dir = only_run(project / "logs")
     assert manifest["status"] == "completed"

@@ -60,7 +60,7 @@ def test_a_dataset_saved_to_disk_trains_to_better_than_chance(train, tmp_path):
     manifest, _ = train(
         "data=hf",
         f"data.path={path}",
-        "data.max_len=16",
+        "data.max_length=16",
         "data.batch_size=32",
         "model=cnn",
         "trainer.max_epochs=6",
@@ -77,7 +77,7 @@ def test_a_dataset_saved_to_disk_trains_to_better_than_chance(train, tmp_path):
 @pytest.mark.parametrize("model", ["rnn", "transformer"])
 def test_every_architecture_trains_on_an_hf_dataset(train, tmp_path, model):
     path = save_dict(tmp_path / "reviews", {"train": reviews(120, 0)})
-    manifest, _ = train("data=hf", f"data.path={path}", "data.max_len=16", f"model={model}")
+    manifest, _ = train("data=hf", f"data.path={path}", "data.max_length=16", f"model={model}")
     assert manifest["status"] == "completed"
 
 
@@ -159,7 +159,7 @@ def test_a_tokenizers_tokenizer_from_a_local_path(train, tmp_path):
     tok.save(str(tmp_path / "tok" / "tokenizer.json"))
     path = save_dict(tmp_path / "ds", {"train": reviews(100, 0)})
 
-    dm = setup(path=str(path), tokenizer=str(tmp_path / "tok"), max_len=12)
+    dm = setup(path=str(path), tokenizer=str(tmp_path / "tok"), max_length=12)
     assert dm.spec.vocab_size == tok.get_vocab_size()
     assert dm.spec.pad_id == tok.token_to_id("[PAD]")
     first = dm.splits["train"].x[0].tolist()

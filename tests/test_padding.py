@@ -1,6 +1,6 @@
 """Padding that no network reads: token batches carry a mask from ``InputSpec.pad_id``; the CNN,
 the RNN and the Transformer read real tokens only, whichever side the padding is on; explain
-and attack leave padding alone; text cut to ``max_len`` is counted."""
+and attack leave padding alone; text cut to ``max_length`` is counted."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ REST = ["and", "the", "cast", "acted", "sang", "danced", "well", "too", "loudly"
 
 def review_file(folder: Path, n: int = 240, seed: int = 0, long_every: int = 0) -> Path:
     """Reviews whose class is the fourth word ("the film was great and ..."), 6 to 12 words:
-    far shorter than max_len. ``long_every``: every so many rows is 100 words long."""
+    far shorter than max_length. ``long_every``: every so many rows is 100 words long."""
     rng = random.Random(seed)
     lines = ["text,label"]
     for i in range(n):
@@ -161,7 +161,7 @@ def test_padding_side_does_not_change_what_a_network_learns(model, tmp_path):
             [
                 "data=text_file",
                 f"data.path={path}",
-                "data.max_len=64",
+                "data.max_length=64",
                 f"data.padding_side={side}",
                 "data.batch_size=32",
                 *MODELS[model],
@@ -289,13 +289,13 @@ def test_attributions_of_a_network_reading_padding_are_still_zero_there():
 
 def test_text_longer_than_max_len_is_counted_and_warned(tmp_path, caplog):
     path = review_file(tmp_path, n=40, long_every=4)  # 10 of the 40 rows run past 100 words
-    dm = TextFileDataModule(path=str(path), max_len=32)
+    dm = TextFileDataModule(path=str(path), max_length=32)
     with caplog.at_level(logging.WARNING, logger="gauntlet.data.text"):
         dm.setup()
     assert dm.data_metrics == {"data/truncated_frac": 0.25}
-    assert "data.max_len=32 cuts 25.0% of the samples (10 of 40" in caplog.text
+    assert "data.max_length=32 cuts 25.0% of the samples (10 of 40" in caplog.text
     # what is kept is each text's beginning, on whichever side the padding goes
-    left = TextFileDataModule(path=str(path), max_len=32, padding_side="left")
+    left = TextFileDataModule(path=str(path), max_length=32, padding_side="left")
     left.setup()
     right, lefts = dm.splits["train"].x, left.splits["train"].x
     assert (right != 0).sum(dim=1).tolist() == (lefts != 0).sum(dim=1).tolist()
@@ -303,10 +303,10 @@ def test_text_longer_than_max_len_is_counted_and_warned(tmp_path, caplog):
 
 def test_a_few_cut_texts_are_counted_without_a_warning(caplog):
     with caplog.at_level(logging.INFO, logger="gauntlet.data.text"):
-        metrics = report_truncation([10] * 99 + [80], max_len=64)
+        metrics = report_truncation([10] * 99 + [80], max_length=64)
     assert metrics == {"data/truncated_frac": 0.01}
     assert "WARNING" not in [r.levelname for r in caplog.records]
-    assert report_truncation([], max_len=8) == {"data/truncated_frac": 0.0}
+    assert report_truncation([], max_length=8) == {"data/truncated_frac": 0.0}
 
 
 def test_the_truncated_share_is_a_metric_of_the_run(tmp_path):
@@ -316,7 +316,7 @@ def test_the_truncated_share_is_a_metric_of_the_run(tmp_path):
         [
             "data=text_file",
             f"data.path={path}",
-            "data.max_len=48",
+            "data.max_length=48",
             "model=cnn",
             "logger=csv",
             "trainer.max_epochs=1",
@@ -371,7 +371,7 @@ def test_a_hugging_face_dataset_counts_its_cut_texts_too(tmp_path):
     Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(50)]}).save_to_disk(
         str(tmp_path / "ds")
     )
-    dm = HFDataModule(path=str(tmp_path / "ds"), max_len=16, padding_side="left")
+    dm = HFDataModule(path=str(tmp_path / "ds"), max_length=16, padding_side="left")
     dm.setup()
     assert dm.data_metrics == {"data/truncated_frac": 0.2}
     x = dm.splits["train"].x

@@ -212,19 +212,21 @@ def test_a_resumed_run_keeps_the_metrics_it_logged_before(train, tmp_path, monke
     ("signum", "code", "said"),
     [
         (signal.SIGTERM, 128 + signal.SIGTERM, "stopped by SIGTERM"),
-        (signal.SIGINT, 1, "interrupted (Ctrl-C)"),
+        (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
     ],
     ids=["sigterm", "ctrl-c"],
 )
 def test_a_stopped_run_says_so_exits_non_zero_and_resumes(tmp_path, signum, code, said):
-    """Lightning turns SIGTERM into an exit with status 0; gauntlet exits 143 (128 + SIGTERM),
-    1 on Ctrl-C, and leaves a failed manifest and leaderboard row that say how to continue."""
+    """Lightning turns SIGTERM into an exit with status 0 and Ctrl-C into 1; gauntlet exits
+    143 (128 + SIGTERM) or 130 (Ctrl-C), leaves a failed manifest and leaderboard row that say
+    how to continue, and prints that as its last line."""
     run_dir = tmp_path / "stopped"
     long_run = [o for o in RUN if not o.startswith("trainer.max_epochs=")]
     proc = start_until_first_checkpoint(run_dir, tmp_path, *long_run, "trainer.max_epochs=500")
     proc.send_signal(signum)
     returned, output = finish(proc)
     assert returned == code, output[-2000:]
+    assert output.strip().splitlines()[-1] == f"continue it with: gauntlet train resume={run_dir}"
     stopped = manifest(run_dir)
     assert stopped["status"] == "failed"
     assert stopped["error"] == f"{said}; continue it with: gauntlet train resume={run_dir}"

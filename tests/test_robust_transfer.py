@@ -106,7 +106,7 @@ def test_a_source_on_another_dataset_is_refused(train, capsys):
 
 
 def test_token_networks_with_their_own_embeddings_are_refused(train, text_file, capsys):
-    data = ["data=text_file", f"data.path={text_file}", "data.max_len=16"]
+    data = ["data=text_file", f"data.path={text_file}", "data.max_length=16"]
     _, a = train(*data, "model=cnn", "model.net.hidden=8", name="a")
     _, b = train(*data, "model=rnn", "model.net.hidden=8", name="b")
 

@@ -86,7 +86,7 @@ def test_every_run_is_tagged_and_the_cells_aggregate_their_manifests(tiny):
     for run_dir in dirs:
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["status"] == "completed"
-        assert manifest["study"] == "tiny" and manifest["experiment"] == "tiny"
+        assert manifest["study"] == "tiny" and manifest["experiment"] == "digits_cnn"
         cell = (manifest["config"]["model"]["net"]["hidden"], manifest["choices"]["augment"])
         by_cell[cell].append(manifest["metrics"]["test/acc"])
         seeds[cell].add(manifest["seed"])

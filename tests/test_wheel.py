@@ -27,14 +27,25 @@ TORCH = "torch==2.13.0"
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(out)],
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-v", "-w", str(out)],
         check=True,
         capture_output=True,
+        text=True,
         timeout=600,
     )
     (path,) = out.glob("gauntlet-*.whl")
+    (out / "build.log").write_text(built.stdout + built.stderr)
     return path
+
+
+def test_the_build_gives_no_license_deprecation(wheel):
+    # setuptools deprecates the license table form and stops building it in 2027
+    log = (wheel.parent / "build.log").read_text()
+    assert "project.license" not in log and "License classifiers are deprecated" not in log
+    archive = zipfile.ZipFile(wheel)
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    assert "License-Expression: MIT" in archive.read(metadata).decode()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ import io
 import os
 import sys
 from contextlib import redirect_stdout
+from pathlib import Path
 
 # name -> (module, whether it is a Hydra app that reads sys.argv itself, one-line help)
 COMMANDS: dict[str, tuple[str, bool, str]] = {
@@ -23,6 +24,11 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "explain": ("gauntlet.interpret.cli", False, "attributions and faithfulness for a checkpoint"),
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench.cli", False, "framework overhead against a plain PyTorch loop"),
+    "sync": (
+        "gauntlet.wandb_sync",
+        False,
+        "upload offline W&B runs: a run, a sweep, --study NAME or --all",
+    ),
 }
 # Lightning's DDP launcher re-runs sys.argv in child processes; they find the subcommand here.
 _COMMAND_ENV = "GAUNTLET_COMMAND"
@@ -112,17 +118,62 @@ def with_group_forms(choices: list[str]) -> list[str]:
 def hydra_args(args: list[str]) -> list[str]:
     """Deleting ``model.scheduler`` (a key of a typed schema, which cannot lose keys) means no
     scheduler, as in plain Hydra: it becomes ``model.scheduler=null``."""
-    return [
+    args = [
         "model.scheduler=null" if arg.split("=", 1)[0] in _NO_SCHEDULER else arg for arg in args
     ]
+    return resume_in_place(args)
+
+
+def resume_in_place(args: list[str]) -> list[str]:
+    """``resume=RUN_DIR`` continues that run in its own directory: the command's log goes to
+    the run's ``train.log`` (appended), and no new run directory is made for it. The run's
+    ``.hydra/`` keeps the config it was started with."""
+    value = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
+    explicit = any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in args)
+    if not value or value == "null" or explicit or {"-m", "--multirun"} & set(args):
+        return args
+    if not Path(value).expanduser().is_dir():
+        return args  # refused by the run itself (no manifest there); nothing is left behind
+    return [*args, f"hydra.run.dir={value}", "hydra.output_subdir=null"]
 
 
 _NO_SCHEDULER = ("~model.scheduler", "~model/scheduler")
 
 
-def run_hydra(command: str, args: list[str]) -> int:
-    from gauntlet.config import user_config_dir
+# Hydra flags that cannot work for gauntlet's commands, and what to use instead
+_REFUSED_FLAGS = {
+    "--config-path": "gauntlet's own configs are fixed; add yours with --config-dir DIR",
+    "-cp": "gauntlet's own configs are fixed; add yours with --config-dir DIR",
+    "--experimental-rerun": "rerun a recorded run with: gauntlet reproduce RUN_DIR "
+    "(or continue it with resume=RUN_DIR)",
+}
+_SHOW_FLAGS = ("--cfg", "-c", "--help", "-h", "--info", "-i")
 
+
+def check_hydra_flags(command: str, args: list[str]) -> None:
+    """Every flag ``--hydra-help`` lists works, or is refused here with what to use instead."""
+    from gauntlet.errors import GauntletError
+
+    flags = {a.split("=", 1)[0] for a in args}
+    for flag in flags & _REFUSED_FLAGS.keys():
+        raise GauntletError(
+            f"{flag} is not supported by gauntlet {command}: {_REFUSED_FLAGS[flag]}"
+        )
+    if "--resolve" in flags and not flags & set(_SHOW_FLAGS):
+        raise GauntletError(
+            "--resolve only changes what --cfg (job|hydra|all) or --help shows: "
+            f"gauntlet {command} --cfg job --resolve"
+        )
+
+
+def run_hydra(command: str, args: list[str]) -> int:
+    from gauntlet import hidden_configs
+    from gauntlet.config import user_config_dir
+    from gauntlet.run import hydra_errors
+
+    check_hydra_flags(command, args)
+    hidden_configs.install()
+    hydra_errors.install()
     module = importlib.import_module(COMMANDS[command][0])
     if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
         args = ["--config-dir", str(user_config_dir()), *args]
@@ -142,16 +193,22 @@ def run_hydra(command: str, args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gauntlet.redaction import guard_console
     from gauntlet.run.startup import mark_entry
 
     mark_entry()
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        with guard_console():  # credentials never reach the console, whoever prints them
+            return _main(list(sys.argv[1:] if argv is None else argv))
     finally:
         mark_entry(entered=False)
 
 
 def _main(argv: list[str]) -> int:
+    # `gauntlet --config-dir DIR train ...` as well as `gauntlet train --config-dir DIR ...`
+    if argv[:1] and argv[0].split("=", 1)[0] in ("--config-dir", "-cd"):
+        width = 1 if "=" in argv[0] else 2
+        argv = [*argv[width : width + 1], *argv[:width], *argv[width + 1 :]]
     if argv[:1] and argv[0].split("=", 1)[0] in _TRAIN_FLAGS:
         argv = ["train", *argv]
     if argv and argv[0] in COMMANDS:
@@ -206,4 +263,12 @@ def _main(argv: list[str]) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`gauntlet train --help | head`): not an error of the command;
+        # stdout goes to /dev/null so that Python's own flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

@@ -19,6 +19,26 @@ _LIGHTNING_NOISE = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: ")
 _WARNINGS = (
     # Lightning still builds torch's LeafSpec, which torch 2.13 deprecates; harmless
     ("pytorch_lightning.utilities._pytree", r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    # every run has a directory of its own, so the only run that finds checkpoints in its
+    # checkpoints/ is a resumed one, which continues them on purpose
+    (
+        "pytorch_lightning.callbacks.model_checkpoint",
+        r"Checkpoint directory .* exists and is not empty",
+    ),
+    # on a machine with SLURM installed, Lightning hints at every Trainer that `srun` could run
+    # this command; gauntlet sends jobs to SLURM with launcher=submitit_slurm (docs/sweeps.md),
+    # and a job started that way runs under srun already, where the hint is not given
+    (
+        "lightning_fabric.plugins.environments.slurm",
+        r"The `srun` command is available on your system but is not used",
+    ),
+    # under DDP, Lightning asks for sync_dist=True on every epoch-level value; the perf/*
+    # figures are each process's own, logged from rank zero only (rank_zero_only=True), where
+    # a sync would wait forever for ranks that never log. The module's metrics do sync.
+    (
+        "pytorch_lightning.trainer.connectors.logger_connector.result",
+        r"It is recommended to use `self\.log\('perf/",
+    ),
 )
 
 

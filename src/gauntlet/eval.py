@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.config import CONFIG_DIR, register_schemas
 from gauntlet.errors import GauntletError, exit_with
+from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise GauntletError(
+            f"ckpt_path={path} is a directory; give a checkpoint file, such as "
+            f"{path / 'checkpoints' / 'last.ckpt'}"
+        )
     if not path.is_file():
         raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
     try:
@@ -49,6 +55,7 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     """Rebuild the datamodule and module a checkpoint was trained with, weights loaded."""
     checkpoint = read_checkpoint(ckpt_path)
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
+    rename_former_keys(cfg)  # a checkpoint written before a key was renamed
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("test")
     from gauntlet.models.build import build_network
@@ -64,7 +71,7 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
             f"ckpt_path={ckpt_path}: weights do not match the model in its config ({first})"
         ) from err
     module.eval()
-    run_dir = Path(ckpt_path).resolve().parent.parent
+    run_dir = run_dir_of_checkpoint(ckpt_path)
     return LoadedRun(module, datamodule, cfg, run_dir, checkpoint)
 
 
@@ -110,13 +117,20 @@ def main(cfg: DictConfig) -> dict[str, float]:
     try:
         metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"))
     except GauntletError as err:
-        exit_with(err)
-    from gauntlet.run.files import atomic_write_text
+        from hydra.core.hydra_config import HydraConfig
 
-    out = Path(cfg.paths.output_dir) / "eval.json"
-    atomic_write_text(
-        out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
-    )
+        from gauntlet.run.stray import discard_if_stray
+
+        discard_if_stray(Path(cfg.paths.output_dir), HydraConfig.get().job.name)
+        exit_with(err)
+    from gauntlet.run.files import atomic_write_text, disk_faults
+
+    split = cfg.get("split", "test")
+    out = Path(cfg.paths.output_dir) / f"{split}.json"
+    with disk_faults("eval"):
+        atomic_write_text(
+            out, json.dumps({"ckpt_path": str(cfg.ckpt_path), "metrics": metrics}, indent=2)
+        )
     from rich.console import Console
     from rich.table import Table
 

@@ -82,11 +82,20 @@ class ConcatSchema(DataSchema):
 
 
 @dataclass
-class TextFileSchema(DataSchema):
+class FormerTextKeys:
+    """Former spellings of text keys, still read (see RENAMED_KEYS); null unless given."""
+
+    max_len: Optional[int] = None
+    text_key: Optional[str] = None
+    label_key: Optional[str] = None
+
+
+@dataclass
+class TextFileSchema(FormerTextKeys, DataSchema):
     path: str = MISSING
-    text_key: str = "text"
-    label_key: str = "label"
-    max_len: int = MISSING
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = MISSING
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
@@ -94,7 +103,7 @@ class TextFileSchema(DataSchema):
 
 
 @dataclass
-class HFSchema(DataSchema):
+class HFSchema(FormerTextKeys, DataSchema):
     path: Optional[str] = None
     name: Optional[str] = None
     config: Optional[str] = None
@@ -103,7 +112,7 @@ class HFSchema(DataSchema):
     train_split: str = "train"
     val_split: Optional[str] = None
     test_split: Optional[str] = None
-    max_len: int = 64
+    max_length: int = 64
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
@@ -265,7 +274,57 @@ SCHEMAS = {
 }
 
 
+def output_dir(*, _root_: Any) -> str | None:
+    """``paths.output_dir``: the job's directory once Hydra made it; before that (``--cfg job
+    --resolve`` shows a config without running it) the directory the run would get now."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if not OmegaConf.is_missing(hc.runtime, "output_dir") and hc.runtime.output_dir:
+        return str(hc.runtime.output_dir)
+    pattern = OmegaConf.to_container(hc.run, resolve=False).get("dir")
+    if pattern is None:
+        return None
+    if pattern not in _SHOWN_DIRS:  # one time stamp for every key that shows it
+        paths = _root_.get("paths") if _root_ is not None else None
+        _SHOWN_DIRS[pattern] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
+    return _SHOWN_DIRS[pattern]
+
+
+_SHOWN_DIRS: dict[str, str] = {}
+
+
+def evaluated_run_dir(ckpt_path: Any) -> str:
+    """``gauntlet eval``'s directory: beside the run it evaluates, as ``explain/`` and
+    ``attack``'s results are (``RUN/checkpoints/best.ckpt`` -> ``RUN/eval``)."""
+    from pathlib import Path
+
+    from gauntlet.errors import GauntletError
+
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise GauntletError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return str(run_dir_of_checkpoint(path) / "eval")
+
+
+def run_dir_of_checkpoint(path: Any) -> Any:
+    """The run a checkpoint belongs to: ``RUN`` for ``RUN/checkpoints/x.ckpt``, else its folder."""
+    from pathlib import Path
+
+    folder = Path(path).resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
 def register_schemas() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("gauntlet.output_dir"):
+        OmegaConf.register_new_resolver("gauntlet.output_dir", output_dir)
+    if not OmegaConf.has_resolver("gauntlet.evaluated_run_dir"):
+        OmegaConf.register_new_resolver("gauntlet.evaluated_run_dir", evaluated_run_dir)
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
@@ -313,12 +372,16 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
     ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
     ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
-    ("data.max_len", _int_at_least(1), "a whole number >= 1"),
+    ("data.max_length", _int_at_least(1), "a whole number >= 1"),
     ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
     ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
     ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
     ("model.net.dropout", _fraction, "a fraction in [0, 1)"),
-    ("trainer.max_epochs", lambda v: v is None or v == -1 or v >= 1, "a whole number >= 1"),
+    (
+        "trainer.max_epochs",
+        lambda v: v is None or v == -1 or v >= 1,
+        "a whole number >= 1 (or -1, no limit, with trainer.max_steps or trainer.max_time)",
+    ),
     ("trainer.min_epochs", lambda v: v is None or v >= 0, "a whole number >= 0"),
     ("trainer.max_steps", lambda v: v == -1 or v >= 1, "-1 (no limit) or a whole number >= 1"),
     (
@@ -353,6 +416,114 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
 )
 
 
+# One concept, one key: former spellings still read, with a deprecation warning, and moved to
+# the key that names the concept everywhere (data.max_length as ListOps has it; text_column and
+# label_column as the Hugging Face datamodule has them).
+RENAMED_KEYS = {
+    "data.max_len": "data.max_length",
+    "data.text_key": "data.text_column",
+    "data.label_key": "data.label_column",
+}
+
+
+def rename_former_keys(cfg: Any) -> None:
+    """Move each former key's value (when given) to its new key and drop the former key, so the
+    run's config, manifest and identity hold one spelling."""
+    import logging
+
+    from omegaconf import OmegaConf, open_dict
+
+    for old, new in RENAMED_KEYS.items():
+        parent_key, leaf = old.rsplit(".", 1)
+        parent = OmegaConf.select(cfg, parent_key, default=None)
+        if parent is None or leaf not in parent:
+            continue
+        value = parent[leaf]
+        with open_dict(parent):
+            del parent[leaf]
+        if value is None:
+            continue
+        logging.getLogger(__name__).warning(
+            "%s is deprecated: it is now %s (set to %s here)", old, new, value
+        )
+        with open_dict(cfg):
+            OmegaConf.update(cfg, new, value, merge=False)
+
+
+def _duration(v: Any) -> bool:
+    # Lightning's max_time as a string: "DD:HH:MM:SS"
+    if v is None:
+        return True
+    parts = str(v).split(":")
+    return len(parts) == 4 and all(p.isdigit() for p in parts) and any(int(p) for p in parts)
+
+
+def _val_check_interval(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return 0.0 < v <= 1.0
+    return _int_at_least(1)(v)
+
+
+def _strategy(v: Any) -> bool:
+    if not isinstance(v, str) or v == "auto":
+        return True  # an object built from a _target_ is checked when it is built
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    return v in StrategyRegistry.available_strategies()
+
+
+PROFILERS = ("simple", "advanced", "pytorch", "xla", "passthrough")
+
+# the Trainer's other arguments, by their documented domains (``pytorch_lightning.Trainer``);
+# every field of TrainerSchema is a boolean (typed) or has an entry in RANGES: a test holds it
+TRAINER_RANGES: tuple[tuple[str, Any, str], ...] = (
+    (
+        "trainer.val_check_interval",
+        _val_check_interval,
+        "a share of an epoch in (0, 1], a number of training batches >= 1, or null",
+    ),
+    ("trainer.max_time", _duration, "DD:HH:MM:SS (e.g. 00:01:00:00), or null"),
+    ("trainer.overfit_batches", _limit, "a share in [0, 1] or a count >= 0"),
+    (
+        "trainer.fast_dev_run",
+        lambda v: isinstance(v, bool) or _int_at_least(0)(v),
+        "true, false or a number of batches >= 0",
+    ),
+    ("trainer.deterministic", lambda v: v in (True, False, "warn"), "true, false or warn"),
+    ("trainer.profiler", lambda v: v is None or v in PROFILERS, ", ".join(PROFILERS) + " or null"),
+    ("trainer.strategy", _strategy, "auto, ddp, ddp_spawn, fsdp, ... (Lightning's strategies)"),
+    ("trainer.default_root_dir", lambda v: isinstance(v, str) and v != "", "a directory"),
+)
+RANGES = RANGES + TRAINER_RANGES
+
+
+def _check_training_ends(cfg: Any) -> None:
+    """``trainer.max_epochs=-1`` means no epoch limit: refused unless steps or time bound it."""
+    from omegaconf import OmegaConf
+
+    from gauntlet.errors import GauntletError
+
+    trainer = cfg.get("trainer") or {}
+    if OmegaConf.select(cfg, "trainer.max_epochs", default=None) != -1:
+        return
+    if (trainer.get("max_steps") or -1) == -1 and not trainer.get("max_time"):
+        raise GauntletError(
+            "trainer.max_epochs=-1: with no trainer.max_steps and no trainer.max_time the run "
+            "would train for ever; give a number of epochs >= 1, or bound it with "
+            "trainer.max_steps=N or trainer.max_time=DD:HH:MM:SS"
+        )
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "trainer.max_epochs=-1: no epoch limit; the run stops at trainer.max_steps=%s or "
+        "trainer.max_time=%s",
+        trainer.get("max_steps"),
+        trainer.get("max_time"),
+    )
+
+
 def validate(cfg: Any) -> None:
     """Refuse a value outside its range, naming the key and what it accepts."""
     from omegaconf import OmegaConf
@@ -376,6 +547,7 @@ def validate(cfg: Any) -> None:
             valid = False
         if not valid or (isinstance(value, float) and value != value):  # NaN
             raise GauntletError(f"{key}={value}: expected {accepts}")
+    _check_training_ends(cfg)
     data = cfg.get("data") or {}
     val, test = data.get("val_fraction"), data.get("test_fraction")
     if isinstance(val, (int, float)) and isinstance(test, (int, float)) and val + test >= 1:

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
+from gauntlet.run.group_watch import forming_group
 from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
@@ -42,6 +43,7 @@ from gauntlet.run.manifest import (
 )
 from gauntlet.run.record import RunRecord
 from gauntlet.run.startup import FitMarks, StartupClock
+from gauntlet.run.trainer_args import check_group_can_form, trainer_argument_errors
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +221,9 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
         check_resumable(last, "ckpt_path=last")
         return str(last)
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        what = "is a directory" if Path(cfg.ckpt_path).is_dir() else "does not exist"
         raise GauntletError(
-            f"ckpt_path={cfg.ckpt_path} does not exist; give a checkpoint file, "
+            f"ckpt_path={cfg.ckpt_path} {what}; give a checkpoint file, "
             "'last' (this run directory's checkpoints/last.ckpt) or null"
         )
     if cfg.get("ckpt_path"):
@@ -280,6 +283,20 @@ def resume_config(cfg: DictConfig, job: JobInfo) -> tuple[DictConfig, JobInfo]:
     )
     log.info("resuming run %s in %s from %s", manifest["run_id"], run_dir, last)
     return config, resumed
+
+
+def check_leaderboard_url(cfg: DictConfig) -> None:
+    """A database that cannot keep the run's row is refused before anything trains."""
+    from gauntlet.leaderboard.location import refuse_in_memory
+
+    settings = cfg.get("leaderboard") or {}
+    if settings.get("enabled", True):
+        url = settings.get("url") or os.environ.get("GAUNTLET_LEADERBOARD_URL", "").strip()
+        if url:
+            try:
+                refuse_in_memory(str(url))
+            except GauntletError as err:
+                raise GauntletError(f"leaderboard.url: {err}") from None
 
 
 def cap_threads() -> None:
@@ -405,8 +422,17 @@ def fit(
     marks: FitMarks | None = None,
 ) -> dict:
     if cfg.train:
-        with ddp_child_command(trainer, job), marks.fitting() if marks else nullcontext():
+        with (
+            ddp_child_command(trainer, job),
+            marks.fitting() if marks else nullcontext(),
+            trainer_argument_errors(cfg.trainer),
+        ):
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    return logged_metrics(trainer)
+
+
+def logged_metrics(trainer: Any) -> dict[str, float]:
+    """Every scalar the run has logged so far (what a stopped run keeps too)."""
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -498,8 +524,9 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     clock = StartupClock(libraries_s=time.perf_counter() - started)
 
+    from gauntlet.hidden_configs import refuse_hidden_choices
     from gauntlet.run.redact_files import redact_hydra_files
-    from gauntlet.schema import validate
+    from gauntlet.schema import rename_former_keys, validate
 
     job = job or JobInfo.from_hydra()
     marks = FitMarks(clock)
@@ -507,7 +534,11 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     with clock.phase("compose"):
         redact_hydra_files(run_dir)  # Hydra wrote them before any check could run
         cap_threads()
+        refuse_hidden_choices(job.choices)
+        rename_former_keys(cfg)
         validate(cfg)
+        check_group_can_form(cfg.trainer)
+        check_leaderboard_url(cfg)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
         manifest, previous = start_manifest(cfg, run_dir, ckpt_path, job)
@@ -525,10 +556,14 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         with job_scope(job), ExitStack() as stack:
             with clock.phase("record"):
                 stack.enter_context(rec)
+            rec.measure_with(lambda: {**clock.metrics(), **logged_metrics(trainer)})
             describe(rec, trainer, module, datamodule, run_dir, clock)
-            metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
+            with forming_group(trainer, rec.abandon):
+                metrics = fit(cfg, trainer, module, datamodule, ckpt_path, job, marks)
             rec.update(epochs=trainer.current_epoch, steps=trainer.global_step)
+            rec.measured(metrics)
             metrics.update(test(cfg, trainer, module, datamodule))
+            rec.measured(metrics)
             metrics.update(robust(cfg, trainer, module, datamodule, run_dir))
             metrics.update(clock.metrics())
             rec.finish(metrics)
@@ -576,7 +611,7 @@ def main(cfg: DictConfig) -> float | None:
     """One job. In a multirun a failed job is recorded and returns NaN, so the sweep goes on
     (the Optuna sweeper records NaN as a FAILED trial); the sweep's summary names it.
     Alone, a job ends with one message and its exit code (see :mod:`gauntlet.run.record`)."""
-    from gauntlet.run.record import EXIT_FAILED, EXIT_USER_ERROR, is_pruned
+    from gauntlet.run.record import EXIT_FAILED, EXIT_USER_ERROR, RunStopped, is_pruned
 
     os.environ.setdefault("WANDB_MODE", "offline")
     job = JobInfo.from_hydra()
@@ -588,6 +623,10 @@ def main(cfg: DictConfig) -> float | None:
         if cfg.get("resume"):
             cfg, job = resume_config(cfg, job)
         return run(cfg, job)
+    except RunStopped as stop:
+        # recorded; the way to continue is the last line the user sees
+        print(stop.line, file=sys.stderr)
+        raise SystemExit(stop.code) from None
     except Exception as err:
         if job.multirun:
             num = HydraConfig.get().job.num
@@ -599,6 +638,10 @@ def main(cfg: DictConfig) -> float | None:
         # Hydra wraps errors raised while building an object in an InstantiationException
         user_error = err if isinstance(err, GauntletError) else err.__cause__
         if isinstance(user_error, GauntletError):
+            from gauntlet.run.stray import discard_if_stray
+
+            hc = HydraConfig.get()
+            discard_if_stray(Path(hc.runtime.output_dir), hc.job.name)
             exit_with(user_error, EXIT_USER_ERROR)
         if isinstance(err, RunFailed):
             exit_with(err, EXIT_FAILED)

@@ -72,7 +72,7 @@ def plot_curves(
         else ""
     )
     overfit = verdict.overfit_epoch is not None
-    headline = verdict.describe().upper() if overfit else verdict.describe()
+    headline = verdict.describe()
     fig.suptitle(
         " | ".join(s for s in (title, headline, gaps) if s),
         color=OVERFIT if overfit else FINE,

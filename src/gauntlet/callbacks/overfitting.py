@@ -6,10 +6,10 @@ which it logs itself. From those rows this callback derives, at the end of train
 
 - ``best_epoch``: the epoch with the best ``monitor`` value (``val/acc`` by default, the one the
   checkpoint keeps and the test runs on);
-- ``overfit_epoch``: the first epoch after which the validation loss rose above that epoch's
-  value for ``patience`` epochs in a row while the training loss kept falling (and stayed below
-  the validation loss), i.e. where early stopping with that patience would have stopped and the
-  gap widened. Absent when it never did;
+- ``overfit_epoch``: the epoch of the lowest validation loss, when at least ``patience``
+  epochs follow it over which the validation loss rises as a trend beyond its noise (a
+  one-sided slope test) and the gap to the training loss grows (:func:`overfit_epoch`,
+  docs/overfitting.md). Absent when that never happened;
 - ``epochs_trained``.
 
 They land in ``trainer.callback_metrics`` (so the run manifest's metrics hold them), in the
@@ -44,23 +44,53 @@ def best_epoch(rows: Sequence[Row], monitor: str = "val/acc", mode: str = "max")
     return int(pick(scored, key=lambda r: r[monitor])["epoch"])
 
 
-def overfit_epoch(rows: Sequence[Row], patience: int = 3, min_delta: float = 0.0) -> int | None:
-    """The first epoch after which val loss stayed above its value for ``patience`` epochs
-    while train loss went on falling and stayed below it; None when that never happened.
+def overfit_epoch(
+    rows: Sequence[Row], patience: int = 3, min_delta: float = 0.0, alpha: float = 0.05
+) -> int | None:
+    """The epoch overfitting set in, or None. The rule (docs/overfitting.md):
 
-    A val loss under the train loss (heavy augmentation or mixup make training the harder
-    task) is not overfitting, however it wobbles."""
+    - the candidate is the epoch of the lowest validation loss;
+    - at least ``patience`` epochs follow it;
+    - from it to the end the validation loss rises as a trend, not as noise: a one-sided
+      test of the least-squares slope (``scipy.stats.linregress``) at level ``alpha``, and
+      by more than ``min_delta`` at the last epoch;
+    - the gap (val loss - train loss) grows over the same epochs and ends positive: the
+      model fits its training data better while it does worse on unseen data.
+
+    One epoch's wobble, a plateau that goes up and down, a val loss under the train loss
+    (heavy augmentation or mixup) or both losses rising together (divergence) are not
+    overfitting."""
     rows = [r for r in rows if "val/loss" in r and "train/loss" in r]
-    for i in range(len(rows) - patience):
-        here, later = rows[i], rows[i + 1 : i + 1 + patience]
-        if any(r["val/loss"] < here["val/loss"] for r in rows[:i]):
-            continue  # not the lowest val loss so far: an earlier epoch is the candidate
-        rose = all(r["val/loss"] > here["val/loss"] + min_delta for r in later)
-        end = later[-1]
-        # train loss still falling, and below val loss: the gap opened, the model memorises
-        if rose and end["train/loss"] < here["train/loss"] and end["val/loss"] > end["train/loss"]:
-            return int(here["epoch"])
-    return None
+    if len(rows) < 2:
+        return None
+    low = min(range(len(rows)), key=lambda i: rows[i]["val/loss"])
+    after = rows[low:]
+    if len(after) - 1 < max(patience, 2):  # a trend needs three points at least
+        return None
+    epochs = [float(r["epoch"]) for r in after]
+    val = [r["val/loss"] for r in after]
+    gap = [r["val/loss"] - r["train/loss"] for r in after]
+    if val[-1] - val[0] <= min_delta or gap[-1] <= max(gap[0], 0.0):
+        return None
+    if not (_rises(epochs, val, alpha) and _slope(epochs, gap) > 0):
+        return None
+    return int(rows[low]["epoch"])
+
+
+def _slope(x: list[float], y: list[float]) -> float:
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    den = sum((a - mx) ** 2 for a in x)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / den if den else 0.0
+
+
+def _rises(x: list[float], y: list[float], alpha: float) -> bool:
+    """Whether ``y`` rises with ``x`` beyond its scatter: one-sided slope test."""
+    from scipy.stats import linregress
+
+    if max(y) == min(y):
+        return False
+    fit = linregress(x, y, alternative="greater")
+    return bool(fit.slope > 0 and fit.pvalue < alpha)
 
 
 @dataclass
@@ -84,8 +114,9 @@ class Verdict:
 
 
 class OverfittingMonitor(pl.Callback):
-    """``patience``: epochs of rising val loss that count as overfitting; ``min_delta``: the
-    rise that counts; ``monitor`` / ``mode``: what defines the best epoch."""
+    """``patience``: epochs of rising val loss that count as overfitting (2 or more);
+    ``min_delta``: the rise that counts; ``alpha``: the level of the test that the rise is a
+    trend, not noise; ``monitor`` / ``mode``: what defines the best epoch."""
 
     def __init__(
         self,
@@ -93,21 +124,25 @@ class OverfittingMonitor(pl.Callback):
         min_delta: float = 0.0,
         monitor: str = "val/acc",
         mode: str = "max",
+        alpha: float = 0.05,
     ) -> None:
-        if patience < 1:
+        if patience < 2:
             raise GauntletError(
-                f"callbacks.overfitting.patience: expected at least 1, got {patience}"
+                f"callbacks.overfitting.patience: expected at least 2 (a trend needs three "
+                f"epochs), got {patience}"
             )
+        if not 0 < alpha < 1:
+            raise GauntletError(f"callbacks.overfitting.alpha: expected 0 < alpha < 1, got {alpha}")
         if mode not in ("min", "max"):
             raise GauntletError(f"callbacks.overfitting.mode: expected min or max, got {mode!r}")
-        self.patience, self.min_delta = patience, min_delta
+        self.patience, self.min_delta, self.alpha = patience, min_delta, alpha
         self.monitor, self.mode = monitor, mode
         self.verdict: Verdict | None = None
 
     def judge(self, rows: Sequence[Row]) -> Verdict:
         return Verdict(
             best_epoch=best_epoch(rows, self.monitor, self.mode),
-            overfit_epoch=overfit_epoch(rows, self.patience, self.min_delta),
+            overfit_epoch=overfit_epoch(rows, self.patience, self.min_delta, self.alpha),
             epochs_trained=len(rows),
         )
 
@@ -118,6 +153,13 @@ class OverfittingMonitor(pl.Callback):
                 run.define_metric(f"{prefix}/*", step_metric="epoch")
             run.define_metric("val/acc", step_metric="epoch", summary="max")
             run.define_metric("val/loss", step_metric="epoch", summary="min")
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # a run stopped during fit (SIGTERM, Ctrl-C) records its verdict too
+        if trainer.state.fn == "fit" and self.verdict is None:
+            self.on_train_end(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.verdict = self.judge(getattr(pl_module, "history", []))

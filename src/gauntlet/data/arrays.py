@@ -16,6 +16,7 @@ training, with a message that names the array and what to change.
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ SPLITS = ("train", "val", "test")
 NAMES = tuple(f"{axis}_{split}" for split in SPLITS for axis in ("x", "y"))
 # the rank of one sample of each modality, and how a user makes an array of that shape
 RANKS = {"image": 3, "sequence": 2, "tokens": 1}
+# the largest vocabulary the embedding of token ids may have: its table grows with the top id
+MAX_VOCAB = 2**24
 
 
 class ArraysDataModule(InMemoryDataModule):
@@ -96,8 +99,11 @@ class ArraysDataModule(InMemoryDataModule):
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError) as err:
-            raise GauntletError(f"data.path={path}: not a readable .npz file ({err})") from err
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+            raise GauntletError(
+                f"data.path={path}: not a readable .npz file ({_why(err, path)}); write it "
+                "with np.savez(path, x_train=..., y_train=...)"
+            ) from None
         unknown = sorted(set(arrays) - set(NAMES))
         if unknown:
             raise GauntletError(
@@ -154,6 +160,12 @@ class ArraysDataModule(InMemoryDataModule):
         self._num_classes = _check_classes(splits, where)
         if modality == "tokens":
             top = max(int(x.max()) for x, _ in splits.values())
+            if top >= MAX_VOCAB:
+                raise GauntletError(
+                    f"{where}: token id {top} would need an embedding row per id up to it "
+                    f"(at most {MAX_VOCAB} ids); renumber the ids: "
+                    "np.unique(x, return_inverse=True)[1].reshape(x.shape)"
+                )
             if self.vocab_size is not None and top >= self.vocab_size:
                 raise GauntletError(
                     f"{where}: token id {top} is outside data.vocab_size={self.vocab_size}; "
@@ -232,8 +244,18 @@ class ArraysDataModule(InMemoryDataModule):
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise GauntletError(f"{path}: not a readable .npy file ({err})") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise GauntletError(
+            f"{path}: not a readable .npy file ({_why(err, path)}); write it with np.save"
+        ) from None
+
+
+def _why(err: BaseException, path: Path) -> str:
+    if path.is_dir():
+        return "it is a directory"
+    if path.is_file() and path.stat().st_size == 0:
+        return "it is empty (0 bytes)"
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
 
 
 def _read_modality(x: np.ndarray, where: str) -> str:
@@ -279,7 +301,9 @@ def _check_classes(splits: dict[str, tuple[np.ndarray, np.ndarray]], where: str)
     present = np.unique(splits["train"][1])
     k = int(present.max()) + 1
     if present.min() < 0 or len(present) != k:
-        gaps = sorted(set(range(max(k, 0))) - set(present.tolist()))[:5]
+        # the first missing ids, found among the first len(present) + 5 numbers: the cost
+        # follows the number of labels, never their values (a label of 10**12 costs nothing)
+        gaps = np.setdiff1d(np.arange(min(max(k, 0), len(present) + 5)), present)[:5].tolist()
         raise GauntletError(
             f"{where}: y_train holds the labels {present.tolist()[:10]}; labels must be "
             f"0..K-1 with every class present in train"

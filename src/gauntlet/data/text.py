@@ -10,10 +10,10 @@ carved from it) and encodes every split. ``data.tokenizer`` chooses it:
 
 ``TextFileDataModule`` reads a local CSV (with a header) or JSONL file of ``text,label`` rows.
 
-Sequences are cut to ``max_len`` tokens and padded with the tokenizer's padding id, on the
+Sequences are cut to ``max_length`` tokens and padded with the tokenizer's padding id, on the
 right by default (``padding_side``); the networks read a padding mask, so the side changes
 nothing they compute. Cutting is never silent: the share of samples cut is the run's metric
-``data/truncated_frac``, and a warning names ``data.max_len`` when it passes
+``data/truncated_frac``, and a warning names ``data.max_length`` when it passes
 ``TRUNCATION_WARNING``.
 """
 
@@ -156,46 +156,48 @@ def make_tokenizer(
 # -- fixed length: cut, counted, padded -------------------------------------------------------
 
 
-def truncated_fraction(lengths: Sequence[int] | np.ndarray, max_len: int) -> float:
-    """The share of samples whose token count ``lengths`` exceeds ``max_len`` (0 for none)."""
+def truncated_fraction(lengths: Sequence[int] | np.ndarray, max_length: int) -> float:
+    """The share of samples whose token count ``lengths`` exceeds ``max_length`` (0 for none)."""
     lengths = np.asarray(lengths)
-    return float((lengths > max_len).mean()) if lengths.size else 0.0
+    return float((lengths > max_length).mean()) if lengths.size else 0.0
 
 
 def report_truncation(
-    lengths: Sequence[int] | np.ndarray, max_len: int, key: str = "data.max_len"
+    lengths: Sequence[int] | np.ndarray, max_length: int, key: str = "data.max_length"
 ) -> dict[str, float]:
-    """``{"data/truncated_frac": share}`` of samples longer than ``max_len``, logged, and a
+    """``{"data/truncated_frac": share}`` of samples longer than ``max_length``, logged, and a
     warning naming ``key`` when the share passes ``TRUNCATION_WARNING``."""
     lengths = np.asarray(lengths)
-    share = truncated_fraction(lengths, max_len)
+    share = truncated_fraction(lengths, max_length)
     if share > TRUNCATION_WARNING:
         log.warning(
             "%s=%d cuts %.1f%% of the samples (%d of %d; the longest has %d tokens): their ends "
             "are never read. Raise %s (the 95th percentile is %d tokens)",
             key,
-            max_len,
+            max_length,
             100 * share,
-            int((lengths > max_len).sum()),
+            int((lengths > max_length).sum()),
             lengths.size,
             int(lengths.max()),
             key,
             int(np.percentile(lengths, 95)),
         )
     elif share > 0:
-        log.info("%s=%d cuts %.2f%% of the samples", key, max_len, 100 * share)
+        log.info("%s=%d cuts %.2f%% of the samples", key, max_length, 100 * share)
     return {TRUNCATED_METRIC: share}
 
 
-def pad_rows(rows: list[list[int]], max_len: int, pad_id: int, side: str = "right") -> torch.Tensor:
-    """(N, max_len) ids: each row cut to ``max_len`` and padded with ``pad_id`` on ``side``."""
-    out = torch.full((len(rows), max_len), pad_id, dtype=torch.long)
+def pad_rows(
+    rows: list[list[int]], max_length: int, pad_id: int, side: str = "right"
+) -> torch.Tensor:
+    """(N, max_length) ids: each row cut to ``max_length`` and padded with ``pad_id`` on ``side``."""
+    out = torch.full((len(rows), max_length), pad_id, dtype=torch.long)
     for i, ids in enumerate(rows):
-        ids = ids[:max_len]
+        ids = ids[:max_length]
         if not ids:
             continue
         if side == "left":
-            out[i, max_len - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            out[i, max_length - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         else:
             out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return out
@@ -210,7 +212,7 @@ class TextDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        max_len: int = 64,
+        max_length: int = 64,
         tokenizer: str = "word",
         max_vocab: int = 20000,
         min_freq: int = 1,
@@ -224,7 +226,7 @@ class TextDataModule(InMemoryDataModule):
             )
         self.padding_side = padding_side
         self.data_metrics: dict[str, float] = {}
-        self.max_len, self.max_vocab, self.min_freq = max_len, max_vocab, min_freq
+        self.max_length, self.max_vocab, self.min_freq = max_length, max_vocab, min_freq
         self.tokenizer_name = tokenizer
         self.tokenizer: WordVocabulary | PretrainedTokenizer | None = None
         self.classes: list[str] = []
@@ -253,9 +255,9 @@ class TextDataModule(InMemoryDataModule):
         for name, split in self.splits.items():
             rows = self.tokenizer.encode([self._texts[i] for i in split.x.tolist()])
             lengths.extend(len(ids) for ids in rows)
-            encoded = pad_rows(rows, self.max_len, pad, self.padding_side)
+            encoded = pad_rows(rows, self.max_length, pad, self.padding_side)
             self.splits[name] = Split(encoded, split.y)
-        self.data_metrics = report_truncation(lengths, self.max_len)
+        self.data_metrics = report_truncation(lengths, self.max_length)
         self._spec = self.make_spec(self.splits)
 
     @property
@@ -271,7 +273,7 @@ class TextDataModule(InMemoryDataModule):
         vocab = self.vocab
         return InputSpec(
             modality="tokens",
-            shape=(self.max_len,),
+            shape=(self.max_length,),
             num_classes=len(self.classes),
             vocab_size=max(tok.vocab_size if tok else 2, 2),
             pad_id=tok.pad_id if tok else 0,
@@ -344,14 +346,14 @@ class TextFileDataModule(TextDataModule):
     """A local CSV/JSONL file; its labels are sorted to class ids."""
 
     def __init__(
-        self, path: str, text_key: str = "text", label_key: str = "label", **kwargs
+        self, path: str, text_column: str = "text", label_column: str = "label", **kwargs
     ) -> None:
         super().__init__(**kwargs)
         self.path = Path(path)
-        self.text_key, self.label_key = text_key, label_key
+        self.text_column, self.label_column = text_column, label_column
 
     def read_texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
-        rows = read_rows(self.path, self.text_key, self.label_key)
+        rows = read_rows(self.path, self.text_column, self.label_column)
         self.classes = sorted({label for _, label in rows})
         if len(self.classes) < 2:
             raise GauntletError(f"data.path: {self.path} has only one label {self.classes}")

@@ -51,19 +51,22 @@ def main(argv: list[str]) -> int:
     net = run.module.net.to(device)
     data = run.datamodule
     out_dir = run.run_dir / "explain"
-    metrics = explain(
-        net,
-        data.test_x,
-        data.test_y,
-        data.spec,
-        method,
-        out_dir,
-        n=args["n"],
-        seed=args["seed"],
-        steps=args["steps"],
-        **opts,
-    )
-    update_metrics(run.run_dir, metrics)
+    from gauntlet.run.files import disk_faults
+
+    with disk_faults("explain"):
+        metrics = explain(
+            net,
+            data.test_x,
+            data.test_y,
+            data.spec,
+            method,
+            out_dir,
+            n=args["n"],
+            seed=args["seed"],
+            steps=args["steps"],
+            **opts,
+        )
+        update_metrics(run.run_dir, metrics)
 
     table = Table(title=f"{method} on {min(args['n'], len(data.test_y))} test samples")
     table.add_column("metric")

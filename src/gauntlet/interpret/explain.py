@@ -80,7 +80,9 @@ def explain(
             for i in range(x.shape[0])
         ],
     }
-    (out_dir / f"{method}.json").write_text(json.dumps(record, indent=1))
+    from gauntlet.run.files import atomic_write_text
+
+    atomic_write_text(out_dir / f"{method}.json", json.dumps(record, indent=1))
     log.info(
         "%s on %d samples: deletion AUC %.4f (random %.4f)",
         method,

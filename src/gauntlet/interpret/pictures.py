@@ -159,7 +159,6 @@ def _token(spec: InputSpec, index: int) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    from gauntlet.run.files import atomic_save_figure
+
+    return atomic_save_figure(fig, path, dpi=110)

@@ -17,6 +17,7 @@ retried.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -79,15 +80,21 @@ class Leaderboard:
         are marked ``lost`` (see :meth:`settle`).
         """
         parsed = _parse(url)
+        read_only = False
         if parsed.get_backend_name() == "sqlite":
             from gauntlet.run.pending import pending_rows
 
             # rows waiting for this database: it is made to take them
             _check_sqlite_file(parsed, create or (settle and bool(pending_rows(url))))
-        engine = _engine(parsed)
+            read_only = not create and _read_only_sqlite(parsed)
+        if read_only:  # a query on a database this user may not write: read it as it is
+            parsed = _read_only_url(parsed)
+            settle = False
+        engine = _engine(parsed, read_only=read_only)
         board = cls(engine, url)
         try:
-            board._retry(board._prepare_schema, "create the tables")
+            if not read_only:
+                board._retry(board._prepare_schema, "create the tables")
         except BaseException:
             engine.dispose()
             raise
@@ -105,7 +112,15 @@ class Leaderboard:
             stored = self.get(str(manifest.get("run_id")))
             if stored is None or stored.get("status") == "running" or not stored.get("finished"):
                 self.upsert(manifest)
-                log.info("recorded the pending row of run %s", manifest.get("run_id"))
+                # a run writes its own start row this way in normal operation: no news; a row
+                # another process left while the database was unreachable is
+                own = manifest.get("pid") == os.getpid()
+                log.log(
+                    logging.DEBUG if own else logging.INFO,
+                    "wrote run %s's row, kept in its run directory until the database could "
+                    "be reached",
+                    manifest.get("run_id"),
+                )
             pending.written(pointer, manifest)
         for row in self.runs(status="running"):
             self.mark_lost(row)
@@ -316,7 +331,13 @@ def _parse(url: str) -> URL:
 
 def _check_sqlite_file(url: URL, create: bool) -> None:
     database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if not database or database == ":memory:" or "mode=memory" in str(url):
+        raise GauntletError(
+            f"leaderboard URL {redact_url(url.render_as_string())!r} is an in-memory database: "
+            "it loses every row when the command ends. Give a file (sqlite:///PATH/leaderboard.db) "
+            "or a PostgreSQL server's URL"
+        )
+    if database.startswith("file:"):
         return
     path = Path(database).expanduser()
     if create:
@@ -329,7 +350,20 @@ def _check_sqlite_file(url: URL, create: bool) -> None:
         )
 
 
-def _engine(url: URL) -> Engine:
+def _read_only_sqlite(url: URL) -> bool:
+    """Whether this user can read the SQLite file but not write it (or its directory, where
+    SQLite keeps its journal)."""
+    path = Path(str(url.database)).expanduser()
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _read_only_url(url: URL) -> URL:
+    # immutable: SQLite neither locks nor writes a journal beside a file it cannot change
+    path = Path(str(url.database)).expanduser().resolve()
+    return url.set(database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"})
+
+
+def _engine(url: URL, read_only: bool = False) -> Engine:
     backend = url.get_backend_name()
     options: dict[str, Any] = {}
     if backend == "sqlite":
@@ -345,17 +379,20 @@ def _engine(url: URL) -> Engine:
             f"or missing driver ({error}); expected e.g. {URL_EXAMPLES}"
         ) from None
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy issues BEGIN itself (below) instead of the driver's implicit one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if read_only:
+            cursor.close()
+            return
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()

@@ -185,7 +185,11 @@ class ClassifierModule(pl.LightningModule):
             return
         self.val_acc_best.update(acc)
         best = self.val_acc_best.compute()
-        self.log_dict({"val/loss": loss, "val/acc": acc, "val/acc_best": best}, prog_bar=True)
+        # torchmetrics' compute() has already reduced over the processes, so every rank holds
+        # the same values; sync_dist says so to Lightning, which otherwise warns under DDP
+        self.log_dict(
+            {"val/loss": loss, "val/acc": acc, "val/acc_best": best}, prog_bar=True, sync_dist=True
+        )
         self._val_row = {"val/loss": float(loss), "val/acc": float(acc)}
 
     def on_train_epoch_end(self) -> None:
@@ -209,7 +213,7 @@ class ClassifierModule(pl.LightningModule):
             row["gap/loss"] = row["val/loss"] - row["train/loss"]
             row["gap/acc"] = row["train/acc"] - row["val/acc"]
             logged.update({"gap/loss": row["gap/loss"], "gap/acc": row["gap/acc"]})
-        self.log_dict(logged)
+        self.log_dict(logged, sync_dist=True)  # reduced already, as above
         self.history.append(row)
         if self.trainer.is_global_zero:
             log.info(
@@ -224,7 +228,8 @@ class ClassifierModule(pl.LightningModule):
                 "test/loss": self.test_loss.compute(),
                 "test/acc": self.test_acc.compute(),
                 "test/f1": self.test_f1.compute(),
-            }
+            },
+            sync_dist=True,  # reduced already, as above
         )
         for metric in (self.test_loss, self.test_acc, self.test_f1):
             metric.reset()

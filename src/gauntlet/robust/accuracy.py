@@ -77,9 +77,9 @@ def plot_robustness(metrics: Mapping[str, float], attack: str, path: Path) -> Pa
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("accuracy under attack", fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    from gauntlet.run.files import atomic_save_figure
+
+    return atomic_save_figure(fig, path, dpi=110)
 
 
 def evaluate_robustness(
@@ -103,7 +103,9 @@ def evaluate_robustness(
     )
     out = Path(run_dir) / "robust"
     plot_robustness(metrics, attack, out / f"{attack}.png")
-    (out / f"{attack}.json").write_text(
-        json.dumps({"attack": attack, "metrics": metrics}, indent=1)
+    from gauntlet.run.files import atomic_write_text
+
+    atomic_write_text(
+        out / f"{attack}.json", json.dumps({"attack": attack, "metrics": metrics}, indent=1)
     )
     return metrics

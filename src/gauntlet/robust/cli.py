@@ -65,15 +65,20 @@ def main(argv: list[str]) -> int:
         )
     device = pick_device(args["device"])
     if args["source_ckpt"] is not None or args["source"] is not None:
-        return run_transfer(args, device)
+        from gauntlet.run.files import disk_faults
+
+        with disk_faults("attack"):
+            return run_transfer(args, device)
 
     from gauntlet.eval import load_run
     from gauntlet.repro.manifest import update_metrics
+    from gauntlet.run.files import disk_faults
 
     run = load_run(args["ckpt_path"])
     run.module.net.to(device)
-    metrics = evaluate_robustness(run.module, run.datamodule, args, run.run_dir)
-    update_metrics(run.run_dir, metrics)
+    with disk_faults("attack"):
+        metrics = evaluate_robustness(run.module, run.datamodule, args, run.run_dir)
+        update_metrics(run.run_dir, metrics)
 
     table = Table(title=f"{args['attack'].upper()} on {len(run.datamodule.test_y)} test samples")
     table.add_column("eps", justify="right")
@@ -153,7 +158,9 @@ def run_transfer(args: dict[str, Any], device: torch.device) -> int:
     plot_robustness(
         metrics, f"{args['attack']} from {details['source_model']}", out / f"{name}.png"
     )
-    (out / f"{name}.json").write_text(json.dumps(details, indent=1))
+    from gauntlet.run.files import atomic_write_text
+
+    atomic_write_text(out / f"{name}.json", json.dumps(details, indent=1))
     manifest = update_metrics(target.run_dir, metrics)
     manifest.setdefault("transfer", {})[label or "source"] = {
         k: v for k, v in details.items() if k != "metrics"

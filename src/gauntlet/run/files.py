@@ -1,7 +1,8 @@
 """Writing a file so that a reader, a crash or a full disk never leaves half of it behind.
 
-Every file a run writes (checkpoints, the manifest, ``metrics.csv``, the curves PNG, a pending
-leaderboard row) goes through :func:`atomic_path`: the bytes go to a temporary file in the
+Every file a run writes (checkpoints, the manifest, ``metrics.csv``, every picture through
+:func:`atomic_save_figure`, a pending leaderboard row, the outputs of ``eval``, ``explain`` and
+``attack``) goes through :func:`atomic_path`: the bytes go to a temporary file in the
 *same directory*, are flushed to the disk, and only then renamed over the target. A rename
 within one directory is atomic on every POSIX filesystem, so the target is either the old
 complete file or the new complete one, also when the directory is on another filesystem than
@@ -16,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 TMP_PREFIX = ".tmp-"
 
@@ -86,3 +88,31 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """A matplotlib figure written like every other file: complete or not at all (a full disk
+    leaves no 0-byte picture). The format comes from ``path``'s suffix."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format=fmt, **savefig)
+    return path
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
+@contextmanager
+def disk_faults(what: str) -> Iterator[None]:
+    """A command's outputs: a full or read-only disk (or a permission refused) ends it with one
+    line, ``gauntlet: error: WHAT: could not write ...: no space left on device: PATH``, and
+    exit code 1, never a traceback."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        from gauntlet.errors import RunFailed, exit_with
+
+        exit_with(RunFailed(f"{what}: could not write its output: {describe_os_error(err)}"), 1)

@@ -18,8 +18,15 @@ LOCK_FILE = ".lock"
 
 
 class RunLock:
-    def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+    """``busy`` is the refusal, with ``{where}`` (the directory) and ``{holder}`` (``pid N on
+    HOST``) filled in; the default is a run's."""
+
+    def __init__(self, run_dir: str | Path, *, name: str = LOCK_FILE, busy: str = "") -> None:
+        self.path = Path(run_dir) / name
+        self.busy = busy or (
+            "run directory {where} is in use by {holder}: two processes cannot train one run "
+            "at once; wait for it to end, or stop it first"
+        )
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -30,10 +37,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise GauntletError(
-                f"run directory {self.path.parent} is in use by {holder}: two processes cannot "
-                "train one run at once; wait for it to end, or stop it first"
-            ) from None
+            raise GauntletError(self.busy.format(where=self.path.parent, holder=holder)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd

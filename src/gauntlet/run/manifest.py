@@ -94,6 +94,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST
+    if path.is_dir():
+        raise GauntletError(f"run manifest {path} is a directory; expected the manifest file")
     if not path.is_file():
         raise GauntletError(f"no run manifest at {path}")
     try:
@@ -102,7 +104,56 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise GauntletError(f"run manifest {path} is corrupt: {err}") from err
     if not isinstance(manifest, dict) or "run_id" not in manifest:
         raise GauntletError(f"run manifest {path} is not a gauntlet manifest (no run_id)")
+    check_manifest_types(manifest, path)
     return manifest
+
+
+# the fields every reader relies on, and their JSON types (None allowed where a run may lack it)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "run_id": (str,),
+    "status": (str,),
+    "metrics": (dict, type(None)),
+    "config": (dict, type(None)),
+    "overrides": (list, type(None)),
+    "command": (list, type(None)),
+    "choices": (dict, type(None)),
+    "tags": (list, type(None)),
+    "resumes": (list, type(None)),
+    "metrics_after_run": (list, type(None)),
+    "run_dir": (str, type(None)),
+    "seed": (int, type(None)),
+    "epochs": (int, type(None)),
+    "steps": (int, type(None)),
+    "packages": (dict, type(None)),
+    "git": (dict, type(None)),
+    "wandb": (dict, type(None)),
+}
+_TYPE_NAMES = {str: "a string", dict: "a mapping", list: "a list", int: "a whole number"}
+
+
+def check_manifest_types(manifest: dict[str, Any], path: str | Path) -> None:
+    """A manifest that is valid JSON with a field of the wrong type is refused, naming it."""
+    for name, types in FIELD_TYPES.items():
+        if name not in manifest:
+            continue
+        value = manifest[name]
+        if not isinstance(value, types) or (int in types and isinstance(value, bool)):
+            wanted = " or ".join(_TYPE_NAMES[t] for t in types if t in _TYPE_NAMES)
+            raise GauntletError(
+                f"run manifest {path}: {name!r} is {type(value).__name__} {value!r:.60}, "
+                f"expected {wanted}; the file was edited or damaged"
+            )
+    bad = [k for k, v in (manifest.get("metrics") or {}).items() if not _is_number(v)]
+    if bad:
+        raise GauntletError(
+            f"run manifest {path}: 'metrics' holds {bad[0]!r}: "
+            f"{manifest['metrics'][bad[0]]!r:.60}, expected a number; the file was edited or "
+            "damaged"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def update_metrics(run_dir: str | Path, metrics: dict[str, float]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,15 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class RunStopped(SystemExit):
+    """A run stopped by SIGTERM or Ctrl-C, recorded: the exit code (143, 130) and the line
+    that says how to continue it, which the entry point prints last."""
+
+    def __init__(self, code: int, line: str) -> None:
+        super().__init__(code)
+        self.line = line
 
 
 class RunRecord:
@@ -68,6 +78,8 @@ class RunRecord:
         self._start_row: threading.Thread | None = None
         self._started = time.perf_counter()
         self._previous_sigterm: Any = None
+        self._source: Callable[[], dict[str, float]] | None = None
+        self._sigterm = threading.Event()
 
     # -- the life of a run -------------------------------------------------------------------
     def __enter__(self) -> RunRecord:
@@ -95,12 +107,64 @@ class RunRecord:
             self.manifest.update(fields)
         self._write(row=False)
 
+    def measure_with(self, source: Callable[[], dict[str, float]]) -> None:
+        """``source()`` gives what the run has measured so far; a run that stops (a signal,
+        an error) records it, so no metric it had logged is lost."""
+        self._source = source
+
+    def measured(self, metrics: dict[str, Any]) -> None:
+        """The metrics of a phase that ended (fit, test, robust), in the manifest at once.
+        A SIGTERM that arrived during the phase (Lightning only acts on one inside fit) stops
+        the run here."""
+        with self._write_lock:
+            self.manifest["metrics"] = {**(self.manifest.get("metrics") or {}), **metrics}
+        self._write(row=False)
+        self._stop_if_signalled()
+
+    def _stop_if_signalled(self) -> None:
+        if self._sigterm.is_set():
+            from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+            raise SIGTERMException
+
     def finish(self, metrics: dict[str, Any]) -> None:
-        """The run completed: its metrics, merged over what earlier phases recorded."""
+        """The run completed: its metrics, merged over what earlier phases (and earlier
+        attempts of a resumed run) recorded."""
+        self._stop_if_signalled()
+        with self._write_lock:
+            so_far = self.manifest.get("metrics") or {}
+            self.manifest.update(
+                status="completed", metrics={**self._previous, **so_far, **metrics}, error=None
+            )
+
+    def abandon(self, reason: str, code: int) -> None:
+        """End the process now, from any thread, with the run recorded ``failed`` for
+        ``reason``: for a main thread that cannot be interrupted (blocked in C++ code)."""
+        import os
+
         with self._write_lock:
             self.manifest.update(
-                status="completed", metrics={**self._previous, **metrics}, error=None
+                status="failed",
+                error=reason,
+                finished=now_iso(),
+                duration_s=round(time.perf_counter() - self._started, 3),
+                metrics={**self._previous, **(self.manifest.get("metrics") or {})},
             )
+        try:
+            self._write(row=True)
+        finally:
+            log.error("run %s: %s", self.manifest.get("run_id"), reason)
+            logging.shutdown()
+            os._exit(code)
+
+    def _so_far(self) -> dict[str, float]:
+        if self._source is None:
+            return {}
+        try:
+            return dict(self._source())
+        except Exception as err:  # the record is written whatever the source's state
+            log.debug("could not read the metrics of the stopped run: %s", err)
+            return {}
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
         self._stop.set()
@@ -108,11 +172,16 @@ class RunRecord:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         if err is not None:
             status, error = describe_failure(err, self.run_dir)
+            measured = self._so_far()
             with self._write_lock:
                 self.manifest.update(
                     status=status,
                     error=error,
-                    metrics={**self._previous, **(self.manifest.get("metrics") or {})},
+                    metrics={
+                        **self._previous,
+                        **(self.manifest.get("metrics") or {}),
+                        **measured,
+                    },
                 )
         with self._write_lock:
             self.manifest.update(
@@ -124,8 +193,9 @@ class RunRecord:
             self._wait_for_start_row()
             self._write(row=True)
             self._lock.release()
-        if isinstance(err, _SIGTERM_TYPES()):
-            raise SystemExit(EXIT_SIGTERM) from err
+        stop = stop_code(err)
+        if stop is not None:
+            raise RunStopped(stop, resume_line(self.run_dir)) from err
         if isinstance(err, OSError):
             raise RunFailed(self.manifest["error"]) from err
         return False
@@ -140,6 +210,7 @@ class RunRecord:
             return
 
         def on_sigterm(signum: int, frame: Any) -> None:
+            self._sigterm.set()
             if signal.getsignal(signal.SIGTERM) is on_sigterm:  # Lightning's is not in place
                 raise SIGTERMException
 
@@ -204,16 +275,32 @@ class RunRecord:
             self._write(row=True, quiet=True)
 
 
+def resume_line(run_dir: Path) -> str:
+    """How to continue a stopped run: ``continue it with: gauntlet train resume=RUN_DIR``."""
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"continue it with: gauntlet train resume={run_dir}"
+    return "it had not saved a checkpoint yet, so start it again"
+
+
+def stop_code(err: BaseException | None) -> int | None:
+    """143 for a run stopped by SIGTERM, 130 for Ctrl-C (also once Lightning turned it into
+    ``exit(1)`` after its graceful shutdown), None for any other end."""
+    if err is None or isinstance(err, RunStopped):
+        return None
+    if isinstance(err, _SIGTERM_TYPES()):
+        return EXIT_SIGTERM
+    if isinstance(err, KeyboardInterrupt) or (
+        isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt)
+    ):
+        return EXIT_INTERRUPTED
+    return None
+
+
 def describe_failure(err: BaseException, run_dir: Path) -> tuple[str, str]:
     """The status and the error message a run that ended with ``err`` is recorded with."""
     if is_pruned(err):
         return "pruned", f"pruned: {err}"
-    last = run_dir / "checkpoints" / "last.ckpt"
-    resume = (
-        f"continue it with: gauntlet train resume={run_dir}"
-        if last.is_file()
-        else "it had not saved a checkpoint yet, so start it again"
-    )
+    resume = resume_line(run_dir)
     if isinstance(err, _SIGTERM_TYPES()):
         return "failed", f"stopped by SIGTERM; {resume}"
     if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):

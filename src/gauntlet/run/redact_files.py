@@ -25,7 +25,11 @@ def redact_yaml(path: Path) -> bool:
     clean = scrub_secrets(tree)
     if clean == tree:
         return False
-    atomic_write_text(path, yaml.safe_dump(clean, sort_keys=False, allow_unicode=True))
+    try:
+        atomic_write_text(path, yaml.safe_dump(clean, sort_keys=False, allow_unicode=True))
+    except OSError as err:  # Hydra wrote it, so the disk took writes a moment ago
+        log.error("could not mask the credentials in %s: %s", path, err)
+        return False
     return True
 
 

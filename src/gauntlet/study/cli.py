@@ -13,10 +13,10 @@ import argparse
 import logging
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
@@ -106,15 +106,21 @@ def main(argv: list[str]) -> int:
             console.print(Text("gauntlet train -m " + shlex.join(overrides)))
         return 0
 
-    result = run_study(
-        study,
-        log_dir=log_dir,
-        out_dir=out_dir,
-        quick=args.quick,
-        launcher=launcher,
-        launch_runs=not args.report_only,
-        post_jobs=args.post_jobs,
-    )
+    from gauntlet.run.record import RunStopped
+
+    try:
+        result = run_study(
+            study,
+            log_dir=log_dir,
+            out_dir=out_dir,
+            quick=args.quick,
+            launcher=launcher,
+            launch_runs=not args.report_only,
+            post_jobs=args.post_jobs,
+        )
+    except RunStopped as stop:  # SIGINT/SIGTERM: the way to continue is the last line
+        print(stop.line, file=sys.stderr)
+        raise SystemExit(stop.code) from None
     claims = evaluate(study, result.labelled_rows())
     command = "gauntlet study " + shlex.join(
         [
@@ -165,10 +171,20 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+class _StudyLines(logging.Formatter):
+    """The message alone, a warning or error prefixed by its level: one line each, never
+    folded to the terminal's width, so a path can be copied whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname}: {text}"
+
+
 def _logging(console: Console) -> None:
     root = logging.getLogger("gauntlet")
-    if not any(isinstance(h, RichHandler) for h in root.handlers):
-        handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+    if not any(getattr(h, "_gauntlet_study", False) for h in root.handlers):
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(_StudyLines("%(message)s"))
+        handler._gauntlet_study = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.INFO)

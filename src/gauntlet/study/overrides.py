@@ -17,7 +17,9 @@ from gauntlet.errors import GauntletError
 # Overrides that say where and how a run is launched, not what it computes: ignored when a
 # recorded run is matched against a study's planned run.
 PLACEMENT_PREFIXES = ("hydra.", "hydra/", "paths.", "leaderboard.")
-PLACEMENT_KEYS = ("launcher", "trainer.enable_progress_bar")
+# experiment_name labels a run (runs made before it followed the naming rule carry their
+# study's name in it): it changes nothing computed
+PLACEMENT_KEYS = ("launcher", "trainer.enable_progress_bar", "experiment_name")
 
 _parser: Any = None
 

@@ -1,8 +1,8 @@
 """Plan a study's runs, launch the missing ones as Hydra multiruns, run its post steps.
 
 Every run is ``gauntlet train`` with the study's overrides, its cell's overrides and a seed, plus
-``study=NAME`` (the leaderboard's ``study`` column) and ``experiment_name=NAME`` (the wandb
-group). Before launching, the leaderboard is asked for this study's completed runs: a planned run
+``study=NAME`` (the leaderboard's ``study`` column and the wandb group); each run is named as
+any run is, ``<data>_<model>`` (docs/naming.md). Before launching, the leaderboard is asked for this study's completed runs: a planned run
 whose overrides mean the same keys and values as a completed run's (placement keys such as
 ``paths.*`` and the launcher left out) is not run again. The runs still missing are launched as
 few multiruns as cover them exactly: the whole grid x seeds is one multirun; a grid with holes
@@ -15,16 +15,20 @@ import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
+from gauntlet.redaction import masked_overrides, redact_text
 from gauntlet.study.overrides import identity, key_of
 from gauntlet.study.spec import QUICK_OVERRIDES, Cell, PostStep, Study, format_label, hydra_value
 
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 
 # the lines of a multirun's output worth showing while it runs: results, failures, the summary
 _PROGRESS = re.compile(r"run \S+ completed|job \S+ failed|\[HYDRA\] sweep|Traceback|Error:")
+# a job's log line: "[time][logger][LEVEL] message" or "[time][HYDRA] message"; relayed as its
+# message, at its level
+_JOB_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\])+ ")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 # run fields a study may list, plot and check like metrics
@@ -54,7 +62,8 @@ class Job:
 
     @property
     def ident(self) -> frozenset[tuple[str, str]]:
-        return identity(self.overrides)
+        # a run records its overrides with credentials masked: compare in that form
+        return identity(masked_overrides(self.overrides))
 
 
 @dataclass
@@ -102,7 +111,7 @@ def plan(
     levels, then (``quick``) the quick overrides. A key that some cells set is written out in
     every cell (its fixed value where the cell leaves it), so cells stay one sweep.
     """
-    common = [f"study={study.name}", f"experiment_name={study.name}"]
+    common = [f"study={study.name}"]
     if study.base:
         common.append(f"experiment={study.base}")
     fixed = {key_of(item): item for item in study.overrides}
@@ -189,7 +198,7 @@ def find_runs(board: Any, study: Study, jobs: Sequence[Job]) -> tuple[dict, dict
     completed: dict[int, dict[str, Any]] = {}
     failed: dict[int, dict[str, Any]] = {}
     for row in board.runs(study=study.name):  # newest first
-        index = by_ident.get(identity(row.get("overrides") or []))
+        index = by_ident.get(identity(masked_overrides(row.get("overrides") or [])))
         if index is None:
             continue
         if row.get("status") == "completed":
@@ -199,16 +208,32 @@ def find_runs(board: Any, study: Study, jobs: Sequence[Job]) -> tuple[dict, dict
     return completed, {i: row for i, row in failed.items() if i not in completed}
 
 
+def relay(line: str) -> None:
+    """A job's progress line, whole (paths never cut), without the job's own log prefix."""
+    prefix = _JOB_LOG_PREFIX.match(line)
+    if prefix is None:
+        log.info("  %s", line)
+        return
+    last = prefix.group(0).rstrip().rsplit("[", 1)[-1].rstrip("]")
+    level = getattr(logging, last) if last in _LEVELS else logging.INFO
+    log.log(level, "  %s", line[prefix.end() :])
+
+
 def launch(overrides: Sequence[str], log_file: Path) -> int:
     """``gauntlet train -m OVERRIDES`` in a subprocess, its output into ``log_file`` (the
-    progress lines also logged); returns its exit status."""
+    progress lines also logged); returns its exit status.
+
+    The multirun is the study's own: it runs in a process group of its own, which SIGINT and
+    SIGTERM sent to the study reach too (the study then ends with 130 or 143, see
+    :class:`~gauntlet.run.record.RunStopped`), and it is sent SIGTERM if the study dies,
+    even by SIGKILL (Linux's parent-death signal), so its runs record how they stopped."""
     command = [sys.executable, "-m", "gauntlet", "train", "-m", *overrides]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
     log.info("launching: gauntlet train -m %s", shlex.join(overrides))
     log.info("output: %s", log_file)
     with log_file.open("a", encoding="utf-8") as out:
-        out.write(f"$ {shlex.join(command)}\n")
+        out.write(redact_text(f"$ {shlex.join(command)}\n"))
         out.flush()
         process = subprocess.Popen(
             command,
@@ -217,13 +242,98 @@ def launch(overrides: Sequence[str], log_file: Path) -> int:
             text=True,
             env=env,
             bufsize=1,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         assert process.stdout is not None
-        for line in process.stdout:
-            out.write(line)
-            if _PROGRESS.search(line):
-                log.info("  %s", line.rstrip()[:200])
-        return process.wait()
+        with _forward_signals(process) as received:
+            for line in process.stdout:
+                out.write(redact_text(line))
+                if _PROGRESS.search(line):
+                    relay(redact_text(line.rstrip()))
+            status = process.wait()
+        if received:
+            from gauntlet.run.record import EXIT_INTERRUPTED, EXIT_SIGTERM, RunStopped
+
+            code = EXIT_SIGTERM if received[-1] == signal.SIGTERM else EXIT_INTERRUPTED
+            raise RunStopped(code, "")
+        return status
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when the study's process dies (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the next study finds the runs and waits
+        pass
+
+
+@contextmanager
+def _forward_signals(process: subprocess.Popen) -> Iterator[list[int]]:
+    """While the child multirun runs: SIGINT and SIGTERM to the study go to its process group;
+    the signals received are listed in what this yields."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def study_lock(out_dir: Path, study: Study) -> Any:
+    """One ``gauntlet study`` at a time on one study: the second is refused, naming the first."""
+    from gauntlet.run.lock import RunLock
+
+    return RunLock(
+        out_dir,
+        name=".study.lock",
+        busy=f"study {study.name} is being run by {{holder}} (lock {{where}}/.study.lock): two "
+        "study commands would both launch its runs; wait for it to end, or stop it first",
+    )
+
+
+def in_progress(board: Any, study: Study, jobs: Sequence[Job]) -> dict[int, dict[str, Any]]:
+    """Planned jobs whose newest row is ``running`` and whose process is alive: runs of an
+    earlier study command that still train (its process killed, its multirun not)."""
+    from gauntlet.run.liveness import lost_reason
+
+    _, failed = find_runs(board, study, jobs)
+    return {
+        index: row
+        for index, row in failed.items()
+        if row.get("status") == "running" and lost_reason(row) is None
+    }
+
+
+def wait_for(board: Any, study: Study, jobs: Sequence[Job], poll_s: float = 2.0) -> None:
+    """Wait until no planned run of the study is still training in another process."""
+    running = in_progress(board, study, jobs)
+    if not running:
+        return
+    holders = sorted({f"pid {row.get('pid')} on {row.get('host')}" for row in running.values()})
+    log.warning(
+        "%s: %d runs still train in another process (%s); waiting for them, not launching "
+        "them again",
+        study.name,
+        len(running),
+        ", ".join(holders),
+    )
+    while running:
+        time.sleep(poll_s)
+        running = in_progress(board, study, jobs)  # read again: they end completed or failed
 
 
 def run_study(
@@ -243,7 +353,12 @@ def run_study(
     started = time.perf_counter()
     jobs = plan(study, quick=quick, log_dir=log_dir, launcher=launcher)
     result = StudyRun(study=study, quick=quick, jobs=jobs, log_dir=log_dir)
-    with Leaderboard.open(resolve_url(None, log_dir)) as board:
+    with (
+        study_lock(out_dir, study) if launch_runs else nullcontext(),
+        Leaderboard.open(resolve_url(None, log_dir)) as board,
+    ):
+        if launch_runs:
+            wait_for(board, study, jobs)
         completed, _ = find_runs(board, study, jobs)
         result.reused = len(completed)
         todo = [job for i, job in enumerate(jobs) if i not in completed]
@@ -259,7 +374,7 @@ def run_study(
                 overrides = multirun_overrides(todo[0].common, product)
                 result.multiruns.append(overrides)
                 log_file = out_dir / "logs" / f"multirun-{_stamp()}-{number}.log"
-                status = launch(overrides, log_file)
+                status = _launch_or_stop(overrides, log_file, study, quick)
                 if status != 0:
                     log.warning(
                         "multirun %d exited with status %d; the end of its output:\n%s",
@@ -280,6 +395,19 @@ def run_study(
             result.completed, result.failed = find_runs(board, study, jobs)
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _launch_or_stop(overrides: Sequence[str], log_file: Path, study: Study, quick: bool) -> int:
+    """:func:`launch`; stopped by a signal, the study ends saying how to continue it."""
+    from gauntlet.run.record import RunStopped
+
+    try:
+        return launch(overrides, log_file)
+    except RunStopped as stop:
+        again = shlex.join(["gauntlet", "study", str(study.path), *(["--quick"] if quick else [])])
+        line = f"continue it with: {again}"
+        log.warning("%s: stopped by a signal; its runs recorded how they stopped", study.name)
+        raise RunStopped(int(stop.code or 1), line) from None
 
 
 def _tail(path: Path, lines: int = 6) -> str:
@@ -390,7 +518,7 @@ def _run_post(
     log_file = log_dir / f"post-{row.get('run_id')}.log"
     log.info("run %s: gauntlet %s", row.get("run_id"), shlex.join(args))
     with log_file.open("a", encoding="utf-8") as out:
-        out.write(f"$ gauntlet {shlex.join(args)}\n")
+        out.write(redact_text(f"$ gauntlet {shlex.join(args)}\n"))
         out.flush()
         status = subprocess.run(
             [sys.executable, "-m", "gauntlet", *args],

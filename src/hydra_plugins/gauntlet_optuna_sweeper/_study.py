@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from gauntlet.errors import GauntletError
+from hydra_plugins.gauntlet_optuna_sweeper._run_id import set_run_id
 from hydra_plugins.gauntlet_optuna_sweeper._trial_handle import PRUNED_AT_STEP
 from hydra_plugins.gauntlet_optuna_sweeper.config import Pruner, PrunerConf, Sampler
 
@@ -202,6 +203,7 @@ def tell_result(study: optuna.Study, trial: optuna.trial.Trial, result: JobRetur
     output_dir = _output_dir(result)
     if output_dir is not None:
         trial.set_user_attr("output_dir", output_dir)
+    set_run_id(trial, output_dir)
     error = result._return_value if result.status == JobStatus.FAILED else None
     if PRUNED_AT_STEP in trial.user_attrs or _caused_by_pruning(error):
         study.tell(trial, state=TrialState.PRUNED)
