@@ -99,6 +99,7 @@ class TextFileSchema(FormerTextKeys, DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    padding_side: str = "right"
 
 
 @dataclass
@@ -127,6 +128,7 @@ class HFSchema(FormerTextKeys, DataSchema):
     # processes for Dataset.map's tokenizing; DataLoader workers gathering (decoding) batches
     num_proc: int = 1
     num_workers: int = 0
+    padding_side: str = "right"
 
 
 @dataclass

@@ -134,18 +134,25 @@ class ClassifierModule(pl.LightningModule):
         logits = self.net(x)
         return self.loss(logits, y), logits, y
 
+    def on_train_start(self) -> None:
+        """Log what the datamodule measured of its data (``data/truncated_frac`` for text)."""
+        measured = getattr(self.trainer.datamodule, "data_metrics", None) or {}
+        if measured:
+            self.log_dict({key: float(value) for key, value in measured.items()})
+
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x, y = batch
         if self.augment is not None:
             x = self.augment(x)
+        mask = self.net.padding_mask(x)  # from the ids, before they are embedded
         e = self.net.embed(x)
         target: torch.Tensor = y
         if self.mixing is not None:
-            e, target = self.mixing(e, y, self.net.spec.num_classes)
+            e, target, mask = self.mixing(e, y, self.net.spec.num_classes, mask)
         if self.adversarial is not None:
-            e = self.adversarial.perturb(self.net, e, y)
-        logits = self.net.forward_embedded(e)
+            e = self.adversarial.perturb(self.net, e, y, mask)
+        logits = self.net.forward_embedded(e, mask)
         loss = self.loss(logits, target)
         self.count_train_batch(loss, logits, y)
         return loss
