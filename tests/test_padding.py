@@ -360,7 +360,8 @@ def test_a_users_network_gets_the_mask_when_it_takes_one():
     torch.testing.assert_close(reads.forward_embedded(noisy, mask), reads.forward_embedded(e, mask))
 
 
-def test_a_hugging_face_dataset_counts_its_cut_texts_too(tmp_path):
+@pytest.mark.parametrize("cache", ["memory", "arrow"])
+def test_a_hugging_face_dataset_counts_its_cut_texts_too(tmp_path, cache):
     pytest.importorskip("datasets", reason="the hf extra is not installed")
     from datasets import Dataset
 
@@ -371,8 +372,8 @@ def test_a_hugging_face_dataset_counts_its_cut_texts_too(tmp_path):
     Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(50)]}).save_to_disk(
         str(tmp_path / "ds")
     )
-    dm = HFDataModule(path=str(tmp_path / "ds"), max_length=16, padding_side="left")
+    dm = HFDataModule(path=str(tmp_path / "ds"), max_length=16, padding_side="left", cache=cache)
     dm.setup()
     assert dm.data_metrics == {"data/truncated_frac": 0.2}
-    x = dm.splits["train"].x
+    x = next(iter(dm.train_dataloader()))[0] if cache == "arrow" else dm.splits["train"].x
     assert (x[:, -1] != dm.spec.pad_id).all()  # padded on the left: every text ends the row

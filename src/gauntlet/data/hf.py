@@ -29,7 +29,7 @@ from gauntlet.data.base import (
 from gauntlet.data.images import BadImage, check_on_bad_file, decode
 from gauntlet.data.resumable import ResumableBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
-from gauntlet.data.text import TextDataModule, make_tokenizer
+from gauntlet.data.text import TextDataModule, make_tokenizer, pad_rows, report_truncation
 from gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)
@@ -262,10 +262,17 @@ class HFDataModule(TextDataModule):
             self.tokenizer.fit(_texts(parts["train"][0], self.text_column))
             self.tables = {
                 role: tokenize_split(
-                    ds, self.tokenizer, self.text_column, self.max_length, self.num_proc
+                    ds,
+                    self.tokenizer,
+                    self.text_column,
+                    self.max_length,
+                    self.num_proc,
+                    self.padding_side,
                 )
                 for role, (ds, _) in parts.items()
             }
+            lengths = np.concatenate([table["length"] for table in self.tables.values()])
+            self.data_metrics = report_truncation(lengths, self.max_length)
             self.labels = {role: y for role, (_, y) in parts.items()}
         self._spec = self.make_spec({})
         if self.path_taken == "memory":  # decoded images, held as tensors from here on
@@ -404,16 +411,24 @@ class HFDataModule(TextDataModule):
 
 
 def tokenize_split(
-    ds: Any, tokenizer: Any, text_column: str, max_length: int, num_proc: int
+    ds: Any,
+    tokenizer: Any,
+    text_column: str,
+    max_length: int,
+    num_proc: int,
+    padding_side: str = "right",
 ) -> Any:
-    """A split's texts as fixed-length token ids (column ``input_ids``), by ``Dataset.map``:
-    batched, ``num_proc`` processes, cached by datasets beside the data (a second run with the
-    same tokenizer reads the cache instead of tokenizing again)."""
+    """A split's texts as fixed-length token ids (column ``input_ids``, cut and padded on
+    ``padding_side`` as the in-memory path does) and each text's whole length (column
+    ``length``, for the truncation count), by ``Dataset.map``: batched, ``num_proc``
+    processes, cached by datasets beside the data (a second run with the same tokenizer reads
+    the cache instead of tokenizing again)."""
     pad = tokenizer.pad_id
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
-        ids = tokenizer.encode([str(t) for t in batch[text_column]], max_length)
-        return {"input_ids": [row + [pad] * (max_length - len(row)) for row in ids]}
+        rows = tokenizer.encode([str(t) for t in batch[text_column]])
+        ids = pad_rows(rows, max_length, pad, padding_side)
+        return {"input_ids": ids.tolist(), "length": [len(row) for row in rows]}
 
     encoded = ds.map(
         encode,
