@@ -70,7 +70,8 @@ def test_text_batches_come_from_the_arrow_table_tokenized_by_map(train, tmp_path
     assert dm.splits == {}  # no tensor of the corpus
     assert set(dm.tables) == {"train", "val", "test"}
     table = dm.tables["train"]
-    assert table.column_names == ["input_ids"] and table.cache_files  # written by map, on disk
+    # the ids, and each text's whole length for the truncation count; written by map, on disk
+    assert table.column_names == ["input_ids", "length"] and table.cache_files
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (16, 16) and y.shape == (16,)
     # the second setup reads map's cache: the same files
@@ -86,6 +87,7 @@ def test_text_batches_come_from_the_arrow_table_tokenized_by_map(train, tmp_path
     )
     assert manifest["data_sizes"] == {"train": 256, "val": 44, "test": 100}
     assert manifest["metrics"]["test/acc"] > 0.75  # chance is 0.5
+    assert manifest["metrics"]["data/truncated_frac"] == memory.data_metrics["data/truncated_frac"]
     from gauntlet.eval import evaluate
 
     assert evaluate(run_dir / "checkpoints" / "last.ckpt")["test/acc"] > 0.75

@@ -137,6 +137,20 @@ def check_loader_settings(
         )
 
 
+def choose_cache(
+    cache: str, set_mb: float, limit_mb: int, what: str, other: str
+) -> tuple[str, str]:
+    """The path a datamodule takes and why: ``memory`` when ``data.cache=auto`` and the
+    ``what`` set (decoded or encoded) fits under ``data.cache_limit_mb``, else ``other``
+    (stream, arrow); a ``cache`` other than auto is taken as given."""
+    if cache != "auto":
+        return cache, f"data.cache={cache}"
+    fits = set_mb <= limit_mb
+    verdict = "fits under" if fits else "exceeds"
+    why = f"the {what} set ({set_mb:,.0f} MB) {verdict} data.cache_limit_mb={limit_mb}"
+    return ("memory" if fits else other), why
+
+
 def check_not_empty(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Every split must hold samples: an empty val or test split gives NaN metrics silently."""
     for name in ("train", "val", "test"):

@@ -23,6 +23,7 @@ from gauntlet.data.base import (
     Split,
     check_not_empty,
     check_subset,
+    choose_cache,
     stratified_split,
     stratified_subset,
 )
@@ -236,17 +237,13 @@ class HFDataModule(TextDataModule):
             sample_bytes = int(np.prod(self.shape)) * 4
         else:
             sample_bytes = self.max_length * 8
-        encoded_mb = rows * sample_bytes / 2**20
-        if self.cache == "auto":
-            fits = encoded_mb <= self.cache_limit_mb
-            self.path_taken = "memory" if fits else "arrow"
-            why = (
-                f"the {'decoded' if self.image_mode else 'encoded'} set ({encoded_mb:,.0f} MB) "
-                + ("fits under" if fits else "exceeds")
-                + f" data.cache_limit_mb={self.cache_limit_mb}"
-            )
-        else:
-            self.path_taken, why = self.cache, f"data.cache={self.cache}"
+        self.path_taken, why = choose_cache(
+            self.cache,
+            rows * sample_bytes / 2**20,
+            self.cache_limit_mb,
+            "decoded" if self.image_mode else "encoded",
+            "arrow",
+        )
         log.info("data=hf: %d rows; path %s: %s", rows, self.path_taken, why)
         if self.path_taken == "memory" and not self.image_mode:
             self.tables = {}

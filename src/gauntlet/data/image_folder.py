@@ -33,7 +33,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gauntlet.data import epoch_plan
-from gauntlet.data.base import InMemoryDataModule, Split, stratified_split, stratified_subset
+from gauntlet.data.base import (
+    InMemoryDataModule,
+    Split,
+    choose_cache,
+    stratified_split,
+    stratified_subset,
+)
 from gauntlet.data.images import (
     EXTENSIONS,
     BadImage,
@@ -265,16 +271,9 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.shape = self.probe(self.files["train"])
         total = sum(len(f) for f in self.files.values())
         decoded_mb = total * int(np.prod(self.shape)) * 4 / 2**20
-        if self.cache == "auto":
-            fits = decoded_mb <= self.cache_limit_mb
-            self.path_taken = "memory" if fits else "stream"
-            why = (
-                f"the decoded set ({decoded_mb:,.0f} MB) "
-                + ("fits under" if fits else "exceeds")
-                + f" data.cache_limit_mb={self.cache_limit_mb}"
-            )
-        else:
-            self.path_taken, why = self.cache, f"data.cache={self.cache}"
+        self.path_taken, why = choose_cache(
+            self.cache, decoded_mb, self.cache_limit_mb, "decoded", "stream"
+        )
         if self.path_taken == "stream" and self.synthesizer is not None:
             raise GauntletError(
                 "synthesize= fits a generator on the whole training split in memory, which "
