@@ -153,7 +153,7 @@ if [[ $DRY_RUN == 1 ]]; then
 else
     JOBS=(1 2 4 8)
     RUNS=8
-    SHARE=(experiment=gpu_cnn trainer.max_epochs=5)
+    SHARE=(experiment=digits_cnn_gpu trainer.max_epochs=5)
     SHARE_LIMIT_DEFAULT=240
 fi
 read -r -a JOBS <<< "${SHARE_JOBS:-${JOBS[*]}}"
