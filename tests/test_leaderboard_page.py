@@ -68,6 +68,7 @@ def board_page(train, tmp_path):
         for run in (a, b):  # as a multirun would have recorded them
             board.upsert({"run_id": run["run_id"], "sweep": "widths"})
     page = tmp_path / "out" / "board.html"
+    page.parent.mkdir()
     # grouped by sweep, so that the sweep's two setups share one row of the board
     by_sweep = ["--group-by", "sweep", "--group-by", "model", "--group-by", "data"]
     assert main(["--log-dir", str(tmp_path), "--all", *by_sweep, "--output", str(page)]) == 0

@@ -271,10 +271,23 @@ def render(report: Report, fmt: str) -> str:
     raise GauntletError(f"--format {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
 
 
-def write_report(report: Report, fmt: str, path: str | Path) -> Path:
-    """Write the report to ``path`` (parent directories are created); returns the path."""
+def check_output(path: str | Path) -> Path:
+    """``path`` as a file to write: its directory must exist (none is created, so that a typo
+    cannot scatter directories), and it must not be a directory itself."""
     target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise GauntletError(f"--output {path}: is a directory; give a file name inside it")
+    if not target.parent.is_dir():
+        raise GauntletError(
+            f"--output {path}: the directory {target.parent} does not exist; create it first "
+            "or choose a file in an existing directory"
+        )
+    return target
+
+
+def write_report(report: Report, fmt: str, path: str | Path) -> Path:
+    """Write the report to ``path``, whose directory must exist; returns the path."""
+    target = check_output(path)
     if fmt == "html":  # links to the runs' files relative to the page
         from gauntlet.leaderboard.html_page import render_html
 

@@ -74,7 +74,8 @@ class Report:
     def summary(self) -> str:
         """One line: how many runs (and groups) the report shows, and from where."""
         runs = f"{self.run_count} run{'s' if self.run_count != 1 else ''}"
-        text = f"{runs} in {len(self.items)} groups" if self.kind == "groups" else runs
+        groups = f"{len(self.items)} group{'s' if len(self.items) != 1 else ''}"
+        text = f"{runs} in {groups}" if self.kind == "groups" else runs
         if self.note:
             text += f" · {self.note}"
         return f"{text} · {self.source}" if self.source else text
