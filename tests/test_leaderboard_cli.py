@@ -458,4 +458,4 @@ def test_the_summary_counts_one_group_in_the_singular(
     assert code == 0, err
     assert "1 run in 1 group " in out.replace("\n", " ") and "1 groups" not in out
     code, out, _ = run_cli(capsys, "--log-dir", log_dir, "--output", page, "--format", "md")
-    assert "5 runs in 2 groups" in out
+    assert "6 runs in 3 groups" in out
