@@ -271,6 +271,14 @@ def _show(args: argparse.Namespace, out: Console) -> int:
     )
     if args.by_task and fmt != "html":
         return _show_tasks(report, fmt, args.output, out)
+    if fmt == "html":
+        text = _page(args, url, metrics)
+        if args.output:
+            Path(args.output).expanduser().write_text(text, encoding="utf-8")
+            out.print(f"wrote {escape(report.summary())} as html to {escape(args.output)}")
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.output:
         path = write_report(report, fmt, args.output)
         out.print(f"wrote {escape(report.summary())} as {fmt} to {escape(str(path))}")
@@ -282,6 +290,30 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         sys.stdout.write(render(report, fmt))
         sys.stdout.flush()
     return 0
+
+
+def _page(args: argparse.Namespace, url: str, metrics: list[str]) -> str:
+    """The static page: ``gauntlet serve``'s page and views, over the runs these arguments
+    select, with their answers embedded."""
+    from gauntlet.leaderboard.serve.snapshot import render_page, snapshot
+    from gauntlet.leaderboard.serve.views import Views
+
+    params: dict[str, Any] = {
+        "metric": metrics,
+        "all": "1" if args.all else None,
+        "status": args.status,
+        "where": args.where,
+        "sort": args.sort,
+        "ascending": "1" if args.ascending else None,
+        "limit": args.top,
+        "min_seeds": args.min_seeds,
+        **{name: getattr(args, name) for name in ("experiment", "model", "data", "study")},
+    }
+    if args.group_by:
+        params["group_by"] = args.group_by
+    params = {key: value for key, value in params.items() if value not in (None, [])}
+    with Leaderboard.open(url, create=False, settle=False) as board:
+        return render_page(snapshot(Views(board), params, args.title))
 
 
 def _tasks(
