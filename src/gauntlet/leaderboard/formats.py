@@ -253,7 +253,8 @@ def markdown_cell(text: str) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (one of :data:`FORMATS`)."""
+    """The report as text in ``fmt`` (one of :data:`FORMATS` but html: the page is
+    ``gauntlet serve``'s, :mod:`gauntlet.leaderboard.serve.snapshot`)."""
     if fmt == "table":
         return to_text(report)
     if fmt == "csv":
@@ -264,10 +265,6 @@ def render(report: Report, fmt: str) -> str:
         return to_jsonl(report)
     if fmt == "md":
         return to_markdown(report)
-    if fmt == "html":
-        from gauntlet.leaderboard.html_page import render_html  # matplotlib loads only here
-
-        return render_html(report)
     raise GauntletError(f"--format {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
 
 
@@ -288,11 +285,5 @@ def check_output(path: str | Path) -> Path:
 def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     """Write the report to ``path``, whose directory must exist; returns the path."""
     target = check_output(path)
-    if fmt == "html":  # links to the runs' files relative to the page
-        from gauntlet.leaderboard.html_page import render_html
-
-        text = render_html(report, base=target.parent.resolve())
-    else:
-        text = render(report, fmt)
-    target.write_text(text, encoding="utf-8")
+    target.write_text(render(report, fmt), encoding="utf-8")
     return target

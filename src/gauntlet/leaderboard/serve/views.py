@@ -220,7 +220,7 @@ class Views:
         return self._memo("runs", params)
 
     def _listed(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
-        metric = str(params.get("metric") or DEFAULT_METRIC)
+        metric = (_list(params.get("metric")) or [DEFAULT_METRIC])[0]
         if params.get("sort"):
             rows = list(sort_items(rows, str(params["sort"]), _truthy(params.get("ascending"))))
         offset, limit = _page(params)
