@@ -265,7 +265,6 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         description=_describe(args),
         kind="runs" if args.runs else "groups",
         note=left_out,
-        runs=rows if not args.runs else (),
         tasks=tasks,
         spread="ci",
     )

@@ -51,7 +51,6 @@ class Report:
     description: str | None = None
     kind: str | None = None
     note: str | None = None  # what the view leaves out, for the summary line
-    runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
     # per task, each model's best group (gauntlet.leaderboard.aggregate.best_per_task)
     tasks: Sequence[Mapping[str, Any]] = ()
     # what follows a group's mean: "ci" the half-width of its 95% t interval, "std" the std
@@ -62,10 +61,6 @@ class Report:
             self.kind = "groups" if self.items and "group" in self.items[0] else "runs"
         if self.kind not in ("groups", "runs"):
             raise ValueError(f"Report kind must be 'groups' or 'runs', got {self.kind!r}")
-
-    def item_runs(self) -> list[Mapping[str, Any]]:
-        """The runs behind the report: its items for a runs report, else ``runs``."""
-        return list(self.items) if self.kind == "runs" else list(self.runs)
 
     @property
     def run_count(self) -> int:
