@@ -101,10 +101,11 @@ def fit(
     net.train()
     for _ in range(steps):
         idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen)
+        mask = net.padding_mask(x[idx])  # as the LightningModule's step does
         e = net.embed(x[idx])
         if adversarial is not None:
-            e = adversarial.perturb(net, e, y[idx])
-        loss = F.cross_entropy(net.forward_embedded(e), y[idx])
+            e = adversarial.perturb(net, e, y[idx], mask)
+        loss = F.cross_entropy(net.forward_embedded(e, mask), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

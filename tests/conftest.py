@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,20 @@ os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's
 os.environ.setdefault("GAUNTLET_STATE_DIR", tempfile.mkdtemp(prefix="gauntlet-state-"))
 
 from gauntlet.config import compose  # after the environment above: gauntlet reads it
+
+
+@pytest.fixture(autouse=True)
+def _console_handlers_end_with_their_test():
+    """A command run in this process (Hydra's job logging) leaves handlers on the root logger
+    that write to the test's captured streams; once the test ends those streams are closed,
+    so the handlers go with them, as they would with the command's own process."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in set(root.handlers) - before:
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"

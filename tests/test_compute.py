@@ -235,11 +235,16 @@ def test_ddp_cpu_steps_per_epoch_follow_the_effective_batch_size(tmp_path):
 
 
 def test_gpu_presets_compose():
-    for name in ("cnn", "rnn", "transformer"):
-        cfg = compose([f"experiment=gpu_{name}"])
+    # runs are named <data>_<model> whatever preset made them (docs/conventions.md)
+    for preset, data, name in (
+        ("digits_cnn_gpu", "digits", "cnn"),
+        ("mnist1d_rnn_gpu", "mnist1d", "rnn"),
+        ("mnist1d_transformer_gpu", "mnist1d", "transformer"),
+    ):
+        cfg = compose([f"experiment={preset}"])
         assert cfg.model.net._target_.rsplit(".", 1)[-1].lower() == name
         assert cfg.data.batch_size >= 256
-        assert cfg.experiment_name == f"gpu_{name}"
+        assert cfg.experiment_name == f"{data}_{name}"
 
 
 @pytest.mark.slow

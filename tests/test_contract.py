@@ -143,6 +143,30 @@ def test_a_token_network_with_its_own_embed_is_attacked_through_it(project, caps
     assert {"robust/acc@eps=0", "robust/acc@eps=0.5"} <= set(metrics), sorted(metrics)
 
 
+def test_a_token_network_that_ignores_the_padding_mask_still_trains_explains_and_attacks(
+    project, capsys
+):
+    # padded text: Bag's forward_embedded(e) takes no mask, and averages the padding in too
+    rows = ["text,label"]
+    for i in range(120):
+        word = "great" if i % 2 else "awful"
+        rows.append(f"the film was {word} and the cast {'sang' if i % 3 else 'acted'},{i % 2}")
+    (project / "reviews.csv").write_text("\n".join(rows) + "\n")
+    args = ["data=text_file", "data.path=reviews.csv", "data.max_length=24", "model=bag", *FAST]
+    assert gauntlet("train", "--config-dir", "conf", *args) == 0
+    manifest, run_dir = only_run(project / "logs")
+    assert manifest["status"] == "completed"
+    assert manifest["metrics"]["data/truncated_frac"] == 0.0
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    code = gauntlet("explain", f"ckpt_path={ckpt}", "method=saliency", "n=4", "steps=4")
+    assert code == 0, capsys.readouterr().err[-2000:]
+    record = json.loads((run_dir / "explain" / "saliency.json").read_text())
+    for sample in record["samples"]:
+        scores = np.array(sample["scores"])
+        assert (scores[8:] == 0).all() and np.abs(scores[:8]).sum() > 0  # 8 words, 16 pads
+    assert gauntlet("attack", f"ckpt_path={ckpt}", "attack=pgd", "eps=[0,0.5]", "steps=2") == 0
+
+
 def test_a_token_network_without_embed_is_refused_saying_what_to_add(project, capsys):
     args = ["data=arrays", "data.path=tokens.npz", "model=no_embed", *FAST]
     assert gauntlet("train", "--config-dir", "conf", *args) == 2

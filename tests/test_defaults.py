@@ -78,7 +78,19 @@ def test_the_composed_config_names_every_argument_a_network_receives(model):
 
 
 @pytest.mark.parametrize(
-    "data", ["digits", "mnist1d", "text_file", "arrays", "concat", "cifar10", "mnist"]
+    "data",
+    [
+        "digits",
+        "mnist1d",
+        "text_file",
+        "arrays",
+        "concat",
+        "cifar10",
+        "mnist",
+        "image_folder",
+        "shards",
+        "hf",
+    ],
 )
 def test_the_composed_config_names_every_argument_a_datamodule_receives(data):
     from hydra.utils import get_class

@@ -51,7 +51,10 @@ def test_tokens_are_removed_by_their_pad_embedding():
     curves = deletion_curve(net, x, y, attr, spec, steps=4)
 
     with torch.no_grad():
-        pad = torch.softmax(net(torch.full_like(x, spec.pad_id)), 1).gather(1, y[:, None])
+        # every real token replaced by the padding's embedding, read with the text's own mask
+        pads = net.embed(torch.full_like(x, spec.pad_id))
+        logits = net.forward_embedded(pads, net.padding_mask(x))
+        pad = torch.softmax(logits, 1).gather(1, y[:, None])
     torch.testing.assert_close(curves.probs[:, -1], pad.squeeze(1))
     assert (
         curves.metrics()["interpret/deletion_auc"]

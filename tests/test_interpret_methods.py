@@ -63,7 +63,10 @@ def test_integrated_gradients_sum_to_the_logit_change_from_the_baseline(modality
     with torch.no_grad():
         logit = net(x).gather(1, y[:, None]).squeeze(1)
         if modality == "tokens":
-            empty = net(torch.full_like(x, spec.pad_id))
+            # the baseline: every real token replaced by the padding's embedding, read with
+            # the text's own padding mask
+            pads = net.embed(torch.full_like(x, spec.pad_id))
+            empty = net.forward_embedded(pads, net.padding_mask(x))
         else:
             empty = net.forward_embedded(torch.zeros_like(x))
         empty = empty.gather(1, y[:, None]).squeeze(1)

@@ -166,7 +166,7 @@ def test_mixing_gives_soft_targets_that_match_the_mix(kind, shape):
     e = torch.arange(16.0).reshape(16, *[1] * (len(shape) - 1)).expand(shape).clone()
     y = torch.arange(16) % 4
     mixing = Mixing(mixup_alpha=1.0) if kind == "mixup" else Mixing(cutmix_alpha=1.0)
-    mixed, target = mixing(e, y, num_classes=4)
+    mixed, target, _ = mixing(e, y, num_classes=4)
     assert mixed.shape == e.shape and target.shape == (16, 4)
     assert torch.allclose(target.sum(dim=1), torch.ones(16))
     assert not torch.equal(mixed, e)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "attack": ("gauntlet.robust.cli", False, "robust accuracy under FGSM/PGD for a checkpoint"),
     "bench": ("gauntlet.bench.cli", False, "framework overhead against a plain PyTorch loop"),
     "serve": ("gauntlet.leaderboard.serve.cli", False, "the live team page over the leaderboard"),
+    "data": ("gauntlet.data.cli", False, "pack any dataset into shards: data pack --to DIR ..."),
     "sync": (
         "gauntlet.wandb_sync",
         False,

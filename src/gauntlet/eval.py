@@ -51,12 +51,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_run(ckpt_path: str | Path) -> LoadedRun:
-    """Rebuild the datamodule and module a checkpoint was trained with, weights loaded."""
+def load_run(ckpt_path: str | Path, data: dict[str, Any] | None = None) -> LoadedRun:
+    """Rebuild the datamodule and module a checkpoint was trained with, weights loaded.
+    ``data`` changes keys of its data config (``data.root`` of another folder)."""
     checkpoint = read_checkpoint(ckpt_path)
     cfg = OmegaConf.create(checkpoint["gauntlet_config"])
     rename_former_keys(cfg)  # a checkpoint written before a key was renamed
+    if data:
+        cfg.data = OmegaConf.merge(cfg.data, data)
     datamodule = hydra.utils.instantiate(cfg.data)
+    # the datamodule's own state (its class map): the data is read against it
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state:
+        datamodule.load_state_dict(state)
     datamodule.setup("test")
     from gauntlet.models.build import build_network
 
@@ -75,14 +82,16 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     return LoadedRun(module, datamodule, cfg, run_dir, checkpoint)
 
 
-def evaluate(ckpt_path: str | Path, split: str = "test") -> dict[str, float]:
+def evaluate(
+    ckpt_path: str | Path, split: str = "test", data: dict[str, Any] | None = None
+) -> dict[str, float]:
     import pytorch_lightning as pl
 
     if split not in ("test", "val"):
         raise GauntletError(f"split={split!r}: choose 'test' or 'val'")
     from gauntlet.callbacks.progress import ProgressBar
 
-    loaded = load_run(ckpt_path)
+    loaded = load_run(ckpt_path, data)
     trainer = pl.Trainer(
         accelerator="cpu" if not _cuda() else "auto",
         devices=1,
@@ -115,7 +124,9 @@ def main(cfg: DictConfig) -> dict[str, float]:
 
     redact_hydra_files(Path(cfg.paths.output_dir))
     try:
-        metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"))
+        given = OmegaConf.to_container(cfg.get("data") or {})
+        data = {k: v for k, v in given.items() if v is not None}
+        metrics = evaluate(cfg.ckpt_path, cfg.get("split", "test"), data)
     except GauntletError as err:
         from hydra.core.hydra_config import HydraConfig
 

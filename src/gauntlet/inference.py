@@ -1,8 +1,9 @@
 """What the commands on a trained network (``explain``, ``attack``) and their libraries share.
 
-Their ``key=value`` arguments, checked against defaults; the device they run on; and the
+Their ``key=value`` arguments, checked against defaults; the device they run on; the
 network's state while a gradient is taken with respect to its input (eval mode, and cuDNN off
-for recurrent layers that cannot go backward in eval mode).
+for recurrent layers that cannot go backward in eval mode); and the padding mask of token
+inputs, which every call of ``forward_embedded`` on a perturbed input carries.
 """
 
 from __future__ import annotations
@@ -114,3 +115,10 @@ def device_of(net: nn.Module) -> torch.device:
     for param in net.parameters():
         return param.device
     return torch.device("cpu")
+
+
+def padding_mask(net: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The network's padding mask of ``x`` (True at real tokens), or None where it has none:
+    images, real-valued sequences, or a module outside the network contract."""
+    make = getattr(net, "padding_mask", None)
+    return make(x) if callable(make) else None

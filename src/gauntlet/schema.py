@@ -99,6 +99,7 @@ class TextFileSchema(FormerTextKeys, DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    padding_side: str = "right"
 
 
 @dataclass
@@ -115,6 +116,47 @@ class HFSchema(FormerTextKeys, DataSchema):
     tokenizer: str = "word"
     max_vocab: int = 20000
     min_freq: int = 1
+    # image datasets (an image column, no text column): decoded as data=image_folder decodes
+    image_column: str = "image"
+    size: Optional[int] = None
+    channels: Optional[int] = None
+    on_bad_file: str = "refuse"
+    # auto: one tensor per split when the encoded set fits under cache_limit_mb, else batches
+    # gathered from the memory-mapped Arrow tables (cache=arrow)
+    cache: str = "auto"
+    cache_limit_mb: int = 2048
+    # processes for Dataset.map's tokenizing; DataLoader workers gathering (decoding) batches
+    num_proc: int = 1
+    num_workers: int = 0
+    padding_side: str = "right"
+
+
+@dataclass
+class ImageFolderSchema(DataSchema):
+    root: str = MISSING
+    # null: keep each image's own size (all must agree); N: resize and centre-crop to N x N
+    size: Optional[int] = None
+    # null: read from the images (all must agree); 1 greyscale, 3 RGB converts every image
+    channels: Optional[int] = None
+    # null: the sorted class folder names; a list fixes the class -> index map
+    classes: Optional[list[str]] = None
+    on_bad_file: str = "refuse"
+    # auto: memory when the decoded set fits under cache_limit_mb, else stream
+    cache: str = "auto"
+    cache_limit_mb: int = 2048
+    num_workers: int = 0
+    pin_memory: bool = True
+
+
+@dataclass
+class ShardsSchema(DataSchema):
+    path: str = MISSING
+    num_workers: int = 0
+    pin_memory: bool = True
+    # explain, attack, eval's test_x/test_y: a seeded sample of the test split of this size
+    eval_sample: int = 1024
+    # fsspec options for a remote path (s3://, gs://, ...), passed to fsspec.open
+    storage_options: Optional[dict[str, Any]] = None
 
 
 # -- model -----------------------------------------------------------------------------------
@@ -281,6 +323,8 @@ SCHEMAS = {
     ("schema/data", "hf"): HFSchema,
     ("schema/data", "concat"): ConcatSchema,
     ("schema/data", "arrays"): ArraysSchema,
+    ("schema/data", "image_folder"): ImageFolderSchema,
+    ("schema/data", "shards"): ShardsSchema,
     ("schema/model", "base"): ModelSchema,
     ("schema/net", "cnn"): CNNSchema,
     ("schema/net", "rnn"): RNNSchema,

@@ -401,6 +401,8 @@ def describe(
         "num_params": count_parameters(module.net),
         "data_sizes": datamodule.sizes(),
         "data_fingerprint": datamodule.fingerprint(),
+        # labels mean these classes; eval on other data is checked against the checkpoint's map
+        "class_map": {name: i for i, name in enumerate(datamodule.spec.class_names or ())},
         # CPU results depend on the thread count (the order of reductions): reproduce sets it
         "threads": torch.get_num_threads(),
     }

@@ -105,6 +105,16 @@ class RNGState(pl.Callback):
         self._saved_order = checkpoint.get(DATA_ORDER_KEY)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore(trainer)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # a run resumed in the middle of an epoch starts no epoch (Lightning calls no
+        # on_train_epoch_start): the states go back before its first batch instead
+        self._restore(trainer)
+
+    def _restore(self, trainer: pl.Trainer) -> None:
         if self._pending is None:
             return
         restore_rng(self._pending)

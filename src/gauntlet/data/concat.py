@@ -53,6 +53,13 @@ def _describe(spec: InputSpec) -> str:
     return f"{spec.describe()}{names}"
 
 
+_STREAMED = (
+    "data.datasets[{i}]: {name} streams its data, and data=concat joins splits held in "
+    "memory. Pack the parts into one set of shards instead: gauntlet data pack --to DIR "
+    "data=concat ... (with data.cache=memory on image folders that fit)"
+)
+
+
 class ConcatDataModule(InMemoryDataModule):
     """The parts' train, val and test splits joined; batching, seeds and subsets as any other."""
 
@@ -62,6 +69,8 @@ class ConcatDataModule(InMemoryDataModule):
         if len(parts) < 1:
             raise GauntletError("data.datasets: expected a list of at least one datamodule")
         for i, part in enumerate(parts):
+            if hasattr(type(part), "stream_split") and not isinstance(part, InMemoryDataModule):
+                raise GauntletError(_STREAMED.format(i=i, name=type(part).__name__))
             if not isinstance(part, InMemoryDataModule):
                 raise GauntletError(
                     f"data.datasets[{i}]: expected a datamodule node with a _target_ "
@@ -73,8 +82,10 @@ class ConcatDataModule(InMemoryDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        for part in self.parts:
+        for i, part in enumerate(self.parts):
             part.setup(stage)
+            if not part.splits:  # an image folder too large for memory streams its files
+                raise GauntletError(_STREAMED.format(i=i, name=type(part).__name__))
         specs = [part.spec for part in self.parts]
         check_compatible(specs)
         vocab, remaps = self._merged_vocab(specs)

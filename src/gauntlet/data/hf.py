@@ -9,17 +9,33 @@ Tokenising is ``TextDataModule``'s: a word vocabulary of the training split, or 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
-from gauntlet.data.text import TextDataModule
+from gauntlet.data import epoch_plan
+from gauntlet.data.base import (
+    Split,
+    check_not_empty,
+    check_subset,
+    stratified_split,
+    stratified_subset,
+)
+from gauntlet.data.images import BadImage, check_on_bad_file, decode
+from gauntlet.data.resumable import ResumableBatches, trainer_hooks
+from gauntlet.data.spec import InputSpec
+from gauntlet.data.text import TextDataModule, make_tokenizer, pad_rows, report_truncation
 from gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)
 
 VAL_NAMES = ("validation", "valid", "val", "dev")
+CACHES = ("auto", "memory", "arrow")
 EXTRA = "pip install 'gauntlet[hf]'"
 
 
@@ -49,9 +65,34 @@ class HFDataModule(TextDataModule):
         train_split: str = "train",
         val_split: str | None = None,
         test_split: str | None = None,
+        image_column: str = "image",
+        size: int | None = None,
+        channels: int | None = None,
+        on_bad_file: str = "refuse",
+        cache: str = "auto",
+        cache_limit_mb: int = 2048,
+        num_proc: int = 1,
+        num_workers: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if cache not in CACHES:
+            raise GauntletError(
+                f"data.cache={cache!r}: choose auto (memory when the encoded set fits under "
+                "data.cache_limit_mb), memory or arrow (batches read from the Arrow tables)"
+            )
+        for key, value in (("num_proc", num_proc), ("num_workers", num_workers + 1)):
+            if value < 1:
+                raise GauntletError(f"data.{key}={value}: expected a whole number >= 1")
+        self.image_column, self.size, self.channels = image_column, size, channels
+        self.on_bad_file = check_on_bad_file(on_bad_file)
+        self.cache, self.cache_limit_mb = cache, cache_limit_mb
+        self.num_proc, self.num_workers = num_proc, num_workers
+        self.image_mode = False
+        self.path_taken: str | None = None
+        self.tables: dict[str, Any] = {}
+        self.labels: dict[str, np.ndarray] = {}
+        self.shape: tuple[int, ...] = ()
         if (path is None) == (name is None):
             raise GauntletError(
                 "data=hf needs exactly one of data.path (a folder written by save_to_disk) "
@@ -116,14 +157,18 @@ class HFDataModule(TextDataModule):
                     out[role] = loaded[found]
         return out
 
-    def read_texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
+    def labelled_splits(self, columns: tuple[str, ...]) -> dict[str, tuple[Any, np.ndarray]]:
+        """train/val/test -> (Dataset without its unlabelled rows, label ids); sets ``classes``.
+
+        The Datasets stay memory-mapped Arrow tables; rows are chosen with ``select``."""
         splits = self.pick_splits(self.open())
         for role, ds in splits.items():
-            missing = [c for c in (self.text_column, self.label_column) if c not in ds.column_names]
+            missing = [c for c in (*columns, self.label_column) if c not in ds.column_names]
             if missing:
                 raise GauntletError(
-                    f"data.text_column/data.label_column: the {role} split has no column "
-                    f"{missing[0]!r}; its columns are {ds.column_names}"
+                    f"data.{'image' if self.image_mode else 'text'}_column/data.label_column: "
+                    f"the {role} split has no column {missing[0]!r}; its columns are "
+                    f"{ds.column_names}"
                 )
         feature = splits["train"].features[self.label_column]
         names = getattr(feature, "names", None)  # a ClassLabel knows its class names
@@ -158,11 +203,319 @@ class HFDataModule(TextDataModule):
             keep = np.flatnonzero(y >= 0)
             if len(keep) < len(y):
                 log.warning("data=hf: dropping %d unlabelled rows of %s", len(y) - len(keep), role)
-            texts = ds[self.text_column]
-            out[role] = ([str(texts[i]) for i in keep], y[keep])
+                ds = ds.select(keep)
+            out[role] = (ds, y[keep])
         log.info(
             "data=hf: %s, splits %s",
             self.path or self.name,
-            {role: len(t) for role, (t, _) in out.items()},
+            {role: len(y) for role, (_, y) in out.items()},
         )
         return out
+
+    def read_texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
+        splits = self.labelled_splits((self.text_column,))
+        return {
+            role: ([str(t) for t in ds[self.text_column]], y) for role, (ds, y) in splits.items()
+        }
+
+    # -- the Arrow path: batches gathered from the memory-mapped tables ----------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits or self.tables:
+            return
+        train = self.pick_splits(self.open())["train"]
+        columns = train.column_names
+        self.image_mode = self.image_column in columns and self.text_column not in columns
+        parts = self.carve(
+            self.labelled_splits((self.image_column if self.image_mode else self.text_column,))
+        )
+        rows = sum(len(y) for _, y in parts.values())
+        if self.image_mode:
+            self.tables = {role: self._image_table(ds) for role, (ds, _) in parts.items()}
+            self.labels = {role: y for role, (_, y) in parts.items()}
+            self.shape = self._probe()
+            sample_bytes = int(np.prod(self.shape)) * 4
+        else:
+            sample_bytes = self.max_length * 8
+        encoded_mb = rows * sample_bytes / 2**20
+        if self.cache == "auto":
+            fits = encoded_mb <= self.cache_limit_mb
+            self.path_taken = "memory" if fits else "arrow"
+            why = (
+                f"the {'decoded' if self.image_mode else 'encoded'} set ({encoded_mb:,.0f} MB) "
+                + ("fits under" if fits else "exceeds")
+                + f" data.cache_limit_mb={self.cache_limit_mb}"
+            )
+        else:
+            self.path_taken, why = self.cache, f"data.cache={self.cache}"
+        log.info("data=hf: %d rows; path %s: %s", rows, self.path_taken, why)
+        if self.path_taken == "memory" and not self.image_mode:
+            self.tables = {}
+            super().setup(stage)  # the texts tokenized into one tensor per split
+            return
+        if self.synthesizer is not None and self.path_taken == "arrow":
+            raise GauntletError(
+                "synthesize= fits a generator on the whole training split in memory; use "
+                "data.cache=memory, or drop synthesize"
+            )
+        if not self.image_mode:
+            self.tokenizer = make_tokenizer(self.tokenizer_name, self.max_vocab, self.min_freq)
+            self.tokenizer.fit(_texts(parts["train"][0], self.text_column))
+            self.tables = {
+                role: tokenize_split(
+                    ds,
+                    self.tokenizer,
+                    self.text_column,
+                    self.max_length,
+                    self.num_proc,
+                    self.padding_side,
+                )
+                for role, (ds, _) in parts.items()
+            }
+            lengths = np.concatenate([table["length"] for table in self.tables.values()])
+            self.data_metrics = report_truncation(lengths, self.max_length)
+            self.labels = {role: y for role, (_, y) in parts.items()}
+        self._spec = self.make_spec({})
+        if self.path_taken == "memory":  # decoded images, held as tensors from here on
+            self.splits = {
+                role: Split(*self._gather(role, np.arange(len(self.labels[role]))))
+                for role in self.tables
+            }
+            self.tables = {}
+        log.info("data: %s; sizes %s", self._spec.describe(), self.sizes())
+
+    def carve(self, parts: dict[str, tuple[Any, np.ndarray]]) -> dict[str, tuple[Any, np.ndarray]]:
+        """Missing val/test from train, then the fraction, with the seeds of every datamodule."""
+        ds, y = parts["train"]
+        for role, share, seed in (
+            ("test", self.test_fraction, self.split_seed),
+            ("val", self.val_fraction, self.split_seed + 1),
+        ):
+            if role not in parts:
+                keep, out = stratified_split(y, share, seed)
+                parts[role] = (ds.select(out), y[out])
+                ds, y = ds.select(keep), y[keep]
+        check_subset(self.fraction, self.samples_per_class)
+        if self.fraction < 1.0 or self.samples_per_class is not None:
+            keep = stratified_subset(y, self.fraction, self.samples_per_class, self.split_seed + 2)
+            ds, y = ds.select(keep), y[keep]
+        parts["train"] = (ds, y)
+        check_not_empty({role: (None, y) for role, (_, y) in parts.items()})
+        return parts
+
+    def _image_table(self, ds: Any) -> Any:
+        """The image column as encoded bytes (decoded here, as image_folder decodes files)."""
+        datasets = import_datasets()
+        ds = ds.select_columns([self.image_column])
+        return ds.cast_column(self.image_column, datasets.Image(decode=False))
+
+    def _probe(self) -> tuple[int, ...]:
+        table = self.tables["train"]
+        for i in range(len(table)):
+            try:
+                cell = table[i][self.image_column]
+                return decode_cell(cell, self.size, self.channels, f"data=hf train row {i}").shape
+            except BadImage:
+                continue
+        raise GauntletError(f"data.path={self.path}: no training image could be read")
+
+    def rows(self, role: str) -> ArrowRows:
+        return ArrowRows(
+            role,
+            self.tables[role],
+            self.labels[role],
+            self.image_column if self.image_mode else None,
+            self.size,
+            self.channels,
+            self.shape,
+            self.on_bad_file,
+        )
+
+    def _gather(self, role: str, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.rows(role).gather(rows)
+
+    def make_spec(self, splits: dict[str, Split]) -> InputSpec:
+        if not self.image_mode:
+            return super().make_spec(splits)
+        return InputSpec(
+            modality="image",
+            shape=tuple(self.shape),
+            num_classes=len(self.classes),
+            value_range=(0.0, 1.0),
+            class_names=tuple(self.classes),
+        )
+
+    def sizes(self) -> dict[str, int]:
+        if not self.tables:
+            return super().sizes()
+        return {role: len(y) for role, y in self.labels.items()}
+
+    def fingerprint(self) -> str:
+        if not self.tables:
+            return super().fingerprint()
+        h = hashlib.sha256()
+        for role in ("train", "val", "test"):
+            # map's cache files are named for what made them: the data and the tokenizer
+            files = [f["filename"] for f in self.tables[role].cache_files]
+            h.update(f"{role}|{len(self.tables[role])}|{files}".encode())
+            h.update(self.labels[role].tobytes())
+        return h.hexdigest()[:16]
+
+    def stream_split(self, name: str, chunk: int):
+        """A split in row order, ``chunk`` rows at a time, as numpy arrays (``data pack``)."""
+        n = len(self.labels[name])
+        for start in range(0, n, chunk):
+            x, y = self._gather(name, np.arange(start, min(n, start + chunk)))
+            yield x.numpy(), y.numpy()
+
+    def _test_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not hasattr(self, "_sample"):
+            n = len(self.labels["test"])
+            pick = np.sort(np.random.default_rng(self.split_seed).permutation(n)[:1024])
+            self._sample = self._gather("test", pick)
+        return self._sample
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        return self._test_sample()[0] if self.tables else super().test_x
+
+    @property
+    def test_y(self) -> torch.Tensor:
+        return self._test_sample()[1] if self.tables else super().test_y
+
+    def _loader(self, name: str, train: bool):
+        self.setup()
+        if not self.tables:
+            return super()._loader(name, train)
+        n = len(self.labels[name])
+        epoch, progress, rank, world = trainer_hooks(self.trainer)
+        size = self.batch_size if train else self.eval_batch_size
+
+        def batches(e: int) -> list[np.ndarray]:
+            return epoch_plan.sample_batches(n, size, self.seed, e, rank, world, train)
+
+        def make(e: int, skip: int) -> DataLoader:
+            return DataLoader(
+                self.rows(name),
+                batch_sampler=[b.tolist() for b in batches(e)[skip:]],
+                num_workers=self.num_workers,
+                collate_fn=_as_is,
+                pin_memory=torch.cuda.is_available(),
+            )
+
+        if not train:
+            return _Sized(lambda: make(0, 0), len(batches(0)))
+        layout = f"{self.fingerprint()}:{n}"
+        return ResumableBatches(
+            make, lambda e: len(batches(e)), epoch, progress, self.seed, layout, "data=hf"
+        )
+
+
+def tokenize_split(
+    ds: Any,
+    tokenizer: Any,
+    text_column: str,
+    max_length: int,
+    num_proc: int,
+    padding_side: str = "right",
+) -> Any:
+    """A split's texts as fixed-length token ids (column ``input_ids``, cut and padded on
+    ``padding_side`` as the in-memory path does) and each text's whole length (column
+    ``length``, for the truncation count), by ``Dataset.map``: batched, ``num_proc``
+    processes, cached by datasets beside the data (a second run with the same tokenizer reads
+    the cache instead of tokenizing again)."""
+    pad = tokenizer.pad_id
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        rows = tokenizer.encode([str(t) for t in batch[text_column]])
+        ids = pad_rows(rows, max_length, pad, padding_side)
+        return {"input_ids": ids.tolist(), "length": [len(row) for row in rows]}
+
+    encoded = ds.map(
+        encode,
+        batched=True,
+        batch_size=1000,
+        num_proc=num_proc if num_proc > 1 else None,
+        remove_columns=ds.column_names,
+        desc="tokenizing",
+    )
+    return encoded.with_format("numpy")
+
+
+def _texts(ds: Any, column: str):
+    """The texts of a split, read a thousand rows at a time (for fitting a word vocabulary)."""
+    for batch in ds.select_columns([column]).iter(batch_size=1000):
+        yield from (str(t) for t in batch[column])
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+def decode_cell(cell: dict, size: int | None, channels: int | None, where: str) -> np.ndarray:
+    """An image cell of a Hugging Face dataset ({"bytes", "path"}), decoded as image_folder
+    decodes a file."""
+    return decode(cell.get("bytes") or cell.get("path"), size, channels, where)
+
+
+class ArrowRows(torch.utils.data.Dataset):
+    """One split's rows, gathered a batch at a time (the DataLoader calls ``__getitems__``):
+    token ids from the tokenized table, or images decoded from their bytes. Holds only the
+    memory-mapped table and the labels, so it travels to DataLoader workers cheaply."""
+
+    def __init__(
+        self,
+        role: str,
+        table: Any,
+        labels: np.ndarray,
+        image_column: str | None,
+        size: int | None,
+        channels: int | None,
+        shape: tuple[int, ...],
+        on_bad_file: str,
+    ) -> None:
+        self.role, self.table, self.labels = role, table, labels
+        self.image_column, self.size, self.channels = image_column, size, channels
+        self.shape, self.on_bad_file = shape, on_bad_file
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.gather(np.asarray(rows, dtype=np.int64))
+
+    def gather(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = rows.tolist()
+        if self.image_column is None:
+            x = torch.as_tensor(np.asarray(self.table[idx]["input_ids"], dtype=np.int64))
+            return x, torch.as_tensor(self.labels[rows])
+        xs, ys = [], []
+        for i, cell in zip(idx, self.table[idx][self.image_column], strict=True):
+            where = f"data=hf {self.role} row {i}"
+            try:
+                x = decode_cell(cell, self.size, self.channels, where)
+            except BadImage as err:
+                if self.on_bad_file == "refuse":
+                    raise GauntletError(f"{err}; data.on_bad_file=skip leaves it out") from err
+                log.warning("skipping %s", err)
+                continue
+            if x.shape != self.shape:
+                raise GauntletError(
+                    f"{where}: the image decodes to {x.shape}, the first one to {self.shape}; "
+                    "set data.size=N and data.channels=1|3 so that every image agrees"
+                )
+            xs.append(x)
+            ys.append(self.labels[i])
+        if not xs:
+            return torch.zeros((0, *self.shape)), torch.zeros(0, dtype=torch.long)
+        return torch.from_numpy(np.stack(xs)), torch.as_tensor(np.asarray(ys, dtype=np.int64))
+
+
+class _Sized:
+    def __init__(self, make, length: int) -> None:
+        self.make, self.length = make, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        return iter(self.make())

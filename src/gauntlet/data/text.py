@@ -9,6 +9,12 @@ carved from it) and encodes every split. ``data.tokenizer`` chooses it:
   ``transformers`` tokenizer where that package is installed.
 
 ``TextFileDataModule`` reads a local CSV (with a header) or JSONL file of ``text,label`` rows.
+
+Sequences are cut to ``max_length`` tokens and padded with the tokenizer's padding id, on the
+right by default (``padding_side``); the networks read a padding mask, so the side changes
+nothing they compute. Cutting is never silent: the share of samples cut is the run's metric
+``data/truncated_frac``, and a warning names ``data.max_length`` when it passes
+``TRUNCATION_WARNING``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +38,11 @@ log = logging.getLogger(__name__)
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
+PADDING_SIDES = ("right", "left")
+# above this share of cut samples the run warns: a few long outliers are expected, more means
+# the texts' ends are lost to the model
+TRUNCATION_WARNING = 0.05
+TRUNCATED_METRIC = "data/truncated_frac"
 
 
 def tokenize(text: str) -> list[str]:
@@ -56,8 +68,9 @@ class WordVocabulary:
         self.vocab = [PAD, UNK, *common]
         self._ids = {t: i for i, t in enumerate(self.vocab)}
 
-    def encode(self, texts: list[str], max_len: int) -> list[list[int]]:
-        return [[self._ids.get(t, 1) for t in tokenize(text)[:max_len]] for text in texts]
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Every text's ids, whole: cutting to length is the datamodule's, so it is counted."""
+        return [[self._ids.get(t, 1) for t in tokenize(text)] for text in texts]
 
     @property
     def vocab_size(self) -> int:
@@ -127,8 +140,9 @@ class PretrainedTokenizer:
     def fit(self, texts: list[str]) -> None:
         """Nothing to learn: the vocabulary came with the tokenizer."""
 
-    def encode(self, texts: list[str], max_len: int) -> list[list[int]]:
-        return [ids[:max_len] for ids in self._encode(texts)]
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Every text's ids, whole: cutting to length is the datamodule's, so it is counted."""
+        return [list(ids) for ids in self._encode(texts)]
 
 
 def make_tokenizer(
@@ -137,6 +151,56 @@ def make_tokenizer(
     if name == "word":
         return WordVocabulary(max_vocab, min_freq)
     return PretrainedTokenizer(name)
+
+
+# -- fixed length: cut, counted, padded -------------------------------------------------------
+
+
+def truncated_fraction(lengths: Sequence[int] | np.ndarray, max_length: int) -> float:
+    """The share of samples whose token count ``lengths`` exceeds ``max_length`` (0 for none)."""
+    lengths = np.asarray(lengths)
+    return float((lengths > max_length).mean()) if lengths.size else 0.0
+
+
+def report_truncation(
+    lengths: Sequence[int] | np.ndarray, max_length: int, key: str = "data.max_length"
+) -> dict[str, float]:
+    """``{"data/truncated_frac": share}`` of samples longer than ``max_length``, logged, and a
+    warning naming ``key`` when the share passes ``TRUNCATION_WARNING``."""
+    lengths = np.asarray(lengths)
+    share = truncated_fraction(lengths, max_length)
+    if share > TRUNCATION_WARNING:
+        log.warning(
+            "%s=%d cuts %.1f%% of the samples (%d of %d; the longest has %d tokens): their ends "
+            "are never read. Raise %s (the 95th percentile is %d tokens)",
+            key,
+            max_length,
+            100 * share,
+            int((lengths > max_length).sum()),
+            lengths.size,
+            int(lengths.max()),
+            key,
+            int(np.percentile(lengths, 95)),
+        )
+    elif share > 0:
+        log.info("%s=%d cuts %.2f%% of the samples", key, max_length, 100 * share)
+    return {TRUNCATED_METRIC: share}
+
+
+def pad_rows(
+    rows: list[list[int]], max_length: int, pad_id: int, side: str = "right"
+) -> torch.Tensor:
+    """(N, max_length) ids: each row cut to ``max_length`` and padded with ``pad_id`` on ``side``."""
+    out = torch.full((len(rows), max_length), pad_id, dtype=torch.long)
+    for i, ids in enumerate(rows):
+        ids = ids[:max_length]
+        if not ids:
+            continue
+        if side == "left":
+            out[i, max_length - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        else:
+            out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
 
 
 # -- the shared datamodule -------------------------------------------------------------------
@@ -152,9 +216,16 @@ class TextDataModule(InMemoryDataModule):
         tokenizer: str = "word",
         max_vocab: int = 20000,
         min_freq: int = 1,
+        padding_side: str = "right",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if padding_side not in PADDING_SIDES:
+            raise GauntletError(
+                f"data.padding_side={padding_side!r}: choose one of {', '.join(PADDING_SIDES)}"
+            )
+        self.padding_side = padding_side
+        self.data_metrics: dict[str, float] = {}
         self.max_length, self.max_vocab, self.min_freq = max_length, max_vocab, min_freq
         self.tokenizer_name = tokenizer
         self.tokenizer: WordVocabulary | PretrainedTokenizer | None = None
@@ -180,14 +251,13 @@ class TextDataModule(InMemoryDataModule):
         self.tokenizer = make_tokenizer(self.tokenizer_name, self.max_vocab, self.min_freq)
         self.tokenizer.fit([self._texts[i] for i in self.splits["train"].x.tolist()])
         pad = self.tokenizer.pad_id
+        lengths: list[int] = []
         for name, split in self.splits.items():
-            rows = self.tokenizer.encode(
-                [self._texts[i] for i in split.x.tolist()], self.max_length
-            )
-            encoded = torch.full((len(split), self.max_length), pad, dtype=torch.long)
-            for row, ids in enumerate(rows):
-                encoded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            rows = self.tokenizer.encode([self._texts[i] for i in split.x.tolist()])
+            lengths.extend(len(ids) for ids in rows)
+            encoded = pad_rows(rows, self.max_length, pad, self.padding_side)
             self.splits[name] = Split(encoded, split.y)
+        self.data_metrics = report_truncation(lengths, self.max_length)
         self._spec = self.make_spec(self.splits)
 
     @property

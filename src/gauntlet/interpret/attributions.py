@@ -4,6 +4,11 @@ Gradient methods (integrated gradients, saliency) explain the true class's logit
 choice that keeps them clear of the softmax's saturation; the perturbation methods (Lime, Kernel
 SHAP) fit a surrogate to the true class's probability, a bounded output a linear model can fit.
 Every method returns a tensor shaped like ``net.embed(x)``.
+
+Token inputs carry their padding mask (``net.padding_mask(x)``) into every call of the network,
+and padding gets zero attribution: padding is not part of the text, whatever a network makes
+of it. Lime and Kernel SHAP switch a sample's padding on and off as one group, so their samples
+go to the real tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from captum.attr import IntegratedGradients, KernelShap, Lime, Saliency
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
-from gauntlet.inference import backward_through_rnn, device_of, evaluating
+from gauntlet.inference import backward_through_rnn, device_of, evaluating, padding_mask
 from gauntlet.interpret.features import baseline, group_mask
 
 if TYPE_CHECKING:
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# a method gets (net, e, base, y, spec, **options) and returns attributions shaped like e
+# a method gets (net, e, base, y, spec, mask, **options) and returns attributions shaped like e
 Method = Callable[..., Tensor]
 METHODS: dict[str, Method] = {}
 OPTIONS: dict[str, tuple[str, ...]] = {}
@@ -72,14 +77,24 @@ def attribute(
     with evaluating(net), backward_through_rnn(net), torch.random.fork_rng(devices=devices):
         if seed is not None:
             torch.manual_seed(int(seed))
+        mask = padding_mask(net, x)
         with torch.no_grad():
             e = net.embed(x).detach()
         base = baseline(net, x, spec)
-        return METHODS[method](net, e, base, y, spec, **opts).detach()
+        attr = METHODS[method](net, e, base, y, spec, mask, **opts).detach()
+    if mask is not None:
+        attr = attr * mask.unsqueeze(-1).to(attr.dtype)
+    return attr
 
 
-def probabilities(net: nn.Module) -> Callable[[Tensor], Tensor]:
-    return lambda e: torch.softmax(net.forward_embedded(e), dim=-1)
+def forward_args(mask: Tensor | None) -> tuple[Tensor, ...] | None:
+    """The mask as Captum's extra argument of the forward function (expanded with the inputs
+    when a method batches several perturbations of one input)."""
+    return (mask,) if mask is not None else None
+
+
+def probabilities(net: nn.Module) -> Callable[..., Tensor]:
+    return lambda e, *mask: torch.softmax(net.forward_embedded(e, *mask), dim=-1)
 
 
 @register("integrated_gradients", ("n_steps", "internal_batch_size"))
@@ -89,18 +104,28 @@ def integrated_gradients(
     base: Tensor,
     y: Tensor,
     spec: InputSpec,
+    mask: Tensor | None,
     n_steps: int = 32,
     internal_batch_size: int = 512,
 ) -> Tensor:
     ig = IntegratedGradients(net.forward_embedded)
     return ig.attribute(
-        e, baselines=base, target=y, n_steps=n_steps, internal_batch_size=internal_batch_size
+        e,
+        baselines=base,
+        target=y,
+        additional_forward_args=forward_args(mask),
+        n_steps=n_steps,
+        internal_batch_size=internal_batch_size,
     )
 
 
 @register("saliency", ())
-def saliency(net: nn.Module, e: Tensor, base: Tensor, y: Tensor, spec: InputSpec) -> Tensor:
-    return Saliency(net.forward_embedded).attribute(e.requires_grad_(), target=y, abs=True)
+def saliency(
+    net: nn.Module, e: Tensor, base: Tensor, y: Tensor, spec: InputSpec, mask: Tensor | None
+) -> Tensor:
+    return Saliency(net.forward_embedded).attribute(
+        e.requires_grad_(), target=y, abs=True, additional_forward_args=forward_args(mask)
+    )
 
 
 def _per_sample(
@@ -109,6 +134,7 @@ def _per_sample(
     base: Tensor,
     y: Tensor,
     spec: InputSpec,
+    mask: Tensor | None,
     n_samples: int,
     perturbations_per_eval: int,
     patch: int | None,
@@ -119,17 +145,27 @@ def _per_sample(
     # one surrogate per sample; looping here rather than inside Captum keeps its warning quiet
     with torch.no_grad():
         for i in range(e.shape[0]):
+            one_mask = mask[i : i + 1] if mask is not None else None
             out.append(
                 explainer.attribute(
                     e[i : i + 1],
                     baselines=base[i : i + 1],
                     target=y[i : i + 1],
-                    feature_mask=groups,
+                    additional_forward_args=forward_args(one_mask),
+                    feature_mask=groups if one_mask is None else token_groups(one_mask, e),
                     n_samples=n_samples,
                     perturbations_per_eval=perturbations_per_eval,
                 )
             )
     return torch.cat(out)
+
+
+def token_groups(mask: Tensor, like: Tensor) -> Tensor:
+    """Lime/SHAP groups of one padded sample (1, T, D): each real token its own, the padding
+    one more."""
+    real = mask[0]
+    ids = torch.where(real, torch.cumsum(real, 0) - 1, real.sum())  # (T,)
+    return ids[None, :, None].expand_as(like[:1]).contiguous()
 
 
 @register("lime", ("n_samples", "perturbations_per_eval", "patch", "window"))
@@ -139,6 +175,7 @@ def lime(
     base: Tensor,
     y: Tensor,
     spec: InputSpec,
+    mask: Tensor | None,
     n_samples: int = 200,
     perturbations_per_eval: int = 50,
     patch: int | None = None,
@@ -148,7 +185,7 @@ def lime(
     # zeroes about half of the 16 patches, which leaves their order in the ranking to ties
     explainer = Lime(probabilities(net), interpretable_model=SkLearnRidge(alpha=1.0))
     return _per_sample(
-        explainer, e, base, y, spec, n_samples, perturbations_per_eval, patch, window
+        explainer, e, base, y, spec, mask, n_samples, perturbations_per_eval, patch, window
     )
 
 
@@ -159,6 +196,7 @@ def kernel_shap(
     base: Tensor,
     y: Tensor,
     spec: InputSpec,
+    mask: Tensor | None,
     n_samples: int = 200,
     perturbations_per_eval: int = 50,
     patch: int | None = None,
@@ -166,5 +204,5 @@ def kernel_shap(
 ) -> Tensor:
     explainer = KernelShap(probabilities(net))
     return _per_sample(
-        explainer, e, base, y, spec, n_samples, perturbations_per_eval, patch, window
+        explainer, e, base, y, spec, mask, n_samples, perturbations_per_eval, patch, window
     )

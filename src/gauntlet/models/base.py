@@ -6,9 +6,17 @@ tensor: identity for images and sequences, an embedding lookup for tokens (which
 (T, D) sequence). Attacks, attributions and mixup all work on that embedded input, so they treat
 every modality the same way. gauntlet's CNN, RNN and Transformer subclass :class:`Network`; any
 other module is seen through :class:`ContractNetwork`.
+
+Token batches are padded to a fixed length. ``padding_mask(x)`` (True at real tokens, from
+``spec.pad_id``) is taken from the ids before they are embedded and handed to
+``forward_embedded(e, mask)``, so every caller that works on the embedded input (explain,
+attack, mixup) passes the same mask, and each network reads only the real positions. Images and
+real-valued sequences have no padding: their mask is None.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
@@ -42,17 +50,52 @@ class Network(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedding(x) if self.embedding is not None else x
 
-    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+    def padding_mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(B, T) booleans, True at real tokens; None for images and sequences."""
+        return padding_mask(x, self.spec)
+
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_embedded(self.embed(x))
+        return self.forward_embedded(self.embed(x), self.padding_mask(x))
 
-    def run_block(self, block: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    def run_block(self, block: nn.Module, h: torch.Tensor, *args: object, **kwargs: object):
         # activation checkpointing trades a second forward pass for not storing activations
         if self.checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, h, use_reentrant=False)
-        return block(h)
+            return checkpoint(block, h, *args, use_reentrant=False, **kwargs)
+        return block(h, *args, **kwargs)
+
+
+def padding_mask(x: torch.Tensor, spec: InputSpec) -> torch.Tensor | None:
+    """True where ``x`` holds a real token, for token ids; None for any other input.
+
+    A sample with no real token at all (an empty text) keeps its first position, so that
+    every network has something to read and no attention row is left without a key.
+    """
+    if spec.modality != "tokens":
+        return None
+    mask = x != spec.pad_id
+    mask[:, 0] |= ~mask.any(dim=1)
+    return mask
+
+
+def real_first(e: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``e`` (B, T, D) with each sample's real steps moved to the front, in their order.
+
+    Left-padded, right-padded and gapped samples all become right-padded, so a network reads
+    a text the same way whichever side its padding is on. Returns the moved input and its mask.
+    """
+    # a stable sort of "is padding" keeps the real tokens in order, padding after them
+    order = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)  # (B, T)
+    moved = e.gather(1, order.unsqueeze(-1).expand_as(e))
+    return moved, mask.gather(1, order)
+
+
+def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean of ``h`` (B, T, D) over the steps where ``mask`` (B, T) is True."""
+    weights = mask.unsqueeze(-1).to(h.dtype)
+    return (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
 class ContractNetwork(Network):
@@ -72,6 +115,8 @@ class ContractNetwork(Network):
                 "(forward(x) == forward_embedded(embed(x))), or neither"
             )
         self.own_embed = all(has)
+        # a user's forward_embedded that takes no mask is called without one
+        self.takes_mask = self.own_embed and accepts_mask(inner.forward_embedded)
         if spec.modality == "tokens" and not self.own_embed:
             raise GauntletError(
                 f"model.net._target_={target}: the data are token ids {tuple(spec.shape)} "
@@ -101,8 +146,21 @@ class ContractNetwork(Network):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner.embed(x) if self.own_embed else x
 
-    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
-        return self.inner.forward_embedded(e) if self.own_embed else self.inner(e)
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.own_embed:
+            return self.inner(e)
+        if self.takes_mask:
+            return self.inner.forward_embedded(e, mask=mask)
+        return self.inner.forward_embedded(e)
+
+
+def accepts_mask(fn: object) -> bool:
+    """Whether ``fn`` takes a ``mask`` keyword (by name, or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C extension without a signature
+        return False
+    return any(p.name == "mask" or p.kind == p.VAR_KEYWORD for p in params)
 
 
 def count_parameters(net: nn.Module) -> int:

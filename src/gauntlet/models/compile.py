@@ -33,12 +33,12 @@ def compile_network(net: Network) -> None:
         return
     state = {"fn": compiled, "first": True}
 
-    def first_call(self_net: Network, e: torch.Tensor) -> torch.Tensor:
+    def first_call(self_net: Network, e: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         from torch._dynamo.utils import counters
 
         graphs = counters["stats"]["unique_graphs"]
         started = time.perf_counter()
-        out = compiled(self_net, e)
+        out = compiled(self_net, e, mask)
         state["first"] = False
         if counters["stats"]["unique_graphs"] == graphs:  # Dynamo skipped the function
             state["fn"] = eager
@@ -49,11 +49,13 @@ def compile_network(net: Network) -> None:
             )
         return out
 
-    def forward_embedded(self_net: Network, e: torch.Tensor) -> torch.Tensor:
+    def forward_embedded(
+        self_net: Network, e: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if state["fn"] is eager:
-            return eager(self_net, e)
+            return eager(self_net, e, mask)
         try:
-            return first_call(self_net, e) if state["first"] else compiled(self_net, e)
+            return first_call(self_net, e, mask) if state["first"] else compiled(self_net, e, mask)
         except Exception as err:  # the backend failed to compile: say why, go on eager
             state["fn"] = eager
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -63,7 +65,7 @@ def compile_network(net: Network) -> None:
                 type(err).__name__,
                 first_line,
             )
-            return eager(self_net, e)
+            return eager(self_net, e, mask)
 
     # bound with MethodType so that a deep copy of the network binds to the copy
     net.forward_embedded = types.MethodType(forward_embedded, net)

@@ -1,8 +1,9 @@
 """Mixup and CutMix on embedded batches: mixed inputs and the matching soft targets.
 
-The module calls ``e, target = mixing(e, y, num_classes)`` on the embedded batch (images
-(B, C, H, W); sequences and embedded tokens (B, T, D)), trains on the soft targets and keeps
-measuring accuracy against the hard labels. Each batch is mixed with a shuffled copy of itself,
+The module calls ``e, target, mask = mixing(e, y, num_classes, mask)`` on the embedded batch
+(images (B, C, H, W); sequences and embedded tokens (B, T, D)), trains on the soft targets and
+keeps measuring accuracy against the hard labels. Padded tokens' masks are mixed with them: a
+position is real in the mixed sample where it is real in either of the two. Each batch is mixed with a shuffled copy of itself,
 with a share ``lam ~ Beta(alpha, alpha)`` kept from the original. CutMix pastes a box of the
 partner image (a window of time steps for sequences) and sets ``lam`` to the share actually
 kept. With both on, each batch uses one of them, chosen at random.
@@ -52,25 +53,32 @@ class Mixing:
         return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
     def __call__(
-        self, e: torch.Tensor, y: torch.Tensor, num_classes: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        e: torch.Tensor,
+        y: torch.Tensor,
+        num_classes: int,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The mixed batch, its soft targets, and the padding mask (B, T) of the mixed batch
+        (None where ``mask`` is None)."""
         onehot = F.one_hot(y, num_classes).to(e.dtype if e.is_floating_point() else torch.float)
         if not self.active or e.shape[0] < 2:
-            return e, onehot
+            return e, onehot, mask
         use_cutmix = self.cutmix_alpha > 0 and (self.mixup_alpha == 0 or bool(torch.rand(()) < 0.5))
         alpha = self.cutmix_alpha if use_cutmix else self.mixup_alpha
         lam = torch.distributions.Beta(alpha, alpha).sample()
         perm = torch.randperm(e.shape[0], device=e.device)
         if use_cutmix:
-            e, kept = self._cutmix(e, perm, lam)
+            e, kept, mask = self._cutmix(e, perm, lam, mask)
         else:
             e, kept = lam * e + (1 - lam) * e[perm], float(lam)
-        return e, kept * onehot + (1 - kept) * onehot[perm]
+            mask = mask | mask[perm] if mask is not None else None
+        return e, kept * onehot + (1 - kept) * onehot[perm], mask
 
     @staticmethod
     def _cutmix(
-        e: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor
-    ) -> tuple[torch.Tensor, float]:
+        e: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, float, torch.Tensor | None]:
         mixed = e.clone()
         if e.ndim == 4:  # (B, C, H, W): one box for the batch, as in the CutMix paper
             h, w = e.shape[-2:]
@@ -84,12 +92,15 @@ class Mixing:
             t0, t1 = _span(t, 1.0 - float(lam))
             mixed[:, t0:t1] = e[perm, t0:t1]
             cut = (t1 - t0) / t
+            if mask is not None:
+                mask = mask.clone()
+                mask[:, t0:t1] = mask[perm, t0:t1]
         else:
             raise GauntletError(
                 f"model.cutmix: expected an embedded batch (B, C, H, W) or (B, T, D), "
                 f"got shape {tuple(e.shape)}"
             )
-        return mixed, 1.0 - cut
+        return mixed, 1.0 - cut, mask
 
     def __repr__(self) -> str:
         return f"Mixing(mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha})"

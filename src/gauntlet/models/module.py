@@ -134,18 +134,25 @@ class ClassifierModule(pl.LightningModule):
         logits = self.net(x)
         return self.loss(logits, y), logits, y
 
+    def on_train_start(self) -> None:
+        """Log what the datamodule measured of its data (``data/truncated_frac`` for text)."""
+        measured = getattr(self.trainer.datamodule, "data_metrics", None) or {}
+        if measured:
+            self.log_dict({key: float(value) for key, value in measured.items()})
+
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x, y = batch
         if self.augment is not None:
             x = self.augment(x)
+        mask = self.net.padding_mask(x)  # from the ids, before they are embedded
         e = self.net.embed(x)
         target: torch.Tensor = y
         if self.mixing is not None:
-            e, target = self.mixing(e, y, self.net.spec.num_classes)
+            e, target, mask = self.mixing(e, y, self.net.spec.num_classes, mask)
         if self.adversarial is not None:
-            e = self.adversarial.perturb(self.net, e, y)
-        logits = self.net.forward_embedded(e)
+            e = self.adversarial.perturb(self.net, e, y, mask)
+        logits = self.net.forward_embedded(e, mask)
         loss = self.loss(logits, target)
         self.count_train_batch(loss, logits, y)
         return loss
@@ -188,9 +195,10 @@ class ClassifierModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._train_batches:
             batches, self._train_batches = self._train_batches, []
-            losses = torch.stack([loss for loss, _, _ in batches])
-            predicted = torch.cat([p for _, p, _ in batches])
-            labels = torch.cat([y for _, _, y in batches])
+            # batches restored from a mid-epoch checkpoint come back on the CPU
+            losses = torch.stack([loss.to(self.device) for loss, _, _ in batches])
+            predicted = torch.cat([p.to(self.device) for _, p, _ in batches])
+            labels = torch.cat([y.to(self.device) for _, _, y in batches])
             # weighted, so the reduction over processes gives the mean over all their batches
             self.train_loss.update(losses.float().mean(), weight=len(losses))
             self.train_acc.update((predicted == labels).float().mean(), weight=len(labels))
@@ -258,6 +266,12 @@ class ClassifierModule(pl.LightningModule):
     # -- checkpoints carry the history, so a resumed run keeps its curves -------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gauntlet_history"] = list(self.history)
+        # a checkpoint written mid-epoch keeps the epoch's batches so far, so that a run resumed
+        # from it reports the same training metrics for that epoch
+        checkpoint["gauntlet_train_batches"] = [
+            tuple(t.detach().cpu() for t in batch) for batch in self._train_batches
+        ]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("gauntlet_history", []))
+        self._train_batches = [tuple(b) for b in checkpoint.get("gauntlet_train_batches", [])]

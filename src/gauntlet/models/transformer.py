@@ -1,16 +1,23 @@
 """A pre-norm Transformer encoder; images and sequences are read as patches, tokens through an
-embedding."""
+embedding.
+
+On padded tokens the real ones are moved to the front (``real_first``), so positions count
+from a text's first real token whichever side its padding is on; every layer is given the
+padding as ``src_key_padding_mask``, so no token (the CLS token included) attends to it, and
+mean pooling averages the real tokens only.
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
-from gauntlet.models.base import Network
+from gauntlet.models.base import Network, masked_mean, real_first
 
 
 def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
@@ -144,10 +151,14 @@ class Transformer(Network):
         e = e.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
         return e.reshape(b, (h // p) * (w // p), c * p * p)  # (B, N, C*p*p)
 
-    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:
+            e, mask = real_first(e, mask)
         if self.stem is not None:
             if self.embedded_modality == "image":
                 e = self.stem(e).flatten(2).transpose(1, 2)  # (B, H/p * W/p, D)
+            elif mask is not None:
+                e, mask = self.conv_stem_tokens(e, mask)
             else:
                 e = self.stem(e.transpose(1, 2)).transpose(1, 2)  # (B, T/p, D)
         elif self.embedded_modality == "image":
@@ -158,8 +169,30 @@ class Transformer(Network):
         h = self.proj(e)  # (B, T, D)
         if self.pool == "cls":
             h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
+            if mask is not None:
+                mask = F.pad(mask, (1, 0), value=True)  # the CLS token is always read
         h = self.drop(h + self.pos)
-        for block in self.blocks:
-            h = self.run_block(block, h)
+        if mask is None:
+            for block in self.blocks:
+                h = self.run_block(block, h)
+        else:
+            ignored = ~mask  # (B, T): True where a key is padding
+            for block in self.blocks:
+                h = self.run_block(block, h, src_key_padding_mask=ignored)
         h = self.norm(h)
-        return self.head(h[:, 0] if self.pool == "cls" else h.mean(dim=1))
+        if self.pool == "cls":
+            return self.head(h[:, 0])
+        return self.head(h.mean(dim=1) if mask is None else masked_mean(h, mask))
+
+    def conv_stem_tokens(
+        self, e: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolutional stem on padded tokens: both convolutions read zeros at the
+        padding, and a patch is real when any of its tokens is."""
+        assert self.stem is not None
+        first, act, patches = self.stem
+        m = mask.unsqueeze(1).to(e.dtype)  # (B, 1, T)
+        h = act(first(e.transpose(1, 2) * m)) * m
+        h = patches(h).transpose(1, 2)  # (B, T/p, D)
+        p = self.patch_size
+        return h, F.max_pool1d(m, p, p).squeeze(1) > 0

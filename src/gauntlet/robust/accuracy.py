@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
-from gauntlet.inference import device_of, evaluating
+from gauntlet.inference import device_of, evaluating, padding_mask
 from gauntlet.robust.attacks import check_attack
 
 if TYPE_CHECKING:
@@ -52,12 +52,13 @@ def robust_accuracy(
         for index, start in enumerate(range(0, x.shape[0], batch_size)):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
+            mask = padding_mask(net, xb)
             with torch.no_grad():
                 e = net.embed(xb)
             for eps in eps_list:
-                adv = run_attack(net, e, yb, eps, steps=steps, seed=seed + index)
+                adv = run_attack(net, e, yb, eps, steps=steps, seed=seed + index, mask=mask)
                 with torch.no_grad():
-                    pred = net.forward_embedded(adv).argmax(dim=-1)
+                    pred = net.forward_embedded(adv, mask).argmax(dim=-1)
                 correct[eps] += int((pred == yb).sum())
     metrics = {metric_name(eps): correct[eps] / x.shape[0] for eps in eps_list}
     log.info("%s accuracy under attack: %s", attack, metrics)

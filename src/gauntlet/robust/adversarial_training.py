@@ -12,8 +12,9 @@ from gauntlet.robust.attacks import check_attack
 class AdversarialTraining:
     """Replaces the first ``round(ratio * B)`` samples of an embedded batch by adversarial ones.
 
-    The LightningModule calls ``e = net.embed(x); e = adv.perturb(net, e, y);
-    logits = net.forward_embedded(e)``. The attack runs with the network in its current (training)
+    The LightningModule calls ``e = net.embed(x); e = adv.perturb(net, e, y, mask);
+    logits = net.forward_embedded(e, mask)``, ``mask`` being the padding mask of token batches
+    (None otherwise), so only real tokens are perturbed. The attack runs with the network in its current (training)
     mode and leaves every weight's ``.grad`` untouched. PGD's random start is seeded from
     ``seed`` and a counter of calls, so a seeded run stays reproducible.
     """
@@ -36,13 +37,19 @@ class AdversarialTraining:
         self.attack, self.eps, self.ratio, self.steps, self.seed = attack, eps, ratio, steps, seed
         self.calls = 0
 
-    def perturb(self, net: nn.Module, e: Tensor, y: Tensor) -> Tensor:
+    def perturb(self, net: nn.Module, e: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
         k = round(self.ratio * e.shape[0])
         if k == 0 or self.eps == 0:
             return e
         self.calls += 1
         adv = self.run_attack(
-            net, e[:k], y[:k], self.eps, steps=self.steps, seed=self.seed + self.calls
+            net,
+            e[:k],
+            y[:k],
+            self.eps,
+            steps=self.steps,
+            seed=self.seed + self.calls,
+            mask=mask[:k] if mask is not None else None,
         )
         return torch.cat([adv, e[k:]])
 

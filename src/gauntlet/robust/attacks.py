@@ -2,7 +2,9 @@
 
 For images and sequences ``eps`` is in the data's own units and the result is clamped to the
 spec's ``value_range``; for tokens the attack moves the embeddings (``eps`` in embedding units,
-no clamp). An attack uses the network in whatever mode it is in and takes the gradient with
+no clamp), and only real tokens move: the padding mask (``net.padding_mask(x)``) is passed to
+the network with every perturbed input and keeps padding positions where they are. An attack
+uses the network in whatever mode it is in and takes the gradient with
 respect to the input only (``torch.autograd.grad`` inside Captum), so no weight's ``.grad``
 changes. When ``e`` carries a graph (token embeddings during training), the result is ``e`` plus
 a constant perturbation, so the gradient still reaches the embedding table.
@@ -38,10 +40,20 @@ def bounds(net: nn.Module) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def fgsm(net: nn.Module, e: Tensor, y: Tensor, eps: float, **_: object) -> Tensor:
+def movable(e: Tensor, mask: Tensor | None) -> Tensor | None:
+    """Captum's perturbation mask: 1 on real tokens' embeddings, 0 on padding (None: all move)."""
+    if mask is None:
+        return None
+    return mask.unsqueeze(-1).expand_as(e).to(e.dtype)
+
+
+def fgsm(
+    net: nn.Module, e: Tensor, y: Tensor, eps: float, mask: Tensor | None = None, **_: object
+) -> Tensor:
     """One signed-gradient step of size ``eps`` that raises the loss of the true class ``y``.
 
-    Other keywords (``steps``, ``seed``) are accepted and ignored, so both attacks share a call.
+    ``mask`` is the padding mask of token inputs (None otherwise). Other keywords (``steps``,
+    ``seed``) are accepted and ignored, so both attacks share a call.
     """
     if eps == 0:
         return e
@@ -53,7 +65,13 @@ def fgsm(net: nn.Module, e: Tensor, y: Tensor, eps: float, **_: object) -> Tenso
     # is most of them, and the attack would look weaker than it is
     attack.zero_thresh = 0.0
     with backward_through_rnn(net):
-        adv = attack.perturb(e.detach().requires_grad_(), epsilon=eps, target=y)
+        adv = attack.perturb(
+            e.detach().requires_grad_(),
+            epsilon=eps,
+            target=y,
+            additional_forward_args=(mask,) if mask is not None else None,
+            mask=movable(e, mask),
+        )
     return e + (adv - e.detach()).detach()
 
 
@@ -66,6 +84,7 @@ def pgd(
     alpha: float | None = None,
     random_start: bool = True,
     seed: int = 0,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """``steps`` FGSM steps of size ``alpha`` (default 2.5 eps / steps), projected back into the
     eps-ball after each; the random start is drawn from a generator seeded with ``seed``."""
@@ -90,7 +109,9 @@ def pgd(
             step_size=alpha,
             step_num=steps,
             target=y,
+            additional_forward_args=(mask,) if mask is not None else None,
             random_start=random_start,
+            mask=movable(e, mask),
         )
     return e + (adv - e.detach()).detach()
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
-from gauntlet.inference import device_of, evaluating
+from gauntlet.inference import device_of, evaluating, padding_mask
 from gauntlet.robust.attacks import check_attack
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,13 @@ def transfer_accuracy(
         for index, start in enumerate(range(0, x.shape[0], batch_size)):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
+            mask = padding_mask(source, xb)  # one pad id: the specs are checked to agree
             with torch.no_grad():
                 e = source.embed(xb)  # the same as the target's: checked by check_pair
             for eps in eps_list:
-                adv = run_attack(source, e, yb, eps, steps=steps, seed=seed + index)
+                adv = run_attack(source, e, yb, eps, steps=steps, seed=seed + index, mask=mask)
                 with torch.no_grad():
-                    pred = target.forward_embedded(adv).argmax(dim=-1)
+                    pred = target.forward_embedded(adv, mask).argmax(dim=-1)
                 correct[eps] += int((pred == yb).sum())
     metrics = {transfer_metric_name(eps, label): correct[eps] / x.shape[0] for eps in eps_list}
     log.info("%s transfer accuracy: %s", attack, metrics)
