@@ -71,7 +71,8 @@ class Browser:
 def chromium(width: int = 1280, height: int = 900) -> Iterator[Browser]:
     from websockets.sync.client import connect
 
-    with tempfile.TemporaryDirectory() as profile:
+    # chromium's helper processes may still write the profile as the browser exits
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 CHROMIUM,

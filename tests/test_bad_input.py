@@ -278,7 +278,7 @@ def test_max_epochs_minus_one_bounded_by_steps_trains_and_says_so(tmp_path, caps
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_the_leaderboard_command_refuses_an_in_memory_database(url, capsys):
     code, said = cli("leaderboard", "--url", url, capsys=capsys)
-    one_line_error(code, said, "in-memory", exit_code=1)  # the leaderboard command's own code
+    one_line_error(code, said, "in-memory", exit_code=2)  # a user error, as in every command
 
 
 def _free_port() -> int:

@@ -80,6 +80,7 @@ def test_the_seed_and_bookkeeping_are_not_part_of_what_was_trained(six_runs) -> 
     assert config_key(first["config"]) == config_key(second["config"])
     kept = training_config(first["config"])
     assert "seed" not in kept and "seed" not in kept["data"] and "paths" not in kept
+    assert "seeds" not in kept and "split_seed" not in kept["data"]  # each source a seed too
     assert "logger" not in kept and "leaderboard" not in kept
     assert kept["trainer"]["max_epochs"] == 15 and kept["model"]["net"]["_target_"]
     # a 1-epoch run is another identity

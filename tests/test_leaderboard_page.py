@@ -1,4 +1,5 @@
-"""The leaderboard's HTML page in a real headless Chromium: rows, links, filter, diff, sweeps."""
+"""The leaderboard's static page (gauntlet serve's page with its answers embedded) in a real
+headless Chromium: rows, pages of runs and sweeps, filter, diff, best per task."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote
 
 import pytest
 
@@ -68,6 +69,7 @@ def board_page(train, tmp_path):
         for run in (a, b):  # as a multirun would have recorded them
             board.upsert({"run_id": run["run_id"], "sweep": "widths"})
     page = tmp_path / "out" / "board.html"
+    page.parent.mkdir()
     # grouped by sweep, so that the sweep's two setups share one row of the board
     by_sweep = ["--group-by", "sweep", "--group-by", "model", "--group-by", "data"]
     assert main(["--log-dir", str(tmp_path), "--all", *by_sweep, "--output", str(page)]) == 0
@@ -75,22 +77,27 @@ def board_page(train, tmp_path):
 
 
 @needs_chromium
-def test_the_page_lists_groups_and_runs_with_links_to_their_files(board_page):
+def test_the_page_lists_groups_and_runs_with_links_to_their_pages(board_page):
     page, a, b, c = board_page
     html = dom(page)
-    board_rows = re.findall(r'<tr data-index="\d+"', html)
+    board_rows = re.findall(r'<tr data-group="[^"]*" data-index="\d+"', html)
     assert len(board_rows) == 2  # the sweep's two runs under the sweep, and the rnn
     for run in (a, b, c):
         assert f'data-run="{run["run_id"]}"' in html
-    links = re.findall(r'<a href="([^"#][^"]*)">(curves|manifest|config)</a>', html)
-    assert {label for _, label in links} == {"curves", "manifest", "config"}
-    assert len(links) == 9
-    for href, _ in links:  # relative to the page, and every one points at a real file
-        target = (page.parent / unquote(urlparse(href).path)).resolve()
-        assert target.is_file(), href
-    assert "<svg" in html and "sweep widths" in html
-    assert len(re.findall(r'<polyline[^>]*class="trial"', html)) == 2
-    assert "model.net.hidden" in html  # the parameter the sweep varies is an axis
+        assert f'href="#/runs/{run["run_id"]}"' in html
+    # every link is a page of this file: none into the disk that wrote it
+    assert set(re.findall(r'<a href="(.)', html)) == {"#"}
+    assert 'href="#/sweeps/widths"' in html
+    run_page = dom(page, f"/runs/{a['run_id']}")
+    assert f'id="run-id">{a["run_id"]}</span>' in run_page
+    curves = run_page[run_page.index('id="curves"') :]
+    assert re.search(r'<polyline[^>]*class="series"', curves)  # drawn from the stored history
+    assert re.search(r'<circle[^>]*class="point"', curves)
+    assert "<td>model.net.hidden</td>" in dom(page, f"/runs/{b['run_id']}")  # its config
+    sweep = dom(page, "/sweeps/widths")
+    chart = re.search(r'<svg[^>]*id="parallel-chart".*?</svg>', sweep, re.S).group(0)
+    assert len(re.findall(r'<polyline[^>]*class="trial"', chart)) == 2
+    assert "model.net.hidden" in chart  # the parameter the sweep varies is an axis
 
 
 @needs_chromium
@@ -99,9 +106,9 @@ def test_the_filter_and_a_groups_run_count_narrow_the_rows(board_page):
     filtered = dom(page, "filter=rnn")
     hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', filtered)
     assert sorted(hidden) == sorted([a["run_id"], b["run_id"]])
-    shown = re.findall(r'<tr data-index="\d+"(?![^>]*hidden)', filtered)
+    shown = re.findall(r'<tr data-group="[^"]*" data-index="\d+"(?![^>]*hidden)', filtered)
     assert len(shown) == 1
-    group = re.search(rf'<tr data-run="{a["run_id"]}" data-group="(\d+)"', filtered).group(1)
+    group = re.search(rf'<tr data-run="{a["run_id"]}" data-in-group="(\d+)"', filtered).group(1)
     sweep_only = dom(page, f"group={group}")
     hidden = re.findall(r'<tr data-run="([^"]+)"[^>]*hidden', sweep_only)
     assert hidden == [c["run_id"]]
@@ -110,16 +117,15 @@ def test_the_filter_and_a_groups_run_count_narrow_the_rows(board_page):
 @needs_chromium
 def test_two_ticked_runs_show_their_diff(board_page):
     page, a, b, _ = board_page
-    html = dom(page, f"diff={a['run_id']},{b['run_id']}")
-    diff = html[html.index('id="diff"') :]
-    title = re.search(r"(\d+) differences between (\S+) and (\S+)</p>", diff)
+    html = dom(page, f"/compare?runs={a['run_id']},{b['run_id']}")
+    title = re.search(r'<p id="diff-title">(\d+) differences between (\S+) and (\S+)</p>', html)
     assert title and {title.group(2), title.group(3)} == {a["run_id"], b["run_id"]}
     rows = re.findall(
-        r'<tr class="difference"><td class="section">(\w+)</td><td>([^<]+)</td>', diff
+        r'<tr class="difference"><td class="section">(\w+)</td><td>([^<]+)</td>', html
     )
     assert ("config", "model.net.hidden") in rows
     assert all(section != "packages" for section, _ in rows)  # one machine, one environment
-    same = dom(page, f"diff={a['run_id']},{a['run_id']}")
+    same = dom(page, f"/compare?runs={a['run_id']},{a['run_id']}")
     assert "Tick two runs" in same  # the same run twice is one ticked box
 
 
@@ -163,15 +169,13 @@ def test_the_page_ranks_each_models_best_group_per_task(board_page):
 @needs_chromium
 def test_the_sweeps_parallel_coordinates_have_ticks_a_colour_scale_and_fit_the_page(board_page):
     page, *_ = board_page
-    html = dom(page)
-    chart = re.search(r'<svg class="parallel" id="parallel-0"[^>]*>.*?</svg>', html, re.S).group(0)
-    assert len(re.findall(r'class="tick"', chart)) >= 5  # the metric's axis alone has five
+    html = dom(page, "/sweeps/widths")
+    chart = re.search(r'<svg[^>]*id="parallel-chart".*?</svg>', html, re.S).group(0)
+    assert len(re.findall(r'class="tick-label"', chart)) >= 5  # the metric's axis alone has five
     assert 'class="colour-scale"' in chart
     strokes = set(re.findall(r'<polyline[^>]*stroke="(rgb\([^"]+\))"[^>]*class="trial"', chart))
     assert len(strokes) == 2  # two runs, two accuracies, two colours
-    width = int(
-        re.search(r'<svg class="parallel" id="parallel-0"[^>]*width="(\d+)"', html).group(1)
-    )
+    width = int(re.search(r'<svg[^>]*width="(\d+)"[^>]*id="parallel-chart"', html).group(1))
     assert width <= 1280  # Chromium's default headless window: the chart fits it
-    axes = re.findall(r'<text x="[\d.]+" y="16" text-anchor="middle">([^<]+)</text>', chart)
+    axes = re.findall(r'<text[^>]*class="axis"[^>]*>([^<]+)</text>', chart)
     assert "model.net.hidden" in axes and not any("seed" in a or "paths" in a for a in axes)

@@ -51,6 +51,20 @@ def test_the_board_groups_by_identity_with_intervals(base) -> None:
     assert page["total"] >= 5 and len(page["items"]) == 2
 
 
+def test_best_per_task_ranks_each_models_best_group_and_marks_few_seeds(base) -> None:
+    tasks = {t["data"]: t for t in get(base, "/api/tasks").json()}
+    task = tasks["digits"]
+    assert (task["data"], task["metric"]) == ("digits", "test/acc")
+    (best,) = task["entries"]  # one model: its best group, the three seeds of dropout 0.1
+    assert best["model"] == "cnn" and sorted(best["run_ids"]) == ["a-s1", "a-s2", "a-s3"]
+    assert best["stats"]["mean"] == pytest.approx(0.96) and not best["few_seeds"]
+    board = get(base, "/api/groups").json()
+    assert board["items"][best["index"]]["run_ids"] == best["run_ids"]  # its row on the board
+    tasks = {t["data"]: t for t in get(base, "/api/tasks", params={"min_seeds": 4}).json()}
+    assert tasks["digits"]["entries"][0]["few_seeds"]  # marked, not hidden
+    assert get(base, "/api/tasks", params={"min_seeds": "many"}).status_code == 400
+
+
 def test_a_run_its_history_a_diff_a_sweep_and_a_study(base) -> None:
     run = get(base, "/api/runs/a-s2").json()
     assert run["status"] == "completed" and run["seed"] == 2

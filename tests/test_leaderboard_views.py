@@ -81,7 +81,8 @@ def test_a_sweeps_runs_group_under_the_sweep(tmp_path, capsys):
     (sweep_dir,) = (tmp_path / "multiruns").iterdir()
     manifests = [json.loads(p.read_text()) for p in sweep_dir.glob("*/manifest.json")]
     name = unnamed_sweep(manifests[0]["experiment"], sweep_dir.name)
-    assert name.startswith("cnn_digits-20") and len(name) == len("cnn_digits-20261205-101500")
+    experiment = manifests[0]["experiment"]  # as the run names it (<data>_<model>)
+    assert name.startswith(f"{experiment}-20") and len(name) == len(f"{experiment}-20261205-101500")
     assert [m["sweep"] for m in manifests] == [name] * 2
 
     groups = board_json(capsys, tmp_path, "--all", "--group-by", "sweep")

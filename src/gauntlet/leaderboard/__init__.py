@@ -1,8 +1,9 @@
 """The team leaderboard: a SQLAlchemy store of runs, queries, and table/CSV/JSON/MD/HTML output.
 
 ``Leaderboard``, ``resolve_url`` and ``redact_url`` record runs; ``aggregate`` groups runs and
-summarises metrics over seeds; ``write_html`` writes the HTML page (it loads matplotlib, so it
-is imported on first use).
+summarises metrics over seeds; ``write_html`` writes a table of groups as an HTML page (a
+study's report.html; it loads matplotlib). The leaderboard's own page is ``gauntlet serve``'s
+(:mod:`gauntlet.leaderboard.serve.snapshot`).
 
 Each name is imported on first use, so that a run importing a light module of this package
 (``query``, ``location``) does not pay for SQLAlchemy before it writes its row.

@@ -1,7 +1,8 @@
 """``gauntlet leaderboard``: rank recorded runs, and ``gauntlet leaderboard import`` to backfill.
 
-Exit codes: 0 success; 1 a problem the message explains (bad key, unreachable database, no
-readable manifest); 2 a malformed command line.
+Exit codes: 0 success; 1 ``import`` found nothing it could record; 2 an error the message
+explains (a malformed command line, a bad key, no database, an --output whose directory does
+not exist), as the other commands exit on a user error.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gauntlet.leaderboard.aggregate import (
 from gauntlet.leaderboard.backfill import import_manifests
 from gauntlet.leaderboard.formats import (
     FORMATS,
+    check_output,
     format_for,
     print_report,
     render,
@@ -43,9 +45,9 @@ from gauntlet.leaderboard.query import (
 )
 from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
+from gauntlet.run.record import STATUSES
 
 DEFAULT_METRIC = "test/acc"
-STATUSES = ("running", "completed", "failed", "lost", "pruned")
 
 _EXAMPLES = """examples:
   gauntlet leaderboard                      # completed full runs; --all adds failed and smoke runs
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     except GauntletError as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return 1
+        return 2
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -200,6 +202,8 @@ def _show(args: argparse.Namespace, out: Console) -> int:
     sort_key = args.sort or metrics[0]
     conditions = parse_where(args.where)
     fmt = format_for(args.output, args.format)
+    if args.output:
+        check_output(args.output)
     url = resolve_url(args.url, args.log_dir, create=False)
     statuses = args.status or (None if args.all else ["completed"])
     with Leaderboard.open(url, create=False) as board:
@@ -261,12 +265,19 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         description=_describe(args),
         kind="runs" if args.runs else "groups",
         note=left_out,
-        runs=rows if not args.runs else (),
         tasks=tasks,
         spread="ci",
     )
     if args.by_task and fmt != "html":
         return _show_tasks(report, fmt, args.output, out)
+    if fmt == "html":
+        text = _page(args, url, metrics)
+        if args.output:
+            Path(args.output).expanduser().write_text(text, encoding="utf-8")
+            out.print(f"wrote {escape(report.summary())} as html to {escape(args.output)}")
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.output:
         path = write_report(report, fmt, args.output)
         out.print(f"wrote {escape(report.summary())} as {fmt} to {escape(str(path))}")
@@ -278,6 +289,30 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         sys.stdout.write(render(report, fmt))
         sys.stdout.flush()
     return 0
+
+
+def _page(args: argparse.Namespace, url: str, metrics: list[str]) -> str:
+    """The static page: ``gauntlet serve``'s page and views, over the runs these arguments
+    select, with their answers embedded."""
+    from gauntlet.leaderboard.serve.snapshot import render_page, snapshot
+    from gauntlet.leaderboard.serve.views import Views
+
+    params: dict[str, Any] = {
+        "metric": metrics,
+        "all": "1" if args.all else None,
+        "status": args.status,
+        "where": args.where,
+        "sort": args.sort,
+        "ascending": "1" if args.ascending else None,
+        "limit": args.top,
+        "min_seeds": args.min_seeds,
+        **{name: getattr(args, name) for name in ("experiment", "model", "data", "study")},
+    }
+    if args.group_by:
+        params["group_by"] = args.group_by
+    params = {key: value for key, value in params.items() if value not in (None, [])}
+    with Leaderboard.open(url, create=False, settle=False) as board:
+        return render_page(snapshot(Views(board), params, args.title))
 
 
 def _tasks(
@@ -319,7 +354,6 @@ def _show_tasks(report: Report, fmt: str, output: str | None, out: Console) -> i
         sys.stdout.write(text)
         return 0
     path = Path(output).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     out.print(f"wrote {len(report.tasks)} tasks as {fmt} to {escape(str(path))}")
     return 0

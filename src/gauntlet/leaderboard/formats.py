@@ -253,7 +253,8 @@ def markdown_cell(text: str) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (one of :data:`FORMATS`)."""
+    """The report as text in ``fmt`` (one of :data:`FORMATS` but html: the page is
+    ``gauntlet serve``'s, :mod:`gauntlet.leaderboard.serve.snapshot`)."""
     if fmt == "table":
         return to_text(report)
     if fmt == "csv":
@@ -264,22 +265,25 @@ def render(report: Report, fmt: str) -> str:
         return to_jsonl(report)
     if fmt == "md":
         return to_markdown(report)
-    if fmt == "html":
-        from gauntlet.leaderboard.html_page import render_html  # matplotlib loads only here
-
-        return render_html(report)
     raise GauntletError(f"--format {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
 
 
-def write_report(report: Report, fmt: str, path: str | Path) -> Path:
-    """Write the report to ``path`` (parent directories are created); returns the path."""
+def check_output(path: str | Path) -> Path:
+    """``path`` as a file to write: its directory must exist (none is created, so that a typo
+    cannot scatter directories), and it must not be a directory itself."""
     target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "html":  # links to the runs' files relative to the page
-        from gauntlet.leaderboard.html_page import render_html
+    if target.is_dir():
+        raise GauntletError(f"--output {path}: is a directory; give a file name inside it")
+    if not target.parent.is_dir():
+        raise GauntletError(
+            f"--output {path}: the directory {target.parent} does not exist; create it first "
+            "or choose a file in an existing directory"
+        )
+    return target
 
-        text = render_html(report, base=target.parent.resolve())
-    else:
-        text = render(report, fmt)
-    target.write_text(text, encoding="utf-8")
+
+def write_report(report: Report, fmt: str, path: str | Path) -> Path:
+    """Write the report to ``path``, whose directory must exist; returns the path."""
+    target = check_output(path)
+    target.write_text(render(report, fmt), encoding="utf-8")
     return target

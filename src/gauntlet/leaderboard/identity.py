@@ -24,9 +24,12 @@ from typing import Any
 # The keys that do not change what is trained. Extend it per run with
 # ``leaderboard.identity_ignore=[KEY,...]`` (conf/leaderboard/*.yaml).
 NOT_TRAINING: tuple[str, ...] = (
-    # the seed, and every key derived from it (data.seed, data.datasets.0.seed...)
+    # the seed, and every key derived from it (data.seed, data.datasets.0.seed...), and each
+    # source of randomness seeded on its own (seeds.init, seeds.order..., data.split_seed)
     "seed",
     "*.seed",
+    "seeds",
+    "*_seed",
     # where things are written, how they are logged and launched, what they are called
     "paths",
     "hydra",

@@ -51,7 +51,6 @@ class Report:
     description: str | None = None
     kind: str | None = None
     note: str | None = None  # what the view leaves out, for the summary line
-    runs: Sequence[Mapping[str, Any]] = ()  # a groups report's runs, for the HTML page
     # per task, each model's best group (gauntlet.leaderboard.aggregate.best_per_task)
     tasks: Sequence[Mapping[str, Any]] = ()
     # what follows a group's mean: "ci" the half-width of its 95% t interval, "std" the std
@@ -63,10 +62,6 @@ class Report:
         if self.kind not in ("groups", "runs"):
             raise ValueError(f"Report kind must be 'groups' or 'runs', got {self.kind!r}")
 
-    def item_runs(self) -> list[Mapping[str, Any]]:
-        """The runs behind the report: its items for a runs report, else ``runs``."""
-        return list(self.items) if self.kind == "runs" else list(self.runs)
-
     @property
     def run_count(self) -> int:
         return sum(item["n"] for item in self.items) if self.kind == "groups" else len(self.items)
@@ -74,7 +69,8 @@ class Report:
     def summary(self) -> str:
         """One line: how many runs (and groups) the report shows, and from where."""
         runs = f"{self.run_count} run{'s' if self.run_count != 1 else ''}"
-        text = f"{runs} in {len(self.items)} groups" if self.kind == "groups" else runs
+        groups = f"{len(self.items)} group{'s' if len(self.items) != 1 else ''}"
+        text = f"{runs} in {groups}" if self.kind == "groups" else runs
         if self.note:
             text += f" · {self.note}"
         return f"{text} · {self.source}" if self.source else text

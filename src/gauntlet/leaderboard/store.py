@@ -88,6 +88,10 @@ class Leaderboard:
     def __init__(self, engine: Engine, url: str) -> None:
         self._engine = engine
         self._raw_url = url
+        # what a store written by an older schema lacks, when it is read as it is (read-only,
+        # never migrated): columns of ``runs`` and whole tables
+        self._missing_columns: frozenset[str] = frozenset()
+        self._missing_tables: frozenset[str] = frozenset()
         self.url = redact_url(url)
         """The database URL with any password masked: safe to show."""
 
@@ -114,7 +118,9 @@ class Leaderboard:
         engine = _engine(parsed, read_only=read_only)
         board = cls(engine, url)
         try:
-            if not read_only:
+            if read_only:
+                board._read_as_it_is()
+            else:
                 board._retry(board._prepare_schema, "create the tables")
         except BaseException:
             engine.dispose()
@@ -129,7 +135,7 @@ class Leaderboard:
         """Connect read-only, for a server that shows the store and must never change it:
         SQLite opens the file with ``mode=ro`` (it sees what writers commit), PostgreSQL
         sessions are ``default_transaction_read_only``. Nothing is created, migrated or
-        settled; a store at an older schema is refused with how to upgrade it."""
+        settled; a store at an older schema is read as it is (see :meth:`_read_as_it_is`)."""
         parsed = _parse(url)
         backend = parsed.get_backend_name()
         if backend == "sqlite":
@@ -148,18 +154,63 @@ class Leaderboard:
 
         board = cls(engine, url)
         try:
-            version = board.schema_version()
+            board._read_as_it_is()
         except BaseException:
             engine.dispose()
             raise
-        if version != SCHEMA_VERSION:
-            engine.dispose()
-            raise GauntletError(
-                f"leaderboard {board.url} is at schema version {version}; this gauntlet reads "
-                f"{SCHEMA_VERSION}. Run `gauntlet leaderboard` (with the same --url) once to "
-                "upgrade it, then serve it"
-            )
         return board
+
+    def _read_as_it_is(self) -> None:
+        """Prepare to read a store that may not be migrated (a reader never writes): what an
+        older schema lacks is left out of the queries; a run's ``config_key`` is then computed
+        from its stored config, as the migration would have backfilled it."""
+        from sqlalchemy import inspect
+
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise GauntletError(
+                f"leaderboard {self.url} has schema version {version}, newer than the "
+                f"{SCHEMA_VERSION} this gauntlet understands; upgrade gauntlet to read it"
+            )
+        if version == SCHEMA_VERSION:
+            return
+
+        def look() -> tuple[set[str], set[str]]:
+            with self._engine.connect() as conn:
+                found = inspect(conn)
+                tables = set(found.get_table_names())
+                columns = (
+                    {c["name"] for c in found.get_columns("runs")} if "runs" in tables else set()
+                )
+            return tables, columns
+
+        tables, columns = self._retry(look, "read the tables")
+        self._missing_tables = frozenset(set(metadata.tables) - tables)
+        self._missing_columns = frozenset(c.name for c in runs.columns if c.name not in columns)
+        log.info(
+            "reading leaderboard %s at schema %d as it is (not migrated; without %s)",
+            self.url,
+            version,
+            ", ".join(sorted(self._missing_tables | self._missing_columns)) or "nothing",
+        )
+
+    def _select_runs(self) -> Any:
+        """``SELECT`` of the runs table: its columns this store has."""
+        if not self._missing_columns:
+            return select(runs)
+        return select(*(c for c in runs.columns if c.name not in self._missing_columns))
+
+    def _manifest(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        manifest = to_manifest(row)
+        if "config_key" in self._missing_columns:
+            from gauntlet.leaderboard.identity import config_key
+
+            config = manifest.get("config")
+            manifest["config_key"] = config_key(config if isinstance(config, dict) else None)
+        return manifest
+
+    def _has(self, table: str) -> bool:
+        return table not in self._missing_tables
 
     def settle(self) -> None:
         """Write the rows kept pending by runs that could not reach this database, and mark
@@ -237,9 +288,9 @@ class Leaderboard:
 
         def read() -> dict[str, Any] | None:
             with self._transaction() as conn:
-                query = select(runs).where(runs.c.run_id == run_id)
+                query = self._select_runs().where(runs.c.run_id == run_id)
                 stored = conn.execute(query).mappings().first()
-            return None if stored is None else to_manifest(stored)
+            return None if stored is None else self._manifest(stored)
 
         return self._retry(read, f"read run {run_id!r}")
 
@@ -260,7 +311,7 @@ class Leaderboard:
         list of accepted values. ``where`` adds equality conditions on any key a run has
         (``{"model.net.dropout": 0.1}``, ``["seed=42"]``; see :mod:`gauntlet.leaderboard.query`).
         """
-        query = select(runs)
+        query = self._select_runs()
         for column, wanted in (
             (runs.c.status, status),
             (runs.c.experiment, experiment),
@@ -277,7 +328,7 @@ class Leaderboard:
         def read() -> list[dict[str, Any]]:
             with self._transaction() as conn:
                 stored = conn.execute(query).mappings().all()
-            return [to_manifest(row) for row in stored]
+            return [self._manifest(row) for row in stored]
 
         rows = self._retry(read, "query runs")
         rows = [row for row in rows if all(c.matches(row) for c in conditions)]
@@ -328,6 +379,9 @@ class Leaderboard:
         "metrics": {name: value}}`` (times as ISO strings in UTC)."""
         from datetime import timezone
 
+        if not self._has("history"):
+            return []
+
         def read() -> list[dict[str, Any]]:
             query = select(history).where(history.c.run_id == run_id).order_by(history.c.epoch)
             with self._transaction() as conn:
@@ -348,6 +402,8 @@ class Leaderboard:
 
     def history_lengths(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
         """How many epochs of history each run has (all runs, or those named)."""
+        if not self._has("history"):
+            return {}
         query = select(history.c.run_id, func.count()).group_by(history.c.run_id)
         if run_ids is not None:
             query = query.where(history.c.run_id.in_(list(run_ids)))
@@ -399,6 +455,8 @@ class Leaderboard:
         """Stored studies, newest first (those named ``name`` only, when given)."""
         from datetime import timezone
 
+        if not self._has("studies"):
+            return []
         query = select(studies_table).order_by(studies_table.c.updated.desc())
         if name is not None:
             query = query.where(studies_table.c.name == name)
@@ -430,11 +488,11 @@ class Leaderboard:
             clauses.append(runs.c.finished >= finished_from)
         if run_ids:
             clauses.append(runs.c.run_id.in_(list(run_ids)))
-        query = select(runs).where(or_(*clauses))
+        query = self._select_runs().where(or_(*clauses))
 
         def read() -> list[dict[str, Any]]:
             with self._transaction() as conn:
-                return [to_manifest(row) for row in conn.execute(query).mappings().all()]
+                return [self._manifest(row) for row in conn.execute(query).mappings().all()]
 
         return self._retry(read, "query changed runs")
 
@@ -456,7 +514,11 @@ class Leaderboard:
                 statuses = conn.execute(
                     select(runs.c.status, func.count()).group_by(runs.c.status)
                 ).all()
-                epochs = conn.execute(select(func.count()).select_from(history)).scalar_one()
+                epochs = (
+                    conn.execute(select(func.count()).select_from(history)).scalar_one()
+                    if self._has("history")
+                    else 0
+                )
             return (*row, tuple(sorted((str(s), n) for s, n in statuses)), epochs)
 
         return self._retry(read, "read the store's state")

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_SIGTERM = 128 + signal.SIGTERM
+# every status a run's record can hold: the leaderboard's --status choices come from here
+STATUSES = ("running", "completed", "failed", "requeued", "pruned", "lost")
 
 
 class RunStopped(SystemExit):

@@ -83,6 +83,7 @@ def create_app(url: str, token: str | None = None) -> Starlette:
         Route("/api/groups", api(lambda r: views.groups(params(r)))),
         Route("/api/groups/{key:str}", api(lambda r: views.group(r.path_params["key"], params(r)))),
         Route("/api/runs", api(lambda r: views.runs(params(r)))),
+        Route("/api/tasks", api(lambda r: views.tasks(params(r)))),
         Route(
             "/api/runs/{run_id:path}/history",
             api(lambda r: views.history(r.path_params["run_id"])),

@@ -22,8 +22,8 @@ _EXAMPLES = f"""examples:
   GAUNTLET_SERVE_TOKEN=... gauntlet serve --host 0.0.0.0 --port 8765   # a team: token required
 
 The API: /api/groups /api/runs /api/runs/ID /api/runs/ID/history /api/diff?runs=A,B
-/api/sweeps/NAME /api/studies /api/studies/NAME. Off loopback every request needs the token,
-as "Authorization: Bearer TOKEN" or once as ?token=TOKEN (a cookie then); ${TOKEN_ENV} sets it.
+/api/sweeps/NAME /api/tasks /api/studies /api/studies/NAME. Off loopback every request needs
+the token, as "Authorization: Bearer TOKEN" or once as ?token=TOKEN (a cookie then); ${TOKEN_ENV} sets it.
 """
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, sort_items
+from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, best_per_task, sort_items
 from gauntlet.leaderboard.identity import flat_items, training_config
 from gauntlet.leaderboard.query import parse_where, smoke_reasons
 from gauntlet.leaderboard.report import finite
@@ -220,7 +220,7 @@ class Views:
         return self._memo("runs", params)
 
     def _listed(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
-        metric = str(params.get("metric") or DEFAULT_METRIC)
+        metric = (_list(params.get("metric")) or [DEFAULT_METRIC])[0]
         if params.get("sort"):
             rows = list(sort_items(rows, str(params["sort"]), _truthy(params.get("ascending"))))
         offset, limit = _page(params)
@@ -237,7 +237,8 @@ class Views:
     def _memo(self, kind: str, params: Mapping[str, Any]) -> Any:
         """An answer from the last reading: computed once per query, then served as it was
         while a fresher one is computed in the background (one at a time per query)."""
-        key = (kind, json.dumps(sorted((k, str(v)) for k, v in params.items())))
+        # a repeated parameter stays a list (a --where value may hold a comma)
+        key = (kind, json.dumps(sorted((k, _plain(v)) for k, v in params.items())))
         with self._lock:
             hit = self._answers.get(key)
         if hit is None:
@@ -267,6 +268,27 @@ class Views:
 
     def groups(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._memo("groups", params)
+
+    def tasks(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Per task (dataset x metric), each model's best group of the board the same
+        ``params`` give, ranked; ``index`` is the group's place on that board. A group with
+        fewer runs than ``min_seeds`` (default 1) is marked ``few_seeds``, not hidden."""
+        rows = self.select(params)
+        metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
+        group_by = _list(params.get("group_by")) or list(DEFAULT_GROUP_BY)
+        ascending = _truthy(params.get("ascending"))
+        groups = aggregate(rows, group_by, metrics, labels=self._labels)
+        groups = list(sort_items(groups, str(params.get("sort") or metrics[0]), ascending))
+        try:
+            min_seeds = int(params.get("min_seeds") or 1)
+        except ValueError:
+            raise GauntletError("min_seeds takes a whole number, e.g. ?min_seeds=3") from None
+        tasks = best_per_task(groups, rows, metrics, ascending=ascending, min_seeds=min_seeds)
+        for task in tasks:
+            for entry in task["entries"]:
+                entry["label"] = redact_text(str(entry["label"]))
+                entry["stats"] = {k: v for k, v in entry["stats"].items() if k != "values"}
+        return clean(tasks)
 
     def _grouped(self, rows: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
         metrics = _list(params.get("metric")) or [DEFAULT_METRIC]
@@ -430,6 +452,10 @@ def _haystack(run: Mapping[str, Any]) -> str:
     parts += [str(item) for item in run.get("overrides") or []]
     parts += [str(tag) for tag in run.get("tags") or []]
     return " ".join(parts).lower()
+
+
+def _plain(value: Any) -> Any:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
 
 
 def _list(value: Any) -> list[str]:

@@ -1,11 +1,18 @@
-// gauntlet serve: every page is drawn here from the JSON API. Values only ever enter the page
-// as text nodes or SVG attributes (never as HTML), and the page polls the API so that new runs,
-// epochs and statuses appear without a reload.
+// gauntlet serve, and the static page `gauntlet leaderboard --output page.html`: every page is
+// drawn here from the JSON API. Values only ever enter the page as text nodes or SVG attributes
+// (never as HTML). Served, the page polls the API so that new runs, epochs and statuses appear
+// without a reload. In a static page the API's answers are embedded (the "snapshot" element),
+// pages are addressed by the URL's fragment (#/runs/ID) and nothing is fetched.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 2000;
+const SNAPSHOT = (() => {
+  const node = document.getElementById("snapshot");
+  return node ? JSON.parse(node.textContent) : null;
+})();
 let lastPayload = null;
+let shownRoute = null;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -48,25 +55,65 @@ function interval(stats) {
 }
 
 async function api(path) {
+  if (SNAPSHOT) return answer(path);
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
 
-function link(href, text) {
-  return el("a", { href: href }, text);
+// -- a static page: the API answered from the embedded snapshot -------------------------------
+
+function answer(path) {
+  const [bare, query] = path.split("?");
+  const params = new URLSearchParams(query || "");
+  if (bare === "/api/diff") return diffOf(Array.from(new Set(params.get("runs").split(","))));
+  const found = SNAPSHOT.answers[bare];
+  if (found === undefined) throw new Error("not in this page: " + bare + " (gauntlet serve shows every run)");
+  return found;
+}
+
+const TIMING = /^perf\/|_s$|_ms$/;
+
+function diffOf(ids) {
+  // what /api/diff answers (gauntlet diff's comparison), from each run's embedded sections
+  const facts = ids.map((id) => SNAPSHOT.sections[id]);
+  const differences = {};
+  for (const section of SNAPSHOT.section_order) {
+    const keys = Array.from(new Set(facts.flatMap((f) => Object.keys(f[section] || {})))).sort();
+    for (const key of keys) {
+      if (section === "metrics" && TIMING.test(key)) continue;
+      const values = facts.map((f) => (f[section] || {})[key] ?? null);
+      if (values.every((v) => JSON.stringify(v) === JSON.stringify(values[0]))) continue;
+      (differences[section] = differences[section] || []).push({ key: key, values: values });
+    }
+  }
+  return { runs: ids, same: !Object.keys(differences).length, differences: differences };
+}
+
+function href(path) {
+  return SNAPSHOT ? "#" + path : path;
+}
+
+function go(path) {
+  if (SNAPSHOT) { location.hash = path; return; }
+  history.pushState(null, "", path);
+  route();
+}
+
+function link(path, text) {
+  return el("a", { href: path.startsWith("/") ? href(path) : path }, text);
 }
 
 function runLink(id) {
   return link("/runs/" + encodeURIComponent(id), id);
 }
 
-function table(headers, rows, numeric) {
+function table(headers, rows, numeric, id) {
   const head = el("tr", {}, ...headers.map((h) => el("th", { class: numeric && numeric.has(h) ? "num" : null }, h)));
   const body = el("tbody", {});
   for (const row of rows) body.append(row);
-  const node = el("table", {}, el("thead", {}, head), body);
+  const node = el("table", { class: "sortable" + (id === "task" ? " task" : ""), id: id && id !== "task" ? id : null }, el("thead", {}, head), body);
   head.querySelectorAll("th").forEach((th, index) => th.addEventListener("click", () => sortTable(body, index)));
   return node;
 }
@@ -106,35 +153,39 @@ async function boardPage(main, params) {
   const metric = groups.metrics[0];
   document.getElementById("source").textContent = groups.source;
   const controls = el("div", { class: "controls" });
-  const search = el("input", { type: "search", id: "search", placeholder: "search runs", value: params.get("q") || "" });
-  const every = el("input", { type: "checkbox", id: "all" });
-  every.checked = params.get("all") === "1";
+  const filter = el("input", { type: "search", id: "filter", placeholder: "filter: words a row holds", "aria-label": "filter" });
   const compare = el("button", { id: "compare", type: "button" }, "compare ticked runs");
-  controls.append(search, el("label", {}, every, " every run (failed, lost, smoke)"), compare);
-  const go = () => {
-    const next = new URLSearchParams(params);
-    if (search.value) next.set("q", search.value); else next.delete("q");
-    if (every.checked) next.set("all", "1"); else next.delete("all");
-    history.pushState(null, "", "/?" + next.toString());
-    route();
-  };
-  search.addEventListener("change", go);
-  every.addEventListener("change", go);
+  controls.append(filter);
+  if (!SNAPSHOT) {  // a query of the whole store, answered by the server
+    const search = el("input", { type: "search", id: "search", placeholder: "search runs", value: params.get("q") || "" });
+    const every = el("input", { type: "checkbox", id: "all" });
+    every.checked = params.get("all") === "1";
+    const query = () => {
+      const next = new URLSearchParams(params);
+      if (search.value) next.set("q", search.value); else next.delete("q");
+      if (every.checked) next.set("all", "1"); else next.delete("all");
+      go("/?" + next.toString());
+    };
+    search.addEventListener("change", query);
+    every.addEventListener("change", query);
+    controls.append(search, el("label", {}, every, " every run (failed, lost, smoke)"));
+  }
+  controls.append(compare);
+  filter.addEventListener("input", () => narrow(filter.value, boardState().group));
   compare.addEventListener("click", () => {
     const ids = Array.from(document.querySelectorAll("input.pick:checked")).map((box) => box.value);
-    if (ids.length >= 2) {
-      history.pushState(null, "", "/compare?runs=" + ids.map(encodeURIComponent).join(","));
-      route();
-    }
+    if (ids.length >= 2) go("/compare?runs=" + ids.map(encodeURIComponent).join(","));
   });
-  const groupRows = groups.items.map((group) =>
-    el("tr", { "data-group": group.key || "" },
+  const groupOf = {};
+  groups.items.forEach((group, index) => group.run_ids.forEach((id) => { groupOf[id] = index; }));
+  const groupRows = groups.items.map((group, index) =>
+    el("tr", { "data-group": group.key || "", "data-index": index },
       td(group.key ? link("/groups/" + encodeURIComponent(group.key), group.label) : group.label),
-      td(String(group.n), "num", group.n),
+      td(el("a", { href: "#group=" + index, class: "group-runs" }, String(group.n)), "num", group.n),
       ...groups.metrics.map((m) => td(interval(group.metrics[m]), "num", group.metrics[m].mean)),
     ));
   const runRows = runs.items.map((run) =>
-    el("tr", { "data-run": run.run_id },
+    el("tr", { "data-run": run.run_id, "data-in-group": groupOf[run.run_id] ?? null },
       td(el("input", { type: "checkbox", class: "pick", value: run.run_id })),
       td(runLink(run.run_id), "id"),
       td(run.status, "status-" + run.status),
@@ -144,16 +195,65 @@ async function boardPage(main, params) {
       td(run.started ? run.started.replace("T", " ").slice(0, 19) : "—"),
     ));
   const headers = ["group", "runs", ...groups.metrics.map((m) => m + " (mean ± 95% CI)")];
+  const tasks = await api("/api/tasks?" + query.toString());
   show(main,
     controls,
     el("h2", {}, "Groups"),
-    el("p", { class: "meta" }, `${groups.runs} runs in ${groups.total} groups; a group is one training identity, its runs differ only in their seed`),
-    table(headers, groupRows, new Set(["runs", ...headers.slice(2)])),
+    el("p", { class: "meta" }, `${groups.runs} ${plural(groups.runs, "run")} in ${groups.total} ${plural(groups.total, "group")}; click a group's run count for its runs`),
+    table(headers, groupRows, new Set(["runs", ...headers.slice(2)]), "board"),
+    tasksSection(tasks),
     el("h2", {}, "Runs"),
     el("p", { class: "meta" }, `newest ${runs.items.length} of ${runs.total}; tick two or more to compare`),
-    table(["", "run_id", "status", "experiment", "seed", metric, "sweep", "started"], runRows, new Set(["seed", metric])),
+    table(["", "run_id", "status", "experiment", "seed", metric, "sweep", "started"], runRows, new Set(["seed", metric]), "runs"),
   );
-  return JSON.stringify([groups, runs]);
+  const state = boardState();
+  filter.value = state.filter;
+  narrow(state.filter, state.group);
+  return JSON.stringify([groups, runs, tasks]);
+}
+
+function plural(n, word) {
+  return n === 1 ? word : word + "s";
+}
+
+function boardState() {
+  // #filter=TEXT&group=N: the board's view, so that a link can point at it
+  const state = { filter: "", group: null };
+  if (location.hash.startsWith("#/")) return state;
+  for (const part of decodeURIComponent(location.hash.slice(1)).split("&")) {
+    const at = part.indexOf("=");
+    if (part.slice(0, at) === "filter") state.filter = part.slice(at + 1);
+    if (part.slice(0, at) === "group") state.group = part.slice(at + 1);
+  }
+  return state;
+}
+
+function narrow(text, group) {
+  // keep the rows that hold every word typed (and, for a group's runs, only those runs)
+  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+  document.querySelectorAll("#main tbody tr").forEach((row) => {
+    const other = group !== null && row.hasAttribute("data-run") && row.getAttribute("data-in-group") !== group;
+    row.hidden = other || !words.every((w) => row.textContent.toLowerCase().includes(w));
+  });
+}
+
+function tasksSection(tasks) {
+  // per dataset and metric, each model's best group, ranked; a group with fewer seeds than
+  // --min-seeds is marked and ranked after the others
+  if (!tasks.length) return null;
+  const section = el("section", { id: "tasks" }, el("h2", {}, "Best per task"),
+    el("p", { class: "meta" }, "for each dataset and metric, each model's best group; click its run count for its runs"));
+  for (const task of tasks) {
+    const rows = task.entries.map((entry) => el("tr", { "data-model": entry.model },
+      td(String(entry.rank), "num", entry.rank), td(entry.model), td(entry.label, entry.few_seeds ? "few" : null),
+      td(entry.index === null ? String(entry.n) : el("a", { href: "#group=" + entry.index, class: "group-runs" }, String(entry.n)), "num", entry.n),
+      td(interval(entry.stats), "num", entry.stats.mean), td(entry.run_ids.join(" "), "id")));
+    const node = table(["rank", "model", "group", "runs", "mean ± 95% CI", "run ids"], rows, new Set(["rank", "runs", "mean ± 95% CI"]), "task");
+    node.setAttribute("data-data", task.data);
+    node.setAttribute("data-metric", task.metric);
+    section.append(el("h3", {}, task.data + " · " + task.metric), node);
+  }
+  return section;
 }
 
 function curveChart(title, series, width) {
@@ -275,7 +375,11 @@ async function groupPage(main, key) {
 }
 
 async function comparePage(main, params) {
-  const ids = (params.get("runs") || "").split(",").filter(Boolean);
+  const ids = Array.from(new Set((params.get("runs") || "").split(",").filter(Boolean)));
+  if (ids.length < 2) {
+    show(main, el("h2", {}, "Compare"), el("p", { id: "diff-title" }, "Tick two runs to see what differs between them."));
+    return "";
+  }
   const [result, histories] = await Promise.all([
     api("/api/diff?runs=" + ids.map(encodeURIComponent).join(",")),
     Promise.all(ids.map((id) => api("/api/runs/" + encodeURIComponent(id) + "/history"))),
@@ -283,7 +387,7 @@ async function comparePage(main, params) {
   const width = Math.max(320, Math.min(560, (main.clientWidth || 900) / 2 - 20));
   const rows = [];
   for (const [section, items] of Object.entries(result.differences)) {
-    for (const item of items) rows.push(el("tr", { class: "difference" }, td(section), td(item.key), ...item.values.map((v) => td(fmt(v)))));
+    for (const item of items) rows.push(el("tr", { class: "difference" }, td(section, "section"), td(item.key), ...item.values.map((v) => td(fmt(v)))));
   }
   const charts = el("div", { class: "charts" });
   for (const name of ["val/loss", "val/acc"]) {
@@ -391,10 +495,17 @@ async function studiesList(main) {
 
 // -- routing and live updates ---------------------------------------------------------------
 
+function where() {
+  // served: the URL's path and query; a static page: its fragment, #/runs/ID (else the board)
+  if (!SNAPSHOT) return [decodeURIComponent(location.pathname), new URLSearchParams(location.search)];
+  if (!location.hash.startsWith("#/")) return ["/", new URLSearchParams()];
+  const [path, query] = decodeURIComponent(location.hash.slice(1)).split("?");
+  return [decodeURIComponent(path), new URLSearchParams(query || "")];
+}
+
 async function render() {
   const main = document.getElementById("main");
-  const path = decodeURIComponent(location.pathname);
-  const params = new URLSearchParams(location.search);
+  const [path, params] = where();
   if (path.startsWith("/runs/")) return runPage(main, path.slice(6));
   if (path.startsWith("/groups/")) return groupPage(main, path.slice(8));
   if (path === "/compare") return comparePage(main, params);
@@ -405,7 +516,13 @@ async function render() {
   return payload;
 }
 
+function routeKey() {
+  const [path, params] = where();
+  return path + "?" + params.toString();
+}
+
 async function route() {
+  shownRoute = routeKey();
   try {
     lastPayload = await render();
   } catch (error) {
@@ -421,21 +538,40 @@ async function poll() {
     poll.last = marker;
     const ticked = Array.from(document.querySelectorAll("input.pick:checked")).map((box) => box.value);
     const focus = document.activeElement && document.activeElement.id;
-    if (focus === "search") return;
+    if (focus === "search" || focus === "filter") return;
     await route();
     ticked.forEach((id) => document.querySelectorAll("input.pick").forEach((box) => { if (box.value === id) box.checked = true; }));
   }
   document.getElementById("live").textContent = "live · " + new Date().toLocaleTimeString();
 }
 
-document.addEventListener("click", (event) => {
-  const anchor = event.target.closest && event.target.closest("a");
-  if (anchor && anchor.origin === location.origin && !event.ctrlKey && !event.metaKey) {
-    event.preventDefault();
-    history.pushState(null, "", anchor.pathname + anchor.search);
+window.addEventListener("hashchange", () => {
+  // a board's own view (#filter=, #group=) narrows the rows drawn; any other fragment is a page
+  if (routeKey() === shownRoute && document.getElementById("filter")) {
+    const state = boardState();
+    document.getElementById("filter").value = state.filter;
+    narrow(state.filter, state.group);
+  } else {
     route();
   }
 });
-window.addEventListener("popstate", route);
-route().then(() => api("/api/stamp").then((s) => { poll.last = JSON.stringify(s); }).catch(() => {}));
-setInterval(poll, POLL_MS);
+if (SNAPSHOT) {
+  document.title = SNAPSHOT.title;
+  document.getElementById("home").textContent = SNAPSHOT.title;
+  document.getElementById("home").setAttribute("href", "#/");
+  document.getElementById("live").textContent = "generated " + SNAPSHOT.generated;
+  route();
+} else {
+  document.addEventListener("click", (event) => {
+    const anchor = event.target.closest && event.target.closest("a");
+    const here = anchor && anchor.pathname === location.pathname && anchor.search === location.search;
+    const own = anchor && anchor.origin === location.origin && !(here && anchor.hash);
+    if (own && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      go(anchor.pathname + anchor.search);
+    }
+  });
+  window.addEventListener("popstate", route);
+  route().then(() => api("/api/stamp").then((s) => { poll.last = JSON.stringify(s); }).catch(() => {}));
+  setInterval(poll, POLL_MS);
+}
