@@ -69,8 +69,8 @@ def test_a_run_started_in_process_records_its_build_phases(train):
 
 
 def test_hydra_is_asked_for_the_mode_only_where_something_can_set_it(tmp_path):
+    from gauntlet.compat.hydra_mode import mode_may_be_set
     from gauntlet.config import CONFIG_DIR
-    from gauntlet.run.hydra_mode import mode_may_be_set
 
     assert not mode_may_be_set(["seed=3", "model=rnn"], [CONFIG_DIR])
     assert mode_may_be_set(["hydra.mode=MULTIRUN"], [CONFIG_DIR])

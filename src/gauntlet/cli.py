@@ -170,8 +170,8 @@ def check_hydra_flags(command: str, args: list[str]) -> None:
 
 def run_hydra(command: str, args: list[str]) -> int:
     from gauntlet import hidden_configs
+    from gauntlet.compat import hydra_errors
     from gauntlet.config import user_config_dir
-    from gauntlet.run import hydra_errors
 
     check_hydra_flags(command, args)
     hidden_configs.install()

@@ -17,8 +17,9 @@ _LIGHTNING_NOISE = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: ")
 
 # (module that warns, message): warnings that say nothing a gauntlet user can act on
 _WARNINGS = (
-    # Lightning still builds torch's LeafSpec, which torch 2.13 deprecates; harmless
-    ("pytorch_lightning.utilities._pytree", r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    # Lightning still builds torch's LeafSpec, which torch 2.13 deprecates; harmless (warned
+    # from a private module of pytorch_lightning.utilities: its public package is matched)
+    ("pytorch_lightning.utilities", r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
     # every run has a directory of its own, so the only run that finds checkpoints in its
     # checkpoints/ is a resumed one, which continues them on purpose
     (

@@ -45,18 +45,10 @@ def visible(group: str, names: list[str]) -> list[str]:
 
 
 def install() -> None:
-    """Filter the hidden names out of ``ConfigRepository.get_group_options``; idempotent."""
-    from hydra._internal.config_repository import ConfigRepository
+    """Leave the hidden names out of every option listing Hydra makes; idempotent."""
+    from gauntlet.compat.hydra import filter_group_options
 
-    original = ConfigRepository.get_group_options
-    if getattr(original, "_gauntlet_hides", False):
-        return
-
-    def get_group_options(self: Any, group_name: str, *args: Any, **kwargs: Any) -> list[str]:
-        return visible(group_name, original(self, group_name, *args, **kwargs))
-
-    get_group_options._gauntlet_hides = True  # type: ignore[attr-defined]
-    ConfigRepository.get_group_options = get_group_options
+    filter_group_options(visible)
 
 
 def refuse_hidden_choices(choices: dict[str, Any]) -> None:

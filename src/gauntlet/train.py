@@ -26,12 +26,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from gauntlet.compat.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.config import CONFIG_DIR, register_schemas, restore_project
 from gauntlet.errors import GauntletError, RunFailed, exit_with
 from gauntlet.leaderboard.query import wandb_fields
 from gauntlet.run import requeue
 from gauntlet.run.group_watch import forming_group
-from gauntlet.run.hydra_mode import install as install_hydra_mode_shortcut
 from gauntlet.run.liveness import lost_reason
 from gauntlet.run.manifest import (
     MANIFEST,

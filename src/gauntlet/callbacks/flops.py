@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gauntlet.callbacks.throughput import batch_size_of
+from gauntlet.compat.torch import drop_hooks
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ def flops_per_sample(net: nn.Module, x: torch.Tensor) -> float:
     # the class's own forward, not a torch.compile wrapper set on the instance (compiling under
     # the counter would capture nothing and spoil the real compile), and no hooks the user set
     probe.__dict__.pop("forward_embedded", None)
-    for module in probe.modules():
-        module._forward_hooks.clear()
-        module._forward_pre_hooks.clear()
+    drop_hooks(probe)
     params = [p for p in probe.parameters() if p.requires_grad]
     # the probe's dropout draws from the run's random generators: it gets a fork of them, so
     # the run draws the same numbers with or without the probe, and a resumed run (which

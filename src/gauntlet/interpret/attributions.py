@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
-from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import IntegratedGradients, KernelShap, Lime, Saliency
 from torch import Tensor, nn
 
+from gauntlet.compat.captum import ridge_surrogate
 from gauntlet.errors import GauntletError
 from gauntlet.inference import backward_through_rnn, device_of, evaluating, padding_mask
 from gauntlet.interpret.features import baseline, group_mask
@@ -183,7 +183,7 @@ def lime(
 ) -> Tensor:
     # ridge rather than Captum's default lasso (alpha 0.01): on digits with 200 samples the lasso
     # zeroes about half of the 16 patches, which leaves their order in the ranking to ties
-    explainer = Lime(probabilities(net), interpretable_model=SkLearnRidge(alpha=1.0))
+    explainer = Lime(probabilities(net), interpretable_model=ridge_surrogate(alpha=1.0))
     return _per_sample(
         explainer, e, base, y, spec, mask, n_samples, perturbations_per_eval, patch, window
     )

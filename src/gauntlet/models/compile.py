@@ -34,13 +34,13 @@ def compile_network(net: Network) -> None:
     state = {"fn": compiled, "first": True}
 
     def first_call(self_net: Network, e: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        from torch._dynamo.utils import counters
+        from gauntlet.compat.torch import dynamo_graphs
 
-        graphs = counters["stats"]["unique_graphs"]
+        graphs = dynamo_graphs()
         started = time.perf_counter()
         out = compiled(self_net, e, mask)
         state["first"] = False
-        if counters["stats"]["unique_graphs"] == graphs:  # Dynamo skipped the function
+        if dynamo_graphs() == graphs:  # Dynamo skipped the function
             state["fn"] = eager
             log.warning("model.compile=true: torch.compile captured no graph of %s; eager", name)
         else:
