@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -16,7 +15,8 @@ os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's
 # rows pending for an unreachable leaderboard are noted here, not in the user's home
 os.environ.setdefault("GAUNTLET_STATE_DIR", tempfile.mkdtemp(prefix="gauntlet-state-"))
 
-from gauntlet.config import compose  # after the environment above: gauntlet reads it
+# after the environment above: gauntlet reads it when imported
+from helpers import FAST, run_training
 
 
 @pytest.fixture(autouse=True)
@@ -30,49 +30,6 @@ def _console_handlers_end_with_their_test():
     for handler in set(root.handlers) - before:
         if type(handler) is logging.StreamHandler:
             root.removeHandler(handler)
-
-
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-
-# a few batches of one epoch: enough to exercise every part of a run
-FAST = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
-    "trainer.enable_progress_bar=false",
-]
-
-
-# a sweep job: one epoch of two batches on a small network, logged to CSV only
-TINY = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "model.net.hidden=16",
-]
-
-
-def strip_hydra(cfg):
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
-
-
-def run_training(tmp_path: Path, overrides: list[str], name: str = "run") -> tuple[dict, Path]:
-    """Run the real train entry point in-process; returns (manifest, run_dir)."""
-    from gauntlet.train import run
-
-    run_dir = tmp_path / name
-    cfg = compose([f"paths.log_dir={tmp_path}", *overrides], run_dir=run_dir)
-    run(strip_hydra(cfg))
-    return json.loads((run_dir / "manifest.json").read_text()), run_dir
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from _tiny_nets import MODALITIES, synthetic
-from conftest import compose, strip_hydra
 from gauntlet.models.build import build_network
+from helpers import compose, strip_hydra
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

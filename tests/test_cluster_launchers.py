@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from helpers import TINY
 
 # what a team sets for its own SLURM cluster: here the one partition, no GPUs, one core a job
 SLURM_PLACEMENT = [

@@ -13,8 +13,8 @@ import hydra
 import pytest
 import torch
 
-from conftest import REPO, compose, strip_hydra
 from gauntlet.errors import GauntletError
+from helpers import REPO, compose, strip_hydra
 
 PERF = (
     "perf/samples_per_s",
@@ -50,8 +50,8 @@ def test_precision_trains_and_is_recorded(train, overrides, precision):
 def test_bf16_mixed_really_runs_the_network_in_bfloat16(tmp_path):
     import pytorch_lightning as pl
 
-    from conftest import strip_hydra
     from gauntlet.train import build
+    from helpers import strip_hydra
 
     cfg = compose(
         [f"paths.log_dir={tmp_path}", "trainer.precision=bf16-mixed", "logger=none"],
@@ -87,7 +87,7 @@ def test_activation_checkpointing_gives_the_same_gradients(tmp_path):
     """Recomputing the blocks in the backward pass must not change what is learnt."""
     import hydra
 
-    from conftest import strip_hydra
+    from helpers import strip_hydra
 
     grads = []
     for flag in ("false", "true"):
@@ -184,8 +184,8 @@ def test_devices_and_nodes_levers_compose(tmp_path):
 
 
 def test_ddp_preset_builds_a_ddp_trainer_on_cpu(tmp_path):
-    from conftest import strip_hydra
     from gauntlet.train import build
+    from helpers import strip_hydra
 
     cfg = compose(
         [f"paths.log_dir={tmp_path}", "trainer=ddp", "trainer.accelerator=cpu", "logger=none"],

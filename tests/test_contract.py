@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST
+from helpers import FAST
 
 NETS = '''
 import torch

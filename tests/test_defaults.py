@@ -11,8 +11,8 @@ import pytest
 import yaml
 from omegaconf import MISSING
 
-from conftest import CONF, compose
 from gauntlet.schema import SCHEMAS
+from helpers import CONF, compose
 
 
 def schema_of(path: Path) -> tuple[type, str] | None:

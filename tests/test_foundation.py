@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONF, FAST, compose
 from gauntlet.eval import evaluate
+from helpers import CONF, FAST, compose
 
 GROUPS_WITH_OPTIONS = sorted(
     p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra", "paths")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, compose
+from helpers import TINY, compose
 
 
 def sweep(tmp_path: Path, *overrides: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, run_training
 from gauntlet.leaderboard.backfill import read_metrics_csv
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.store import Leaderboard
 from gauntlet.run.pending import HISTORY_PENDING, PENDING
+from helpers import FAST, run_training
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_EPOCHS = [*FAST, "trainer.max_epochs=2", "logger=csv"]

@@ -4,9 +4,7 @@ GAUNTLET_TEST_POSTGRES_URL). Each test gets a database of its own, dropped after
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +15,9 @@ from sqlalchemy.engine import make_url
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
+from helpers_leaderboard import run_parallel_writers
 
 pytestmark = pytest.mark.postgres
-
-WRITERS = 8
-RUNS_PER_WRITER = 10
 
 
 def _conninfo(url: str, database: str | None = None) -> str:
@@ -87,37 +83,8 @@ def test_running_then_completed_keeps_one_row_on_postgres(postgres_url: str) -> 
     assert row["started"] == "2026-11-28T18:05:01+00:00"
 
 
-def _write_runs(url: str, writer: int, barrier: multiprocessing.synchronize.Barrier) -> None:
-    barrier.wait(timeout=60)
-    with Leaderboard.open(url) as board:  # eight first opens race to create the schema
-        for index in range(RUNS_PER_WRITER):
-            run_id = f"w{writer}-r{index}"
-            board.upsert(manifest(run_id, seed=index, experiment=f"writer{writer}"))
-            board.upsert(
-                {"run_id": run_id, "status": "completed", "metrics": {"test/acc": writer + index}}
-            )
-
-
 def test_eight_writer_processes_lose_no_row_on_postgres(postgres_url: str) -> None:
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    barrier = context.Barrier(WRITERS)
-    processes = [
-        context.Process(target=_write_runs, args=(postgres_url, writer, barrier))
-        for writer in range(WRITERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=180)
-    assert [p.exitcode for p in processes] == [0] * WRITERS
-    with Leaderboard.open(postgres_url) as board:
-        rows = {row["run_id"]: row for row in board.runs()}
-    assert len(rows) == WRITERS * RUNS_PER_WRITER
-    for writer in range(WRITERS):
-        for index in range(RUNS_PER_WRITER):
-            row = rows[f"w{writer}-r{index}"]
-            assert row["status"] == "completed" and row["seed"] == index
-            assert row["metrics"] == {"test/acc": writer + index}
+    run_parallel_writers(postgres_url)
 
 
 def test_the_cli_never_shows_the_password_of_a_postgres_url(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,7 @@ from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.record import record
 from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
-
-WRITERS = 8
-RUNS_PER_WRITER = 10
+from helpers_leaderboard import run_parallel_writers, start_manifest
 
 
 @pytest.fixture(autouse=True)
@@ -28,34 +24,6 @@ def _no_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'leaderboard.db'}"
-
-
-def start_manifest(run_id: str, **fields: object) -> dict:
-    manifest = {
-        "schema": 1,
-        "run_id": run_id,
-        "status": "running",
-        "experiment": "digits_cnn",
-        "study": None,
-        "model": "cnn",
-        "data": "digits",
-        "seed": 42,
-        "user": "alice",
-        "host": "node1",
-        "run_dir": f"/runs/{run_id}",
-        "started": "2026-11-28T18:05:01+00:00",
-        "finished": None,
-        "metrics": {},
-        "config": {"model": {"net": {"dropout": 0.1}}, "seed": 42},
-        "overrides": ["model=cnn", "seed=42"],
-        "git": {"commit": "abc123", "dirty": False},
-        "num_params": 12345,
-        "wandb": {"id": "w-1", "dir": "/runs/wandb"},
-        "error": None,
-        "tags": ["baseline"],
-    }
-    manifest.update(fields)
-    return manifest
 
 
 def test_resolve_url_prefers_explicit_then_environment_then_log_dir(
@@ -242,49 +210,6 @@ def test_credentials_in_a_manifest_never_reach_the_database(tmp_path: Path) -> N
     assert row["command"][-1] == "leaderboard.url=postgresql://bob:***@db/team"
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("leaderboard.db*"))
     assert b"bob" in stored and b"s3cret" not in stored
-
-
-def _write_runs(url: str, writer: int, barrier: multiprocessing.synchronize.Barrier) -> None:
-    """One writer process: opens the store with the others (the first open creates the schema),
-    then records start and end of its runs."""
-    barrier.wait(timeout=60)
-    with Leaderboard.open(url) as board:
-        for index in range(RUNS_PER_WRITER):
-            run_id = f"w{writer}-r{index}"
-            board.upsert(start_manifest(run_id, seed=index, experiment=f"writer{writer}"))
-            board.upsert(
-                {
-                    "run_id": run_id,
-                    "status": "completed",
-                    "metrics": {"test/acc": writer + index / 100},
-                }
-            )
-
-
-def run_parallel_writers(url: str) -> None:
-    """WRITERS processes upserting at once; asserts that every row arrived complete."""
-    # fork where it exists: separate processes with their own connections, without re-importing
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    barrier = context.Barrier(WRITERS)
-    processes = [
-        context.Process(target=_write_runs, args=(url, writer, barrier))
-        for writer in range(WRITERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=180)
-    assert [p.exitcode for p in processes] == [0] * WRITERS
-    with Leaderboard.open(url) as board:
-        rows = board.runs()
-    assert len(rows) == WRITERS * RUNS_PER_WRITER
-    by_id = {row["run_id"]: row for row in rows}
-    for writer in range(WRITERS):
-        for index in range(RUNS_PER_WRITER):
-            row = by_id[f"w{writer}-r{index}"]
-            assert row["status"] == "completed"
-            assert row["experiment"] == f"writer{writer}" and row["seed"] == index
-            assert row["metrics"] == {"test/acc": writer + index / 100}
 
 
 def test_eight_writer_processes_lose_no_row_on_sqlite(tmp_path: Path) -> None:

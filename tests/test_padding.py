@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from _tiny_nets import ARCHS, trained
-from conftest import run_training
 from gauntlet.data.spec import InputSpec
 from gauntlet.data.text import TextFileDataModule, report_truncation
 from gauntlet.interpret import METHODS, attribute, deletion_curve, explain
@@ -23,6 +22,7 @@ from gauntlet.models.cnn import CNN
 from gauntlet.models.rnn import RNN
 from gauntlet.models.transformer import Transformer
 from gauntlet.robust.attacks import ATTACKS
+from helpers import run_training
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

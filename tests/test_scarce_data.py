@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose, strip_hydra
 from gauntlet.data.augment import ImageAugment, SequenceAugment, TokenAugment
 from gauntlet.data.concat import ConcatDataModule
 from gauntlet.data.digits import DigitsDataModule
@@ -18,6 +17,7 @@ from gauntlet.data.mnist1d import MNIST1DDataModule
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.models.mixing import Mixing
+from helpers import compose, same_weights, strip_hydra
 
 IMAGE = InputSpec("image", (1, 8, 8), 10, value_range=(0.0, 1.0))
 SEQUENCE = InputSpec("sequence", (40, 1), 10, value_range=(-3.0, 3.0))
@@ -187,27 +187,27 @@ def test_mixing_alphas_are_validated():
 
 
 def test_mixup_and_cutmix_train_on_images_and_the_training_subset_is_recorded(train):
-    manifest, _ = train(
-        "data=digits",
-        "data.samples_per_class=5",
-        "augment=strong",
-        "model.mixup.alpha=0.4",
-        "model.cutmix.alpha=1.0",
-        "trainer.max_epochs=2",
+    subset = ["data=digits", "data.samples_per_class=5", "trainer.max_epochs=2"]
+    manifest, run_dir = train(
+        *subset, "augment=strong", "model.mixup.alpha=0.4", "model.cutmix.alpha=1.0"
     )
+    plain, plain_dir = train(*subset, name="plain")
     assert manifest["status"] == "completed"
-    assert manifest["data_sizes"]["train"] == 50
-    assert manifest["config"]["model"]["cutmix"]["alpha"] == 1.0
-    assert math.isfinite(manifest["metrics"]["train/loss"])
+    assert manifest["data_sizes"]["train"] == plain["data_sizes"]["train"] == 50
+    # the same seed and subset without the switches ends elsewhere: they reached training
+    assert not same_weights(run_dir, plain_dir)
+    # mixed (soft) targets are harder to fit than the plain labels
+    assert manifest["metrics"]["train/loss"] > plain["metrics"]["train/loss"]
     assert 0.0 <= manifest["metrics"]["train/acc"] <= 1.0  # measured against the hard labels
 
 
 def test_cutmix_and_token_augmentation_train_on_text(train, text_file):
-    manifest, _ = train(
-        "data=text_file", f"data.path={text_file}", "augment=tokens", "model.cutmix.alpha=1.0"
-    )
+    data = ["data=text_file", f"data.path={text_file}"]
+    manifest, run_dir = train(*data, "augment=tokens", "model.cutmix.alpha=1.0")
+    _, plain_dir = train(*data, name="plain")
     assert manifest["status"] == "completed"
     assert math.isfinite(manifest["metrics"]["train/loss"])
+    assert not same_weights(run_dir, plain_dir)
 
 
 # -- concatenated datasets --------------------------------------------------------------------
@@ -263,11 +263,13 @@ def test_concat_with_fraction_shrinks_only_the_joined_training_split(tmp_path):
 
 
 def test_training_on_concatenated_sequences_with_augmentation_and_cutmix(train):
-    manifest, _ = train("data=concat", *SMALL, "augment=strong", "model.cutmix.alpha=1.0")
+    manifest, run_dir = train("data=concat", *SMALL, "augment=strong", "model.cutmix.alpha=1.0")
+    _, plain_dir = train("data=concat", *SMALL, name="plain")
     assert manifest["status"] == "completed"
     sizes = manifest["data_sizes"]
     assert sizes["train"] + sizes["val"] + sizes["test"] == 2 * 600
     assert np.isfinite(manifest["metrics"]["train/loss"])
+    assert not same_weights(run_dir, plain_dir)
 
 
 def test_digits_are_scikit_learns_read_without_importing_it():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import strip_hydra
 from gauntlet.config import compose
+from helpers import strip_hydra
 
 SMALL = ["data=digits", "model=cnn", "model.net.hidden=8", "model.net.depth=2", "logger=none"]
 

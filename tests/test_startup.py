@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import FAST
+from helpers import FAST
 
 PHASES = ("import", "compose", "manifest", "data", "network", "trainer", "record", "wandb")
 FIT_PHASES = ("fit_setup", "fit_teardown")

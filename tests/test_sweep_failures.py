@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
 from gauntlet.errors import RunFailed
 from gauntlet.sweep.summary import collect
+from helpers import TINY
 
 DIVERGES = "model.optimizer.lr=1e30"  # NaN loss within two steps
 

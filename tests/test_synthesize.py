@@ -8,7 +8,7 @@ import hydra
 import pytest
 import torch
 
-from conftest import compose
+from helpers import compose
 
 DATA = {"image": "data=digits", "sequence": "data=mnist1d"}
 

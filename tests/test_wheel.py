@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, REPO
+from helpers import FAST, REPO
 
 TORCH = "torch==2.13.0"
 
