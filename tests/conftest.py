@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,8 +13,13 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("GAUNTLET_LEADERBOARD_URL", "")  # tests use the log dir's SQLite file
-# rows pending for an unreachable leaderboard are noted here, not in the user's home
+# rows pending for an unreachable leaderboard are noted here, not in the user's home; each
+# xdist worker inherits the controller's directory and keeps a folder of its own in it
 os.environ.setdefault("GAUNTLET_STATE_DIR", tempfile.mkdtemp(prefix="gauntlet-state-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["GAUNTLET_STATE_DIR"] = os.path.join(
+        os.environ["GAUNTLET_STATE_DIR"], os.environ["PYTEST_XDIST_WORKER"]
+    )
 
 # after the environment above: gauntlet reads it when imported
 from helpers import FAST, run_training
@@ -42,20 +48,33 @@ def train(tmp_path):
     return _train
 
 
-@pytest.fixture
-def checkpoint(train) -> Path:
-    """The last checkpoint of a short real run of a small CNN on digits, for the commands that
-    read one (explain, attack). Trained enough to be right most of the time, and tested on the
-    whole test split, so that the run's test/acc is measured on what those commands see."""
-    _, run_dir = train(
-        "data=digits",
-        "model=cnn",
-        "model.net.hidden=8",
-        "model.net.depth=2",
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=1.0",
-        "trainer.limit_test_batches=1.0",
+@pytest.fixture(scope="session")
+def trained_digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short real run of a small CNN on digits, trained once per test session (per worker
+    under xdist). Trained enough to be right most of the time, and tested on the whole test
+    split, so that the run's test/acc is measured on what the commands reading it see. Tests
+    that write into a run take a copy (``checkpoint``); never write into this one."""
+    _, run_dir = run_training(
+        tmp_path_factory.mktemp("digits-cnn"),
+        [
+            *FAST,
+            "data=digits",
+            "model=cnn",
+            "model.net.hidden=8",
+            "model.net.depth=2",
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=1.0",
+            "trainer.limit_test_batches=1.0",
+        ],
     )
+    return run_dir
+
+
+@pytest.fixture
+def checkpoint(trained_digits_run: Path, tmp_path: Path) -> Path:
+    """The last checkpoint of a copy of ``trained_digits_run``, for the commands that read one
+    and write beside it (explain, attack): each test gets a run directory of its own."""
+    run_dir = shutil.copytree(trained_digits_run, tmp_path / trained_digits_run.name)
     return run_dir / "checkpoints" / "last.ckpt"
 
 
