@@ -126,3 +126,12 @@ def text_file(tmp_path) -> Path:
             rng.shuffle(words)
             w.writerow([" ".join(words), label])
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test PYTEST_WORKERS=2``): the SLURM tests wait for an idle
+    node of the one-node cluster, so they share a worker (``--dist loadgroup``) and never run
+    beside each other."""
+    for item in items:
+        if item.get_closest_marker("slurm") is not None:
+            item.add_marker(pytest.mark.xdist_group("slurm"))

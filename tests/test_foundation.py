@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.eval import evaluate
-from helpers import CONF, FAST, compose
+from helpers import CONF, FAST, compose, run_training
 
 GROUPS_WITH_OPTIONS = sorted(
     p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra", "paths")
@@ -88,8 +88,18 @@ def test_every_model_trains_on_every_dataset(train, text_file, data_cache, model
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_manifest_records_the_run(train):
-    manifest, run_dir = train("seed=7", "trainer.max_epochs=2")
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> tuple[dict, Path, Path]:
+    """The default run (two epochs, seed 7, the whole test split), trained once for the tests
+    below that only read what it wrote: (manifest, run_dir, log_dir)."""
+    log_dir = tmp_path_factory.mktemp("default-run")
+    overrides = [*FAST, "seed=7", "trainer.max_epochs=2", "trainer.limit_test_batches=null"]
+    manifest, run_dir = run_training(log_dir, overrides)
+    return manifest, run_dir, log_dir
+
+
+def test_manifest_records_the_run(default_run):
+    manifest, run_dir, _ = default_run
     for key in (
         "run_id", "status", "metrics", "config", "overrides", "command", "git", "packages",
         "seed", "device", "started", "finished", "duration_s",
@@ -103,17 +113,17 @@ def test_manifest_records_the_run(train):
     assert (run_dir / "metrics.csv").is_file()
 
 
-def test_eval_on_the_best_checkpoint_gives_the_same_test_accuracy(train):
-    manifest, run_dir = train("trainer.max_epochs=2", "trainer.limit_test_batches=null")
+def test_eval_on_the_best_checkpoint_gives_the_same_test_accuracy(default_run):
+    manifest, run_dir, _ = default_run
     metrics = evaluate(run_dir / "checkpoints" / "best.ckpt")
     assert metrics["test/acc"] == pytest.approx(manifest["metrics"]["test/acc"], abs=1e-7)
     assert metrics["test/f1"] == pytest.approx(manifest["metrics"]["test/f1"], abs=1e-7)
 
 
-def test_log_dir_moves_everything(train, tmp_path):
-    manifest, _ = train()
-    assert Path(manifest["run_dir"]).is_relative_to(tmp_path)
-    assert (tmp_path / "leaderboard.db").is_file()
+def test_log_dir_moves_everything(default_run):
+    manifest, _, log_dir = default_run
+    assert Path(manifest["run_dir"]).is_relative_to(log_dir)
+    assert (log_dir / "leaderboard.db").is_file()
 
 
 # -- through the command line, as a user runs it ---------------------------------------------
@@ -155,8 +165,8 @@ def test_ddp_on_two_cpu_processes_trains_one_run(tmp_path):
     assert manifest["config"]["trainer"]["devices"] == 2
 
 
-def test_eval_command_prints_the_metrics(train, tmp_path):
-    manifest, run_dir = train()
+def test_eval_command_prints_the_metrics(default_run, tmp_path):
+    manifest, run_dir, _ = default_run
     result = gauntlet(
         "eval", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", log_dir=tmp_path
     )
