@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test / test-all: 0 runs in this process, 2 or auto in parallel
+PYTEST_WORKERS ?= 0
 ARGS ?=
 NAME ?= architectures
 
@@ -14,7 +16,7 @@ export WANDB_SILENT ?= true
 # where runs, the leaderboard and Optuna's storage live (paths.log_dir's default)
 LOG_DIR ?= $(or $(GAUNTLET_LOG_DIR),logs)
 
-.PHONY: help install train test test-all lint format sweep study leaderboard bench clean clean-logs
+.PHONY: help install train test test-unit test-all lint format sweep study leaderboard bench clean clean-logs
 
 help: ## list the targets (this text)
 	@echo "usage: make TARGET [ARGS=\"...\"] [NAME=study] [EXTRAS=dev,hf]"
@@ -32,11 +34,14 @@ $(VENV)/.installed: pyproject.toml
 train: install ## train the default run (CNN on digits); ARGS="model=rnn ..."
 	$(BIN)/gauntlet train $(ARGS)
 
-test: install ## the test suite without the slow tests
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+test-unit: install ## the unit tier: no training, process or service (well under a minute)
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test: install ## the integration tier CI runs: every test but the slow ones
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-all: install ## every test, the slow ones too
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests

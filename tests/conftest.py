@@ -128,10 +128,32 @@ def text_file(tmp_path) -> Path:
     return path
 
 
+# The unit tier (``make test-unit``, well under a minute): the tests of these files, less those
+# that ask for a trained run (TRAINING_FIXTURES) or carry one of NOT_UNIT. A file belongs here
+# when each of its tests takes well under a second; docs/testing.md says more.
+UNIT_FILES = frozenset(
+    {
+        "test_leaderboard_store.py",
+    }
+)
+TRAINING_FIXTURES = frozenset({"train", "checkpoint", "trained_digits_run"})
+NOT_UNIT = ("integration", "slow", "postgres", "slurm")
+
+
+def in_unit_tier(item: pytest.Item) -> bool:
+    return (
+        item.path.name in UNIT_FILES
+        and not TRAINING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and not any(item.get_closest_marker(name) for name in NOT_UNIT)
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test PYTEST_WORKERS=2``): the SLURM tests wait for an idle
-    node of the one-node cluster, so they share a worker (``--dist loadgroup``) and never run
-    beside each other."""
+    """Marks the unit tier (``-m unit``). Under pytest-xdist (``make test PYTEST_WORKERS=2``)
+    the SLURM tests wait for an idle node of the one-node cluster, so they share a worker
+    (``--dist loadgroup``) and never run beside each other."""
     for item in items:
+        if in_unit_tier(item):
+            item.add_marker(pytest.mark.unit)
         if item.get_closest_marker("slurm") is not None:
             item.add_marker(pytest.mark.xdist_group("slurm"))
