@@ -133,10 +133,31 @@ def text_file(tmp_path) -> Path:
 # when each of its tests takes well under a second; docs/testing.md says more.
 UNIT_FILES = frozenset(
     {
+        "test_arch_matrix.py",
+        "test_arrays.py",
+        "test_compat_wall.py",
+        "test_defaults.py",
+        "test_interpret_cli.py",
+        "test_leaderboard_aggregate.py",
+        "test_leaderboard_cli.py",
         "test_leaderboard_store.py",
+        "test_listops.py",
+        "test_redaction_class.py",
+        "test_robust_attacks.py",
+        "test_robust_cli.py",
+        "test_robust_training.py",
+        "test_scarce_data.py",
+        "test_secrets.py",
+        "test_studies_scaling_transfer.py",
+        "test_study_across_tasks.py",
+        "test_study_spec.py",
+        "test_study_statistics.py",
+        "test_study_variance.py",
+        "test_text_file.py",
     }
 )
-TRAINING_FIXTURES = frozenset({"train", "checkpoint", "trained_digits_run"})
+# fixtures that train a run (planted_run: test_redaction_class.py's run with planted secrets)
+TRAINING_FIXTURES = frozenset({"train", "checkpoint", "trained_digits_run", "planted_run"})
 NOT_UNIT = ("integration", "slow", "postgres", "slurm")
 
 

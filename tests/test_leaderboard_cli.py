@@ -364,6 +364,7 @@ def test_a_password_in_the_url_never_reaches_the_output(
         assert "s3cret" not in out + err
 
 
+@pytest.mark.integration
 def test_the_gauntlet_command_dispatches_to_the_leaderboard(log_dir: Path) -> None:
     if importlib.util.find_spec("gauntlet.__main__") is None:
         pytest.skip("the top-level `python -m gauntlet` entry point is not there yet")

@@ -212,6 +212,7 @@ def test_credentials_in_a_manifest_never_reach_the_database(tmp_path: Path) -> N
     assert b"bob" in stored and b"s3cret" not in stored
 
 
+@pytest.mark.integration
 def test_eight_writer_processes_lose_no_row_on_sqlite(tmp_path: Path) -> None:
     run_parallel_writers(sqlite_url(tmp_path / "shared"))
 

@@ -255,6 +255,7 @@ def test_train_writes_and_prints_no_planted_secret(planted_run):
     assert manifest["config"]["dsn"] == "host=db password=*** user=bob"
 
 
+@pytest.mark.integration
 def test_a_multirun_prints_its_job_lines_masked_and_writes_no_secret(tmp_path):
     code, printed = gauntlet(
         "train",

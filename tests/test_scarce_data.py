@@ -272,6 +272,7 @@ def test_training_on_concatenated_sequences_with_augmentation_and_cutmix(train):
     assert not same_weights(run_dir, plain_dir)
 
 
+@pytest.mark.integration
 def test_digits_are_scikit_learns_read_without_importing_it():
     import subprocess
     import sys

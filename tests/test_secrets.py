@@ -73,6 +73,7 @@ def every_byte(*roots: Path) -> dict[Path, bytes]:
     return found
 
 
+@pytest.mark.integration
 def test_secrets_planted_in_every_route_reach_no_file_row_or_export(tmp_path, capsys):
     """Overrides, a URL with a password, the command line: the run directory (manifest, .hydra,
     checkpoints, wandb offline run, CSV, logs), the database and every export are clean."""

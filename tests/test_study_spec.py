@@ -251,6 +251,7 @@ def test_interpolations_reach_the_runs_unresolved(tmp_path):
     assert study.post[0].command == "eval ckpt_path={ckpt} tag=${now:%Y}"
 
 
+@pytest.mark.integration
 def test_the_study_command_names_a_misspelt_key_without_a_traceback(tmp_path):
     import os
     import subprocess

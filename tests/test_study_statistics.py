@@ -264,6 +264,7 @@ def gauntlet_study(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.integration
 def test_the_study_command_reports_the_statistics_and_exits_by_verdict(tmp_path):
     head = ARMS.replace("seeds: [1, 2, 3, 4, 5]", "seeds: [1, 2, 3]")
     hostile = '- {name: "<img src=x onerror=alert(1)> noise", metric: gap/acc, where: {arm: other}, op: "<", than: {where: {arm: none}}}\n'
@@ -300,6 +301,7 @@ def test_the_study_command_reports_the_statistics_and_exits_by_verdict(tmp_path)
     assert "<h2>Claims</h2>" in page and "<img src=x" not in page
 
 
+@pytest.mark.integration
 def test_a_failing_claim_exits_1(tmp_path):
     path = tmp_path / "arms.yaml"
     path.write_text(textwrap.dedent(ARMS) + textwrap.indent(textwrap.dedent(SHRINKS), "  "))
@@ -321,6 +323,7 @@ def test_a_failing_claim_exits_1(tmp_path):
 # -- study files checked before anything runs ---------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_claim_on_a_metric_no_run_records_is_refused_before_running(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text(
