@@ -13,7 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.config import CONFIG_DIR
 from gauntlet.errors import GauntletError, exit_with
 from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
 
@@ -113,9 +113,6 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

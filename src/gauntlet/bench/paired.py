@@ -20,8 +20,9 @@ def fit_timed(
     import pytorch_lightning as pl
     import torch
 
+    from gauntlet.loggers import finish_wandb, start_wandb_runs
     from gauntlet.repro.manifest import new_run_id
-    from gauntlet.train import build, finish_wandb, start_wandb_runs
+    from gauntlet.train import build
 
     class Clock(pl.Callback):
         def __init__(self) -> None:

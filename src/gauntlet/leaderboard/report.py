@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gauntlet.leaderboard.aggregate import IDENTITY_KEY
-from gauntlet.leaderboard.query import MISSING, lookup, smoke_reasons
+from gauntlet.leaderboard.query import MISSING, lookup
 from gauntlet.leaderboard.rows import COLUMN_FIELDS
+from gauntlet.run.labels import smoke_reasons
 
 # The columns every run listing shows first, and what CSV adds for a full record.
 RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")

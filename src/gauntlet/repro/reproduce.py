@@ -237,7 +237,8 @@ def _train(config: dict[str, Any], manifest: dict[str, Any], out_dir: Path) -> d
     import torch
     from omegaconf import OmegaConf
 
-    from gauntlet.train import JobInfo, run
+    from gauntlet.run.launch import JobInfo
+    from gauntlet.train import run
 
     threads = manifest.get("threads")
     previous_threads = torch.get_num_threads()

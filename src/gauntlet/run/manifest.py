@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.query import run_labels
 from gauntlet.redaction import scrub_secrets
 from gauntlet.run.files import atomic_write_text
+from gauntlet.run.labels import run_labels
 
 log = logging.getLogger(__name__)
 
