@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gauntlet.leaderboard.cli import main
-from gauntlet.leaderboard.schema import SCHEMA_VERSION
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
 
 pytestmark = pytest.mark.postgres

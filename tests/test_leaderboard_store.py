@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.record import record
-from gauntlet.leaderboard.schema import SCHEMA_VERSION
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
 
 WRITERS = 8

@@ -106,7 +106,6 @@ def start_wandb(
     """Start the wandb run of the trainer's W&B logger with the run's (redacted) config; what
     the manifest records of it (``id``, ``dir``), or None without a W&B logger."""
     from gauntlet.redaction import scrub_secrets
-    from gauntlet.run import startup
 
     recorded = None
     for lg in trainer.loggers:
@@ -115,11 +114,14 @@ def start_wandb(
             # wandb records the command line of the process that starts its run
             argv, sys.argv = sys.argv, scrub_secrets(sys.argv)
             try:
-                with startup.phase("wandb"):
-                    lg.log_hyperparams(config)
+                lg.log_hyperparams(config)
             finally:
                 sys.argv = argv
     return recorded
+
+
+def has_wandb(trainer: Any) -> bool:
+    return any(isinstance(lg, LightningWandbLogger) for lg in trainer.loggers)
 
 
 def start_wandb_runs(trainer: Any) -> None:

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,10 @@ class RunTask:
         self.cfg, self.job, self.clock = cfg, job, clock
         self.run_dir = Path(cfg.paths.output_dir)
         self.metrics: dict[str, float] = {}
+        self.sink: Any = None  # where the rows go: None with leaderboard.enabled=false
+        self.ckpt_path: str | None = None
+        self.manifest: dict[str, Any] = {}
+        self.previous: dict[str, Any] = {}  # metrics an earlier attempt of the run recorded
         self.record: Any = None
         self._stack: ExitStack | None = None
 
@@ -140,8 +144,7 @@ class RunTask:
         what it is (device, size, data) and its W&B run."""
         from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-        from gauntlet.loggers import start_wandb
-        from gauntlet.run import startup
+        from gauntlet.loggers import has_wandb, start_wandb
         from gauntlet.run.record import RunRecord
 
         if self.ckpt_path:
@@ -157,11 +160,12 @@ class RunTask:
             previous_metrics=self.previous,
         )
         assert self._stack is not None
-        with startup.phase("record"):
+        with self.clock.phase("record"):
             self._stack.enter_context(self.record)
         self.record.measure_with(lambda: {**self.clock.metrics(), **logged_metrics(trainer)})
         fields = describe(trainer, module, datamodule)
-        wandb = start_wandb(trainer, self.run_id, self.config, self.run_dir)
+        with self.clock.phase("wandb") if has_wandb(trainer) else nullcontext():
+            wandb = start_wandb(trainer, self.run_id, self.config, self.run_dir)
         self.record.update(**fields, **({"wandb": wandb} if wandb else {}))
 
     @contextmanager

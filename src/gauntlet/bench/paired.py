@@ -21,7 +21,7 @@ def fit_timed(
     import torch
 
     from gauntlet.loggers import finish_wandb, start_wandb_runs
-    from gauntlet.repro.manifest import new_run_id
+    from gauntlet.run.manifest import new_run_id
     from gauntlet.train import build
 
     class Clock(pl.Callback):

@@ -50,7 +50,7 @@ from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
 from gauntlet.leaderboard.rows import decode_metrics, encode_metrics, merge, to_manifest, to_row
-from gauntlet.leaderboard.schema import (
+from gauntlet.leaderboard.tables import (
     MIGRATIONS,
     SCHEMA_VERSION,
     history,
@@ -58,7 +58,7 @@ from gauntlet.leaderboard.schema import (
     runs,
     schema_version,
 )
-from gauntlet.leaderboard.schema import (
+from gauntlet.leaderboard.tables import (
     studies as studies_table,
 )
 from gauntlet.redaction import redact_text, redact_url
