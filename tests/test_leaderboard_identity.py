@@ -17,8 +17,8 @@ from rich.console import Console
 
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.identity import config_key, training_config
-from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.run.labels import unnamed_sweep
 
 FIXTURES = Path(__file__).parent / "fixtures"

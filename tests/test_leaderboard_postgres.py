@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gauntlet.leaderboard.cli import main
-from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 
 pytestmark = pytest.mark.postgres
 

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.record import record
-from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 
 WRITERS = 8
 RUNS_PER_WRITER = 10
