@@ -1,4 +1,5 @@
-"""The CSV writer that continues a ``metrics.csv`` instead of deleting it.
+"""The CSV writer that continues a ``metrics.csv`` instead of deleting it, and the CSVLogger that
+writes through it (``gauntlet.loggers.CSVLogger``, ``logger=csv``).
 
 Works around: Lightning's ``ExperimentWriter`` deletes the ``metrics.csv`` already in its
 directory when it starts, so a run resumed in its own directory would lose the rows of every
@@ -15,7 +16,9 @@ from __future__ import annotations
 import csv
 import io
 
+from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 
 class ContinuingWriter(ExperimentWriter):
@@ -49,3 +52,16 @@ class ContinuingWriter(ExperimentWriter):
         writer.writerows(rows + self.metrics)
         atomic_write_text(self.metrics_file_path, out.getvalue())
         self.metrics = []
+
+
+class CSVLogger(LightningCSVLogger):
+    """Lightning's CSVLogger, writing through :class:`ContinuingWriter`: it builds its writer
+    in its ``experiment`` property from the private ``_experiment`` and ``_fs``."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ContinuingWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
