@@ -4,9 +4,15 @@ hold what it cannot see: attribute access to a private member, and the entries' 
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "gauntlet"
@@ -67,3 +73,49 @@ def test_the_lightning_speedups_are_switchable_by_name():
     with switched_off(["checkpoint"]):
         assert "state_key" not in ModelCheckpoint.__dict__
     assert "state_key" in ModelCheckpoint.__dict__
+
+
+def _lint_imports(*args: str, cwd: Path = REPO, env: dict | None = None):
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("import-linter is not installed (the dev extra installs it)")
+    return subprocess.run(
+        [exe, "--no-cache", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_the_import_contracts_are_kept():
+    done = _lint_imports()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Contracts: 2 kept, 0 broken" in done.stdout
+
+
+def test_the_forbidden_contract_catches_each_private_module_it_names(tmp_path):
+    """The same list of forbidden modules, applied to a package that imports each of them:
+    every one is reported."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (wall,) = [c for c in config["contracts"] if c["type"] == "forbidden"]
+    package = tmp_path / "planted"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    forbidden = wall["forbidden_modules"]
+    (package / "uses.py").write_text("".join(f"import {name}\n" for name in forbidden))
+    roots = sorted({name.split(".")[0] for name in forbidden})
+    (tmp_path / ".importlinter").write_text(
+        "[importlinter]\nroot_packages =\n    planted\n"
+        + "".join(f"    {root}\n" for root in roots)
+        + "[importlinter:contract:wall]\nname = wall\ntype = forbidden\n"
+        + "source_modules =\n    planted\nallow_indirect_imports = true\n"
+        + "forbidden_modules =\n"
+        + "".join(f"    {name}\n" for name in forbidden)
+    )
+    done = _lint_imports(cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    for name in forbidden:
+        assert f"planted is not allowed to import {name}" in done.stdout, name
