@@ -6,12 +6,14 @@ A use is: an import of a library module or name that starts with an underscore
 (``hydra._internal``, ``_SubprocessScriptLauncher``); an attribute ``x._name`` (or
 ``getattr(x, "_name")``) where ``_name`` is not defined anywhere in gauntlet's own code outside
 compat/, so it is a library's (``module._trainer``, ``frozen._trial_id``); or a string naming a
-private module path (``"net._orig_mod."``, a warning filter's module). Dunders are public.
+private module path (``"net._orig_mod."``, a warning filter's module) or a library's private
+class named by a string (``"_TqdmLoggingHandler"``). Dunders are public.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -90,8 +92,11 @@ def uses(path: Path, own: set[str]) -> list[str]:
             text = node.value
             parts = text.strip(".").split(".")
             dotted = len(parts) > 1 and all(p.isidentifier() for p in parts)
-            # a module path or attribute chain with a private part after the first
-            if dotted and any(private(p) and not is_own(p, own) for p in parts[1:]):
+            # a module path or attribute chain with a private part after the first, or a
+            # library's private name on its own (a class name compared with type(x).__name__)
+            private_path = dotted and any(private(p) and not is_own(p, own) for p in parts[1:])
+            private_class = re.fullmatch(r"_[A-Z]\w*[a-z]\w*", text) and not is_own(text, own)
+            if private_path or private_class:
                 hit = repr(text)
         if hit:
             found.append(f"{path}:{node.lineno}: {hit}")

@@ -17,6 +17,7 @@ that pins it. When a pin in ``pyproject.toml`` moves, these are what to check.
   ``_orig_mod.`` prefix of a compiled module's weights (torch 2.13.0);
 - :mod:`~gauntlet.compat.captum`: the ridge surrogate LIME fits (captum 0.9.0);
 - :mod:`~gauntlet.compat.optuna`: a trial's storage id (optuna 5.1.0);
+- :mod:`~gauntlet.compat.tqdm`: the log handlers tqdm's logging redirect installs (tqdm 4.70.1);
 - :mod:`~gauntlet.compat.numpy`: the classes a pickled array names (numpy 1.26 and 2.x);
 - :mod:`~gauntlet.compat.messages`: the words of torch's, Lightning's, Hydra's and OmegaConf's
   error messages that name the config key at fault.
