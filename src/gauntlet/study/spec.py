@@ -46,8 +46,8 @@ Everything is checked when the file is read: each key's type and range by
 :class:`GauntletError` naming the file, the key, what was expected and the valid choices.
 """
 
-# OmegaConf 2.3 reads Optional[...] in the file's types, not X | None; option() is a field()
-# ruff: noqa: UP045, RUF009
+# option() is a dataclasses.field()
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -280,16 +280,16 @@ class Study:
         ok=bool,
         many=True,
     )
-    quick: Quick = option(factory=Quick, file=Optional[Quick])
-    post: tuple[PostStep, ...] = option(factory=tuple, file=Optional[list[PostStep]])
-    plots: tuple[PlotSpec, ...] = option(factory=tuple, file=Optional[list[PlotSpec]])
-    claims: tuple[ClaimSpec, ...] = option(factory=tuple, file=Optional[list[ClaimSpec]])
+    quick: Quick = option(factory=Quick, file=Quick | None)
+    post: tuple[PostStep, ...] = option(factory=tuple, file=list[PostStep] | None)
+    plots: tuple[PlotSpec, ...] = option(factory=tuple, file=list[PlotSpec] | None)
+    claims: tuple[ClaimSpec, ...] = option(factory=tuple, file=list[ClaimSpec] | None)
     # the user's own config directory (``--config-dir``), relative to the study file
     config_dir: Path | None = option(
-        None, file=Optional[str], accepts="a directory, relative to the study file"
+        None, file=str | None, accepts="a directory, relative to the study file"
     )
-    statistics: Settings = option(factory=Settings, file=Optional[Settings])
-    sequential: Sequential = option(factory=Sequential, file=Optional[Sequential])
+    statistics: Settings = option(factory=Settings, file=Settings | None)
+    sequential: Sequential = option(factory=Sequential, file=Sequential | None)
     across_tasks: AcrossTasks | None = None
     vary: tuple[Any, ...] | None = option(
         None,
