@@ -33,8 +33,10 @@ def _torch_load(path: str) -> Any:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-# a run that continues reads its checkpoint three times (damaged? same model? how far?)
-_cached_load = lru_cache(maxsize=4)(lambda path, mtime_ns: _torch_load(path))
+@lru_cache(maxsize=4)
+def _cached_load(path: str, mtime_ns: int) -> Any:
+    # a run that continues reads its checkpoint three times (damaged? same model? how far?)
+    return _torch_load(path)
 
 
 def load(path: Path, cached: bool = True) -> dict[str, Any]:
