@@ -119,3 +119,28 @@ def test_the_forbidden_contract_catches_each_private_module_it_names(tmp_path):
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     for name in forbidden:
         assert f"planted is not allowed to import {name}" in done.stdout, name
+
+
+def test_a_failed_jobs_exception_that_does_not_pickle_travels_as_its_text():
+    """The isolated launcher sends each job's JobReturn back from its process; Hydra keeps a
+    failed job's exception in a private field (compat.hydra.job_error)."""
+    import pickle
+    import threading
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from gauntlet.compat.hydra import job_error
+    from hydra_plugins.gauntlet_launchers._job_process import _dumps
+
+    class Unpicklable(Exception):
+        def __init__(self) -> None:
+            super().__init__("lock held")
+            self.lock = threading.Lock()
+
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=Unpicklable())
+    back = pickle.loads(_dumps(ret))
+    assert back.status == JobStatus.FAILED
+    error = job_error(back)
+    assert isinstance(error, RuntimeError) and str(error) == "Unpicklable: lock held"
+    with pytest.raises(RuntimeError, match="Unpicklable: lock held"):
+        _ = back.return_value  # Hydra's public way re-raises it
