@@ -20,5 +20,5 @@ that pins it. When a pin in ``pyproject.toml`` moves, these are what to check.
 - :mod:`~gauntlet.compat.tqdm`: the log handlers tqdm's logging redirect installs (tqdm 4.70.1);
 - :mod:`~gauntlet.compat.numpy`: the classes a pickled array names (numpy 1.26 and 2.x);
 - :mod:`~gauntlet.compat.messages`: the words of torch's, Lightning's, Hydra's and OmegaConf's
-  error messages that name the config key at fault.
+  error messages that name the config key at fault, and SQLite's that call for a retry.
 """

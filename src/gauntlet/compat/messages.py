@@ -1,7 +1,7 @@
 """What gauntlet reads from the text of libraries' error messages, where the exception's type
-alone does not say which config key is wrong. Each table or pattern names the library and
+alone does not say which config key is wrong, or whether to retry. Each table or pattern names the library and
 version it was read from (measured on torch 2.13.0, pytorch-lightning 2.6.6, hydra-core 1.3.8
-and omegaconf 2.3.1); when a pin moves, check that the words still appear.
+omegaconf 2.3.1 and SQLite 3.40.1); when a pin moves, check that the words still appear.
 
 ``KEY_WORDS``: a ``ValueError`` or ``MisconfigurationException`` from an optimizer (torch
 2.13.0) or the Trainer (pytorch-lightning 2.6.6) names its argument only in words ("Invalid
@@ -13,6 +13,11 @@ group. Test: ``tests/test_bad_values.py``.
 hydra-core 1.3.8). ``is_unknown_key``: OmegaConf (2.3.1) raises the same ``ConfigKeyError`` for an
 unknown key and for other key errors; the unknown one says "not in". Test:
 ``tests/test_first_hour.py``.
+
+``sqlite_busy``/``unique_violation``: SQLite (3.x, through Python's sqlite3) says that another
+writer holds the database, or that a UNIQUE constraint failed, only in its message on Python
+3.10 (the error codes reach Python from 3.11). The leaderboard retries on either. Test:
+``tests/test_leaderboard_store.py::test_eight_writer_processes_lose_no_row_on_sqlite``.
 """
 
 from __future__ import annotations
@@ -68,3 +73,14 @@ def missing_config_path(err: Any) -> str:
 def is_unknown_key(cause: BaseException) -> bool:
     """Whether OmegaConf's key error says the key is not in its node."""
     return "not in" in str(cause)
+
+
+def sqlite_busy(message: str) -> bool:
+    """Whether a SQLite error says another connection holds the database or a table."""
+    lowered = message.lower()
+    return "database is locked" in lowered or "database table is locked" in lowered
+
+
+def unique_violation(message: str) -> bool:
+    """Whether a database's integrity error is a UNIQUE (or primary key) conflict."""
+    return "unique" in message.lower()
