@@ -1,7 +1,7 @@
 """What gauntlet reads from the text of libraries' error messages, where the exception's type
-alone does not say which config key is wrong, or whether to retry. Each table or pattern names the library and
-version it was read from (measured on torch 2.13.0, pytorch-lightning 2.6.6, hydra-core 1.3.8
-omegaconf 2.3.1 and SQLite 3.40.1); when a pin moves, check that the words still appear.
+alone does not say which config key is wrong, or whether to retry. Each entry names the library
+and version it was read from (measured on torch 2.13.0, pytorch-lightning 2.6.6, hydra-core
+1.3.8, omegaconf 2.3.1 and SQLite 3.40.1); when a pin moves, check that the words still appear.
 
 ``KEY_WORDS``: a ``ValueError`` or ``MisconfigurationException`` from an optimizer (torch
 2.13.0) or the Trainer (pytorch-lightning 2.6.6) names its argument only in words ("Invalid
