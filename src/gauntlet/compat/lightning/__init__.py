@@ -8,11 +8,12 @@ test that pins it. Measured on pytorch-lightning 2.6.6:
   and skips its batch-end hook when it saves only at epoch ends (a speed-up;
   ``gauntlet bench --without checkpoint`` measures it);
 - :mod:`~gauntlet.compat.lightning.csv_writer`: ``ContinuingWriter`` continues a resumed run's
-  ``metrics.csv``, which Lightning's writer deletes (a fix);
+  ``metrics.csv``, which Lightning's writer deletes, and ``continuing_experiment`` makes a
+  CSVLogger write through it (a fix);
 - :mod:`~gauntlet.compat.lightning.ddp`: ``reruns_command`` says whether the DDP launcher
   re-runs the command line, which Lightning says only through private API (a fix);
-- :mod:`~gauntlet.compat.lightning.wandb_logger`: ``WandbLogger`` leaves out the ``anonymous``
-  setting wandb warns about, and W&B Launch's import (a fix and a start-up saving);
+- :mod:`~gauntlet.compat.lightning.wandb_logger`: a WandbLogger leaves out the ``anonymous``
+  setting wandb warns about, and says whether its run has started (a fix);
 - :mod:`~gauntlet.compat.lightning.trainer`: ``attached_trainer`` is a module's trainer or None
   before one is attached (a fix).
 

@@ -1,5 +1,5 @@
-"""The CSV writer that continues a ``metrics.csv`` instead of deleting it, and the CSVLogger that
-writes through it (``gauntlet.loggers.CSVLogger``, ``logger=csv``).
+"""The CSV writer that continues a ``metrics.csv`` instead of deleting it, and how a CSVLogger
+(``gauntlet.loggers.CSVLogger``, ``logger=csv``) is made to write through it.
 
 Works around: Lightning's ``ExperimentWriter`` deletes the ``metrics.csv`` already in its
 directory when it starts, so a run resumed in its own directory would lose the rows of every
@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
-from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
-from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 
 class ContinuingWriter(ExperimentWriter):
@@ -54,14 +53,10 @@ class ContinuingWriter(ExperimentWriter):
         self.metrics = []
 
 
-class CSVLogger(LightningCSVLogger):
-    """Lightning's CSVLogger, writing through :class:`ContinuingWriter`: it builds its writer
-    in its ``experiment`` property from the private ``_experiment`` and ``_fs``."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ContinuingWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = ContinuingWriter(log_dir=self.log_dir)
-        return self._experiment
+def continuing_experiment(logger: Any) -> ContinuingWriter:
+    """A CSVLogger's writer, made once as a :class:`ContinuingWriter`: Lightning's
+    ``experiment`` property builds its own in the private ``_experiment``, with ``_fs``."""
+    if logger._experiment is None:
+        logger._fs.makedirs(logger.root_dir, exist_ok=True)
+        logger._experiment = ContinuingWriter(log_dir=logger.log_dir)
+    return logger._experiment
