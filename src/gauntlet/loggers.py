@@ -10,6 +10,7 @@ from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 from gauntlet.compat.lightning.csv_writer import ContinuingWriter, continuing_experiment
 from gauntlet.compat.lightning.wandb_logger import drop_anonymous, run_started
+from gauntlet.run.files import atomic_write_text
 
 
 class CSVLogger(LightningCSVLogger):
@@ -18,7 +19,7 @@ class CSVLogger(LightningCSVLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> ContinuingWriter:
-        return continuing_experiment(self)
+        return continuing_experiment(self, atomic_write_text)
 
 
 class WandbLogger(LightningWandbLogger):
