@@ -46,6 +46,11 @@ def user_config_dir() -> Path | None:
     return Path(value) if value else None
 
 
+def config_dirs() -> list[Path]:
+    """The folders a command composes from: the user's (``--config-dir``), then gauntlet's."""
+    return [d for d in (user_config_dir(), CONFIG_DIR) if d is not None]
+
+
 def set_user_config_dir(value: str | Path) -> Path:
     """Check ``--config-dir DIR`` and remember it for this process and its children."""
     path = Path(value).expanduser().resolve()

@@ -4,7 +4,8 @@
 row:
 
 - the config checked (types, ranges, hidden choices, the leaderboard's URL) and the checkpoint
-  to resume from chosen (:mod:`gauntlet.run.resume`);
+  to resume from chosen (:mod:`gauntlet.run.resume`); a restarted SLURM job whose run had
+  completed trains nothing again (:mod:`gauntlet.run.requeue`);
 - the manifest started, a new one or the run directory's own;
 - the run's record (:class:`~gauntlet.run.record.RunRecord`: lock, heartbeat, rows into the
   :class:`~gauntlet.leaderboard.record.LeaderboardSink`) entered once the run is built;
@@ -96,6 +97,8 @@ class RunTask:
         self.ckpt_path: str | None = None
         self.manifest: dict[str, Any] = {}
         self.previous: dict[str, Any] = {}  # metrics an earlier attempt of the run recorded
+        # the run's manifest, when this restarted SLURM job had already completed it
+        self.completed_before_requeue: dict[str, Any] | None = None
         self.record: Any = None
         self._stack: ExitStack | None = None
 
@@ -103,6 +106,7 @@ class RunTask:
         """Everything that can be refused before anything is built; the checkpoint chosen."""
         from gauntlet.hidden_configs import refuse_hidden_choices
         from gauntlet.leaderboard.record import LeaderboardSink
+        from gauntlet.run import requeue
         from gauntlet.run.launch import cap_threads
         from gauntlet.run.redact_files import redact_hydra_files
         from gauntlet.run.resume import continue_requeued_job, resume_checkpoint
@@ -117,6 +121,11 @@ class RunTask:
         validate(cfg)
         check_group_can_form(cfg.trainer)
         self.sink = LeaderboardSink.for_run(cfg)
+        finished = requeue.finished_before_requeue(self.run_dir)
+        if finished is not None:
+            log.info("run %s had completed before SLURM requeued its job", finished["run_id"])
+            self.completed_before_requeue = finished
+            return
         continue_requeued_job(cfg, self.run_dir)
         self.ckpt_path = resume_checkpoint(cfg, self.run_dir)
 
@@ -192,17 +201,20 @@ class RunTask:
     @property
     def result(self) -> float | None:
         """The recorded value of ``optimized_metric`` (what a sweep optimizes)."""
-        return self.record.manifest["metrics"].get(self.cfg.optimized_metric)
+        manifest = self.completed_before_requeue or self.record.manifest
+        return manifest["metrics"].get(self.cfg.optimized_metric)
 
 
 @contextmanager
 def recorded_run(cfg: DictConfig, job: JobInfo | None = None) -> Iterator[RunTask]:
     """Around one run (see the module doc); ``job`` says how it was started, by default
     Hydra's view of the job."""
+    from gauntlet.run import requeue
     from gauntlet.run.launch import job_scope
     from gauntlet.run.startup import StartupClock
 
     started = time.perf_counter()
+    requeue.stop_on_sigterm_until_recorded()
     import pytorch_lightning  # noqa: F401  (first here: its import is timed apart)
 
     from gauntlet.loggers import finish_wandb
@@ -212,6 +224,9 @@ def recorded_run(cfg: DictConfig, job: JobInfo | None = None) -> Iterator[RunTas
     with clock.timing():
         with clock.phase("compose"):
             task.check()
+        if task.completed_before_requeue is not None:  # nothing to train: the flow returns
+            yield task
+            return
         with clock.phase("manifest"):
             task.start_manifest()
         try:

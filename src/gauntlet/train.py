@@ -27,6 +27,8 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     """Train one configured run; returns its ``optimized_metric``. ``job`` says how the run
     was started; by default Hydra's view of the job."""
     with recorded_run(cfg, job) as task:
+        if task.completed_before_requeue:  # a restarted SLURM job: the run had completed
+            return task.result
         datamodule, module, trainer = build(cfg, task.run_id, run_config=task.config)  # seeded
         task.begin(trainer, module, datamodule)
         with task.fitting(trainer):

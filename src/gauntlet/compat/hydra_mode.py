@@ -12,7 +12,7 @@ asking Hydra. Tested by tests/test_startup.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,9 @@ def mode_may_be_set(overrides: Iterable[str], directories: Iterable[Path]) -> bo
     return any(_dir_sets_mode(d) for d in directories if d.is_dir())
 
 
-def install() -> None:
-    """Answer ``Hydra.get_mode`` without composing when nothing can set ``hydra.mode``."""
+def install(config_dirs: Callable[[], Iterable[Path]]) -> None:
+    """Answer ``Hydra.get_mode`` without composing when nothing can set ``hydra.mode``;
+    ``config_dirs()`` gives the config folders the command composes from."""
     from hydra._internal.hydra import Hydra
 
     original = Hydra.get_mode
@@ -45,10 +46,7 @@ def install() -> None:
         return
 
     def get_mode(self: Any, config_name: str | None, overrides: list[str]) -> Any:
-        from gauntlet.config import CONFIG_DIR, user_config_dir
-
-        folders = [CONFIG_DIR, *([user_config_dir()] if user_config_dir() else [])]
-        if mode_may_be_set(overrides, folders):
+        if mode_may_be_set(overrides, config_dirs()):
             return original(self, config_name=config_name, overrides=overrides)
         return None
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gauntlet.compat.numpy import ARRAY_PICKLE_CLASSES
 from gauntlet.data.base import InMemoryDataModule, Split
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
@@ -105,10 +106,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     pickle that asks for any other class is refused rather than run."""
 
     ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
+        *ARRAY_PICKLE_CLASSES,
         ("_codecs", "encode"),  # how a protocol-2 pickle made by Python 3 stores bytes
     }
 

@@ -61,10 +61,9 @@ def cap_threads() -> None:
 @contextmanager
 def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
     """Inside a multirun, make the DDP processes Lightning starts re-run this one job
-    (:func:`gauntlet.compat.lightning_ddp.rerun_as_job`). Only Hydra's basic launcher runs jobs
+    (:func:`gauntlet.compat.lightning.ddp.rerun_as_job`). Only Hydra's basic launcher runs jobs
     in a process whose command can be re-run; other launchers are refused with a way out."""
-    from gauntlet.compat.lightning_ddp import rerun_as_job
-    from gauntlet.lightning_compat.ddp import reruns_command
+    from gauntlet.compat.lightning.ddp import rerun_as_job, reruns_command
 
     if not (job.multirun and reruns_command(trainer)):
         yield
@@ -84,7 +83,7 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
 def job_scope(job: JobInfo) -> Iterator[None]:
     """Leave no distributed state behind a multirun job, so the next job in this process
     starts its own process group (on a fresh port) instead of reusing one whose peers exited."""
-    from gauntlet.compat.lightning_ddp import drop_process_group
+    from gauntlet.compat.lightning.ddp import drop_process_group
 
     with drop_process_group(after=job.multirun):
         yield
