@@ -18,11 +18,11 @@ from gauntlet.data.spec import InputSpec
 from gauntlet.data.text import TextFileDataModule, report_truncation
 from gauntlet.interpret import METHODS, attribute, deletion_curve, explain
 from gauntlet.interpret.features import baseline
+from gauntlet.models.attacks import ATTACKS
 from gauntlet.models.base import Network
 from gauntlet.models.cnn import CNN
 from gauntlet.models.rnn import RNN
 from gauntlet.models.transformer import Transformer
-from gauntlet.robust.attacks import ATTACKS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gauntlet.errors import GauntletError
+from gauntlet.errors import GauntletError, from_constructor
 
 USAGE = "gauntlet data pack --to DIR [--shard-size 256MB] OVERRIDES..."
 
@@ -37,7 +37,6 @@ def main(argv: list[str]) -> int:
 
     from gauntlet.config import compose
     from gauntlet.data.pack import pack, parse_size
-    from gauntlet.run.user_errors import from_constructor
     from gauntlet.schema import rename_former_keys
 
     shard_bytes = parse_size(args.shard_size)
