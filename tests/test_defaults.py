@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from gauntlet.schema import SCHEMAS
 from omegaconf import MISSING
 
 from conftest import CONF, compose
-from gauntlet.schema import SCHEMAS
 
 
 def schema_of(path: Path) -> tuple[type, str] | None:
