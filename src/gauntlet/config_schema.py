@@ -487,7 +487,7 @@ def check_components(cfg: Any) -> None:
 def check_component(node: Any, key: str) -> None:
     """``node`` (a ``_target_`` and its settings) against the target's signature, and each
     component nested in it (``data.datasets.0``) under its own full key."""
-    from omegaconf import DictConfig, ListConfig
+    from omegaconf import DictConfig, ListConfig, OmegaConf
 
     from gauntlet.settings import check_settings
 
@@ -495,11 +495,13 @@ def check_component(node: Any, key: str) -> None:
         target = _located(str(node._target_))
         if target is not None:
             check_settings(target, node, key)
-    children = node.items() if isinstance(node, DictConfig) else enumerate(node)
-    if isinstance(node, (DictConfig, ListConfig)):
-        for name, child in children:
-            if isinstance(child, (DictConfig, ListConfig)):
-                check_component(child, f"{key}.{name}")
+    names = list(node) if isinstance(node, DictConfig) else range(len(node))
+    for name in names:
+        if OmegaConf.is_missing(node, name):
+            continue
+        child = node[name]
+        if isinstance(child, (DictConfig, ListConfig)):
+            check_component(child, f"{key}.{name}")
 
 
 def _located(target: str) -> Any:

@@ -107,7 +107,7 @@ def check_settings(target: Callable[..., Any], values: Mapping[str, Any], key: s
     from gauntlet.errors import GauntletError
 
     for name, setting in settings(target).items():
-        if name not in values:
+        if name not in values or _missing(values, name):
             continue
         value = values[name]
         problem = setting.problem(value)
@@ -140,6 +140,13 @@ def schema_of(
     for name, (kind, default) in (extra or {}).items():
         fields.append((name, kind, _field(default)))
     return dataclasses.make_dataclass(f"{target.__qualname__}Settings", fields)
+
+
+def _missing(values: Mapping[str, Any], name: str) -> bool:
+    """A config value not given yet (``???``): the missing-value check names it."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return isinstance(values, DictConfig) and OmegaConf.is_missing(values, name)
 
 
 # -- reading the signature -------------------------------------------------------------------
