@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import subprocess
 import sys
 import types
 import typing
@@ -35,7 +36,7 @@ from gauntlet.config_schema import (
 )
 from gauntlet.data.augment import AUGMENTS
 from gauntlet.errors import GauntletError
-from gauntlet.settings import Setting, check_settings, schema_of, settings
+from gauntlet.settings import Setting, check_settings, schema_of, settings, settings_in_source
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REGISTERED = [("schema/net", n, t) for n, t in NETWORKS.items()] + [
@@ -61,6 +62,30 @@ def test_every_parameter_has_a_schema_field_holding_the_signatures_default(group
             expected = setting.default
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default
         assert default == expected, f"{target}.{param}"
+
+
+@pytest.mark.parametrize("target", [t for _, _, t in REGISTERED])
+def test_the_source_reader_finds_what_the_imported_class_declares(target):
+    # the schemas are read from the source so that registering them imports no torch
+    read, imported = settings_in_source(target), settings(get_class(target))
+    assert [(s.name, s.default, s.constraints) for s in read.values()] == [
+        (s.name, s.default, s.constraints) for s in imported.values()
+    ]
+    as_fields = [
+        [(f.name, f.type) for f in dataclasses.fields(schema_of(t))]
+        for t in (target, get_class(target))
+    ]
+    assert as_fields[0] == as_fields[1]  # a class named as a type is open (Any) either way
+
+
+def test_registering_the_schemas_imports_no_network_or_datamodule():
+    code = (
+        "import sys; from gauntlet.config_schema import register_schemas; register_schemas(); "
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'gauntlet.models.cnn', "
+        "'gauntlet.data.base') if m in sys.modules]; print(heavy); assert not heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def option_files() -> list[Path]:

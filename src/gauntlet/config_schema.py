@@ -52,25 +52,24 @@ DATA_WIRING = {
 FORMER_SPELLINGS = ("text_file", "hf")
 
 
-def data_schema(target: Any, former: bool = False) -> type:
+def data_schema(target: str, former: bool = False) -> type:
     """A datamodule's schema, with its wiring and (``former``) the former spellings of its
     keys, null unless given."""
-    from gauntlet.settings import schema_of, settings
+    from gauntlet.settings import schema_of, settings_in_source
 
-    declared = settings(target)
+    declared = settings_in_source(target)
     wired = {k: v for k, v in DATA_WIRING.items() if k in declared}
     extra = {old.rpartition(".")[2]: (Any, None) for old in RENAMED_KEYS} if former else {}
     return schema_of(target, defaults=wired, extra=extra)
 
 
 def generated_schemas() -> dict[tuple[str, str], type]:
-    from hydra.utils import get_class
-
+    """The network and datamodule schemas, read from their classes' source (nothing imported)."""
     from gauntlet.settings import schema_of
 
-    made = {("schema/net", n): schema_of(get_class(t)) for n, t in NETWORKS.items()}
+    made = {("schema/net", n): schema_of(t) for n, t in NETWORKS.items()}
     for name, target in DATAMODULES.items():
-        schema = data_schema(get_class(target), former=name in FORMER_SPELLINGS)
+        schema = data_schema(target, former=name in FORMER_SPELLINGS)
         made[("schema/data", name)] = schema
     return made
 

@@ -21,12 +21,17 @@ configuration machinery. The aliases below name the ranges the networks and data
 
 from __future__ import annotations
 
+import ast
+import builtins
 import dataclasses
+import importlib
+import importlib.util
 import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 import annotated_types as at
@@ -116,22 +121,26 @@ def check_settings(target: Callable[..., Any], values: Mapping[str, Any], key: s
 
 
 def schema_of(
-    target: Callable[..., Any],
+    target: Callable[..., Any] | str,
     defaults: Mapping[str, Any] | None = None,
     extra: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> type:
     """The structured-config dataclass of ``target``: its ``_target_`` and one typed field per
     setting, holding the signature's default (``MISSING`` where the constructor needs a value).
 
-    ``defaults`` replaces a default where the config wires a setting to another key (a
-    datamodule's ``split_seed`` follows ``${seeds.split}``); ``extra`` adds fields the
-    constructor does not take, as ``name: (type, default)`` (former spellings still read).
+    ``target`` given by its dotted path is read from its module's source, not imported (see
+    :func:`settings_in_source`). ``defaults`` replaces a default where the config wires a
+    setting to another key (a datamodule's ``split_seed`` follows ``${seeds.split}``);
+    ``extra`` adds fields the constructor does not take, as ``name: (type, default)``.
     """
     from omegaconf import MISSING
 
-    path = f"{target.__module__}.{target.__qualname__}"
+    if isinstance(target, str):
+        path, declared = target, settings_in_source(target)
+    else:
+        path, declared = f"{target.__module__}.{target.__qualname__}", settings(target)
     fields: list[tuple[str, Any, Any]] = [("_target_", str, dataclasses.field(default=path))]
-    for name, setting in settings(target).items():
+    for name, setting in declared.items():
         if defaults and name in defaults:
             default = defaults[name]
         else:
@@ -139,7 +148,7 @@ def schema_of(
         fields.append((name, _omegaconf_type(setting.kind), _field(default)))
     for name, (kind, default) in (extra or {}).items():
         fields.append((name, kind, _field(default)))
-    return dataclasses.make_dataclass(f"{target.__qualname__}Settings", fields)
+    return dataclasses.make_dataclass(f"{path.rpartition('.')[2]}Settings", fields)
 
 
 def _missing(values: Mapping[str, Any], name: str) -> bool:
@@ -198,6 +207,132 @@ def _without_none(kind: Any) -> tuple[Any, bool]:
             rest = args[0] if len(args) == 1 else Union[tuple(args)]
             return _split(rest)[0], True
     return kind, False
+
+
+# -- reading the signature from the source --------------------------------------------------
+# The schemas are registered before every composition, --help and --cfg job included; importing
+# the networks and datamodules there would import torch and Lightning first (`import
+# gauntlet.train` took 1.1 s without them and 14.5 s with them on a loaded 2-core machine).
+# So the registered classes' signatures are read from their modules' source with ast, and the
+# annotations evaluated against the modules that are cheap to import; anything else is Any.
+# tests/test_defaults.py holds both readers to the same answer for every registered class.
+
+# modules an annotation may use that cost nothing to import
+CHEAP_MODULES = ("typing", "collections.abc", "annotated_types", "gauntlet.settings")
+
+
+def settings_in_source(target: str) -> dict[str, Setting]:
+    """:func:`settings` of the class at the dotted path ``target``, without importing it."""
+    module, _, name = target.rpartition(".")
+    return _Source.of(module).class_settings(name)
+
+
+class _Names(dict):
+    """The names an annotation or default is evaluated with: the module's own, on demand."""
+
+    def __init__(self, source: _Source) -> None:
+        super().__init__()
+        self.source = source
+
+    def __missing__(self, name: str) -> Any:
+        return self.source.value(name)
+
+
+class _Source:
+    """One module's top-level names, read from its source: classes, assignments, imports."""
+
+    _parsed: typing.ClassVar[dict[str, _Source]] = {}
+
+    @classmethod
+    def of(cls, module: str) -> _Source:
+        if module not in cls._parsed:
+            cls._parsed[module] = cls(module)
+        return cls._parsed[module]
+
+    def __init__(self, module: str) -> None:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"no module {module}")
+        self.module = module
+        self.top: dict[str, Any] = {}
+        for node in ast.parse(Path(spec.origin).read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                self.top[node.name] = node
+            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                self.top[node.targets[0].id] = node.value
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                if node.value is not None:
+                    self.top[node.target.id] = node.value
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    self.top[alias.asname or alias.name] = ("from", node.module, alias.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    self.top[alias.asname or alias.name.split(".")[0]] = ("import", alias.name)
+
+    def value(self, name: str) -> Any:
+        entry = self.top.get(name)
+        if entry is None:
+            return getattr(builtins, name, Any)
+        if isinstance(entry, tuple):
+            if entry[0] == "import":
+                return importlib.import_module(entry[1]) if entry[1] in CHEAP_MODULES else Any
+            _, module, original = entry
+            if module in CHEAP_MODULES:
+                return getattr(importlib.import_module(module), original)
+            if module.startswith("gauntlet."):
+                return _Source.of(module).value(original)
+            return Any
+        if isinstance(entry, ast.ClassDef):
+            return Any  # a class as a type: the schema leaves it open
+        return self.evaluate(entry)
+
+    def evaluate(self, expr: ast.expr) -> Any:
+        try:
+            return ast.literal_eval(expr)
+        except ValueError:
+            pass
+        try:
+            code = compile(ast.Expression(expr), self.module, "eval")
+            return eval(code, {"__builtins__": {}}, _Names(self))
+        except Exception:  # an expression of a module this reader does not import
+            return Any
+
+    def class_settings(self, name: str) -> dict[str, Setting]:
+        node = self.top.get(name)
+        if isinstance(node, tuple) and node[0] == "from" and node[1].startswith("gauntlet."):
+            return _Source.of(node[1]).class_settings(node[2])
+        if not isinstance(node, ast.ClassDef):
+            return {}
+        init = next(
+            (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None
+        )
+        found = self.parameters(init.args) if init is not None else {}
+        if init is not None and init.args.kwarg is None:
+            return found
+        # **kwargs, or no __init__ of its own: the first base's settings too, as the MRO has it
+        base = node.bases[0] if node.bases else None
+        if isinstance(base, ast.Name):
+            for key, setting in self.class_settings(base.id).items():
+                found.setdefault(key, setting)
+        return found
+
+    def parameters(self, args: ast.arguments) -> dict[str, Setting]:
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        pairs = [
+            *zip(positional, defaults, strict=True),
+            *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+        ]
+        found: dict[str, Setting] = {}
+        for arg, default in pairs:
+            if arg.arg in ("self", "spec"):
+                continue
+            hint = Any if arg.annotation is None else self.evaluate(arg.annotation)
+            kind, constraints = _split(hint)
+            value = inspect.Parameter.empty if default is None else self.evaluate(default)
+            found[arg.arg] = Setting(arg.arg, kind, value, constraints)
+        return found
 
 
 # -- checking a value ------------------------------------------------------------------------
