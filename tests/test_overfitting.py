@@ -134,6 +134,8 @@ def test_a_run_logs_gaps_and_verdict_to_manifest_csv_curves_and_wandb(train):
     assert len(media) == 1 and media[0].read_bytes()[:4] == b"\x89PNG"
     records = read_wandb_records(next(offline.glob("run-*.wandb")))
     metric_defs = {r.metric.name: r.metric for r in records if r.HasField("metric")}
+    kinds = [r.WhichOneof("record_type") for r in records if not r.HasField("output_raw")]
+    assert "val/acc" in metric_defs, f"metric definitions {sorted(metric_defs)}; records {kinds}"
     assert metric_defs["val/acc"].step_metric == "epoch"
     assert metric_defs["val/acc"].summary.max
     assert metric_defs["val/loss"].summary.min

@@ -547,6 +547,7 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
     import time
 
     started = time.perf_counter()
+    requeue.stop_on_sigterm_until_recorded()
     import pytorch_lightning  # noqa: F401  (first here: its import is timed apart)
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -567,6 +568,10 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
         validate(cfg)
         check_group_can_form(cfg.trainer)
         check_leaderboard_url(cfg)
+        finished = requeue.finished_before_requeue(run_dir)
+        if finished is not None:
+            log.info("run %s had completed before SLURM requeued its job", finished["run_id"])
+            return finished["metrics"].get(cfg.optimized_metric)
         continue_requeued_job(cfg, run_dir)
         ckpt_path = resume_checkpoint(cfg, run_dir)
     with clock.phase("manifest"):
