@@ -365,3 +365,13 @@ def test_a_users_annotated_network_gets_the_same_checks(user_project, capsys, ov
 def test_a_users_annotated_network_trains_with_values_inside_its_ranges(user_project, capsys):
     code = gauntlet("train", "--config-dir", "conf", "model=checked", "+model.net.width=2", *QUICK)
     assert code == 0, capsys.readouterr().err[-2000:]
+
+
+def test_packing_shards_checks_the_data_settings_as_training_does(tmp_path, capsys):
+    from gauntlet.cli import main
+
+    code = main(["data", "pack", "--to", str(tmp_path / "shards"), "data.batch_size=0"])
+    said = capsys.readouterr()
+    assert code == 2, said.err[-2000:]
+    assert said.err.strip() == "gauntlet data: error: data.batch_size must be >= 1, got 0"
+    assert not (tmp_path / "shards").exists()
