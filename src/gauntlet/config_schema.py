@@ -17,7 +17,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
-from gauntlet.settings import SEED_MAX
+from gauntlet.settings import SEED_MAX, schema_of, settings_in_source
 
 # -- data and networks ----------------------------------------------------------------------
 # The classes whose signatures give the ``data`` and ``model.net`` options their schemas, by
@@ -55,8 +55,6 @@ FORMER_SPELLINGS = ("text_file", "hf")
 def data_schema(target: str, former: bool = False) -> type:
     """A datamodule's schema, with its wiring and (``former``) the former spellings of its
     keys, null unless given."""
-    from gauntlet.settings import schema_of, settings_in_source
-
     declared = settings_in_source(target)
     wired = {k: v for k, v in DATA_WIRING.items() if k in declared}
     extra = {old.rpartition(".")[2]: (Any, None) for old in RENAMED_KEYS} if former else {}
@@ -65,12 +63,9 @@ def data_schema(target: str, former: bool = False) -> type:
 
 def generated_schemas() -> dict[tuple[str, str], type]:
     """The network and datamodule schemas, read from their classes' source (nothing imported)."""
-    from gauntlet.settings import schema_of
-
     made = {("schema/net", n): schema_of(t) for n, t in NETWORKS.items()}
     for name, target in DATAMODULES.items():
-        schema = data_schema(target, former=name in FORMER_SPELLINGS)
-        made[("schema/data", name)] = schema
+        made[("schema/data", name)] = data_schema(target, former=name in FORMER_SPELLINGS)
     return made
 
 
