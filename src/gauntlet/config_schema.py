@@ -208,13 +208,16 @@ def output_dir(*, _root_: Any) -> str | None:
     pattern = OmegaConf.to_container(hc.run, resolve=False).get("dir")
     if pattern is None:
         return None
-    if pattern not in _SHOWN_DIRS:  # one time stamp for every key that shows it
-        paths = _root_.get("paths") if _root_ is not None else None
-        _SHOWN_DIRS[pattern] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
-    return _SHOWN_DIRS[pattern]
+    paths = _root_.get("paths") if _root_ is not None else None
+    # one time stamp for every key that shows it; a config with other paths (another
+    # composition in the same process) gets its own
+    key = (pattern, str(OmegaConf.to_container(paths, resolve=False)) if paths else "")
+    if key not in _SHOWN_DIRS:
+        _SHOWN_DIRS[key] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
+    return _SHOWN_DIRS[key]
 
 
-_SHOWN_DIRS: dict[str, str] = {}
+_SHOWN_DIRS: dict[tuple[str, str], str] = {}
 
 
 def evaluated_run_dir(ckpt_path: Any) -> str:
