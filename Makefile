@@ -38,9 +38,10 @@ test: install ## the test suite without the slow tests
 test-all: install ## every test, the slow ones too
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff check and format check
+lint: install ## ruff check and format check; import-linter's contracts (pyproject.toml)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports --no-cache
 
 format: install ## ruff format and safe fixes
 	$(BIN)/ruff format src tests

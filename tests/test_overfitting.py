@@ -129,6 +129,9 @@ def test_a_run_logs_gaps_and_verdict_to_manifest_csv_curves_and_wandb(train):
     png = run_dir / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    import wandb
+
+    wandb.teardown()  # what the end of the process does: wait for the run file to be written
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     media = list((offline / "files" / "media" / "images").glob("curves_*.png"))
     assert len(media) == 1 and media[0].read_bytes()[:4] == b"\x89PNG"

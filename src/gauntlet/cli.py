@@ -172,10 +172,11 @@ def run_hydra(command: str, args: list[str]) -> int:
     from gauntlet import hidden_configs
     from gauntlet.compat import hydra_errors
     from gauntlet.config import user_config_dir
+    from gauntlet.run.user_errors import composition_error
 
     check_hydra_flags(command, args)
     hidden_configs.install()
-    hydra_errors.install()
+    hydra_errors.install(composition_error)
     module = importlib.import_module(COMMANDS[command][0])
     if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
         args = ["--config-dir", str(user_config_dir()), *args]

@@ -8,7 +8,9 @@ from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from gauntlet.lightning_compat.csv_writer import ContinuingWriter
+from gauntlet.compat.lightning.csv_writer import ContinuingWriter, continuing_experiment
+from gauntlet.compat.lightning.wandb_logger import drop_anonymous, run_started
+from gauntlet.run.files import atomic_write_text
 
 
 class CSVLogger(LightningCSVLogger):
@@ -17,10 +19,7 @@ class CSVLogger(LightningCSVLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> ContinuingWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = ContinuingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return continuing_experiment(self, atomic_write_text)
 
 
 class WandbLogger(LightningWandbLogger):
@@ -31,12 +30,11 @@ class WandbLogger(LightningWandbLogger):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self._wandb_init.get("anonymous") is None:
-            del self._wandb_init["anonymous"]
+        drop_anonymous(self)
 
     @property
     def experiment(self) -> Any:
-        if self._experiment is None:
+        if not run_started(self):
             from gauntlet.compat.wandb import skip_unstaged_launch_inputs
 
             skip_unstaged_launch_inputs()

@@ -331,7 +331,7 @@ def ddp_child_command(trainer: Any, job: JobInfo) -> Iterator[None]:
     ``hydra.run.dir`` its output directory. Only Hydra's basic launcher runs jobs in a process
     whose command can be re-run; other launchers are refused with a way out.
     """
-    from gauntlet.lightning_compat.ddp import reruns_command
+    from gauntlet.compat.lightning.ddp import reruns_command
 
     if not (job.multirun and reruns_command(trainer)):
         yield

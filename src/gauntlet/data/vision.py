@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from gauntlet.compat.numpy import ARRAY_PICKLE_CLASSES
 from gauntlet.data.base import InMemoryDataModule, Split
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
@@ -106,10 +107,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     pickle that asks for any other class is refused rather than run."""
 
     ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
+        *ARRAY_PICKLE_CLASSES,
         ("_codecs", "encode"),  # how a protocol-2 pickle made by Python 3 stores bytes
     }
 
