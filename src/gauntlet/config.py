@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gauntlet.config_schema import register_schemas
 from gauntlet.errors import GauntletError
-from gauntlet.schema import register_schemas
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # set by `gauntlet --config-dir DIR`, so child processes (multirun jobs, study launches) see it

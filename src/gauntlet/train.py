@@ -553,9 +553,9 @@ def run(cfg: DictConfig, job: JobInfo | None = None) -> float | None:
 
     clock = StartupClock(libraries_s=time.perf_counter() - started)
 
+    from gauntlet.config_schema import rename_former_keys, validate
     from gauntlet.hidden_configs import refuse_hidden_choices
     from gauntlet.run.redact_files import redact_hydra_files
-    from gauntlet.schema import rename_former_keys, validate
 
     job = job or JobInfo.from_hydra()
     marks = FitMarks(clock)
