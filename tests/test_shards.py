@@ -130,7 +130,7 @@ def test_pack_names_the_data_key_of_a_bad_value(tmp_path, capsys):
     to = tmp_path / "pack"
     assert gauntlet_main("data", "pack", "--to", str(to), "data=digits", "data.batch_size=0") == 2
     err = capsys.readouterr().err
-    assert "data.batch_size=0: expected a whole number >= 1" in err
+    assert "data.batch_size must be >= 1, got 0" in err
     assert "Traceback" not in err and not (to / "pack.json").exists()
 
 
