@@ -53,9 +53,9 @@ SCRIPT = textwrap.dedent(
             skipped.append(info.name)
     after_import = state()
     from gauntlet.compat import hydra_errors, hydra_mode
-    from gauntlet.config import config_dirs, register_schemas
+    from gauntlet.config import register_schemas
     from gauntlet.run.user_errors import composition_error
-    register_schemas(); hydra_mode.install(config_dirs); hydra_errors.install(composition_error)
+    register_schemas(); hydra_mode.install(); hydra_errors.install(composition_error)
     print(json.dumps({
         "imported": imported, "skipped": skipped,
         "by_import": changes(before, after_import),

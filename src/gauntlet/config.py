@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gauntlet.config_schema import register_schemas
 from gauntlet.errors import GauntletError
-from gauntlet.schema import register_schemas
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # set by `gauntlet --config-dir DIR`, so child processes (multirun jobs, study launches) see it
@@ -44,11 +44,6 @@ CONFIG_DIR = find_config_dir()
 def user_config_dir() -> Path | None:
     value = os.environ.get(USER_CONFIG_ENV)
     return Path(value) if value else None
-
-
-def config_dirs() -> list[Path]:
-    """The folders a command composes from: the user's (``--config-dir``), then gauntlet's."""
-    return [d for d in (user_config_dir(), CONFIG_DIR) if d is not None]
 
 
 def set_user_config_dir(value: str | Path) -> Path:

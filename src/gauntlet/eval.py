@@ -12,9 +12,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gauntlet.config import CONFIG_DIR
+from gauntlet.config_schema import rename_former_keys, run_dir_of_checkpoint
 from gauntlet.errors import GauntletError, exit_with
 from gauntlet.run.checkpoints import network_weights, read_checkpoint
-from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -104,6 +104,7 @@ class RunTask:
 
     def check(self) -> None:
         """Everything that can be refused before anything is built; the checkpoint chosen."""
+        from gauntlet.config_schema import rename_former_keys, validate
         from gauntlet.hidden_configs import refuse_hidden_choices
         from gauntlet.leaderboard.record import LeaderboardSink
         from gauntlet.run import requeue
@@ -111,7 +112,6 @@ class RunTask:
         from gauntlet.run.redact_files import redact_hydra_files
         from gauntlet.run.resume import continue_requeued_job, resume_checkpoint
         from gauntlet.run.trainer_args import check_group_can_form
-        from gauntlet.schema import rename_former_keys, validate
 
         cfg = self.cfg
         redact_hydra_files(self.run_dir)  # Hydra wrote them before any check could run

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from gauntlet.bench.clock import StepClock, Timing
 from gauntlet.bench.plain import PlainLoop
+from gauntlet.clock import StepClock, Timing
 from gauntlet.errors import GauntletError
 
 

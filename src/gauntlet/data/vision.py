@@ -18,6 +18,7 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -148,13 +149,14 @@ class VisionDataModule(InMemoryDataModule):
     the dataset's own.
     """
 
-    def __init__(self, dataset: str, root: str, download: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        dataset: Literal["mnist", "fashion_mnist", "cifar10"],  # the keys of DATASETS
+        root: str,
+        download: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
-        if dataset not in DATASETS:
-            raise GauntletError(
-                f"data.dataset={dataset!r} is not a dataset gauntlet reads from files; "
-                f"choose one of {sorted(DATASETS)}"
-            )
         self.dataset = dataset
         self.info = DATASETS[dataset]
         self.root = Path(root).expanduser().resolve()

@@ -39,7 +39,7 @@ def build_adversarial(settings: Mapping[str, Any] | None) -> Any | None:
         )
     if not settings.get("attack"):
         return None
-    from gauntlet.robust.adversarial_training import AdversarialTraining
+    from gauntlet.models.adversarial import AdversarialTraining
 
     return AdversarialTraining(**dict(settings))
 

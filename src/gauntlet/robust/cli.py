@@ -22,8 +22,8 @@ from rich.table import Table
 
 from gauntlet.errors import GauntletError
 from gauntlet.inference import REQUIRED, parse_key_values, pick_device
+from gauntlet.models.attacks import ATTACKS, check_attack
 from gauntlet.robust.accuracy import evaluate_robustness
-from gauntlet.robust.attacks import ATTACKS, check_attack
 
 if TYPE_CHECKING:
     import torch

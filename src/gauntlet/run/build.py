@@ -35,7 +35,7 @@ def build(cfg: DictConfig, run_id: str | None = None, run_config: dict | None = 
 
 
 def _build_data(cfg: DictConfig) -> Any:
-    from gauntlet.run.user_errors import from_constructor
+    from gauntlet.errors import from_constructor
 
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)
@@ -48,7 +48,8 @@ def _build_data(cfg: DictConfig) -> Any:
 
 
 def _build_module(cfg: DictConfig, datamodule: Any) -> Any:
-    from gauntlet.run.user_errors import check_optimizer, from_constructor
+    from gauntlet.errors import from_constructor
+    from gauntlet.run.user_errors import check_optimizer
 
     with from_constructor("model.net"):
         from gauntlet.models.build import build_network
@@ -69,8 +70,8 @@ def _build_trainer(cfg: DictConfig, run_id: str | None, run_config: dict | None)
     import pytorch_lightning as pl
 
     from gauntlet.callbacks.async_checkpoint import AsyncCheckpointIO
+    from gauntlet.errors import from_constructor
     from gauntlet.loggers import build_loggers
-    from gauntlet.run.user_errors import from_constructor
 
     callbacks = instantiate_all(cfg.get("callbacks"))
     marks = startup.callback()

@@ -1,62 +1,16 @@
-"""Errors that torch, Lightning or a constructor raise from a user's value, as gauntlet's user
-error: one paragraph naming the config key and what it accepts (exit code 2)."""
+"""Errors that torch, Lightning, a constructor or Hydra's composition raise from a user's value,
+as gauntlet's user error: one paragraph naming the config key and what it accepts (exit code 2).
+
+Building one config group is guarded by :func:`gauntlet.errors.from_constructor`; this module
+adds the optimizer's check and Hydra's composition errors."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from gauntlet.compat.messages import is_unknown_key, key_named_in, missing_config_path
-from gauntlet.errors import GauntletError
-
-_ACCEPTS = {
-    "trainer.accelerator": "cpu, or auto (a GPU where one exists)",
-    "trainer.strategy": "auto, or ddp/fsdp where several devices exist",
-    "trainer.devices": "a count >= 1 of devices this machine has, or auto",
-}
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from lightning_fabric.utilities.exceptions import MisconfigurationException
-
-    return (ValueError, TypeError, MisconfigurationException)
-
-
-def _root(err: BaseException) -> BaseException:
-    from hydra.errors import InstantiationException
-
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return err
-
-
-def as_user_error(group: str, err: BaseException) -> GauntletError:
-    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    # a constructor's own check starts with its argument: "hidden=0: expected ..."
-    if re.match(r"^[A-Za-z_]\w*=", message):
-        return GauntletError(f"{group}.{message}")
-    key = key_named_in(group, message)
-    if key is not None:
-        name = f"{group}.{key}"
-        accepts = f"; it accepts {_ACCEPTS[name]}" if name in _ACCEPTS else ""
-        return GauntletError(f"{name}: {message}{accepts}")
-    return GauntletError(f"{group}: {message}; check the {group}.* keys of the command")
-
-
-@contextmanager
-def from_constructor(group: str) -> Iterator[None]:
-    """Turn what building the config group ``group`` raises from a bad value into a user error."""
-    try:
-        yield
-    except Exception as err:
-        root = _root(err)
-        if isinstance(root, GauntletError):
-            raise root from None
-        if isinstance(root, _errors()):
-            raise as_user_error(group, root) from None
-        raise
+from gauntlet.compat.messages import is_unknown_key, missing_config_path
+from gauntlet.errors import GauntletError, from_constructor
 
 
 def check_optimizer(module: Any) -> None:
