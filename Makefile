@@ -43,9 +43,10 @@ test: install ## the integration tier CI runs: every test but the slow ones
 test-all: install ## every test, the slow ones too
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-lint: install ## ruff check and format check
+lint: install ## ruff check and format check; import-linter's contracts (pyproject.toml)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports --no-cache
 
 format: install ## ruff format and safe fixes
 	$(BIN)/ruff format src tests

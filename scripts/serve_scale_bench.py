@@ -80,9 +80,9 @@ def build(path: Path, runs: int, groups: int, epochs: int) -> None:
     from sqlalchemy import insert
 
     from gauntlet.leaderboard.rows import to_row
-    from gauntlet.leaderboard.schema import history
-    from gauntlet.leaderboard.schema import runs as runs_table
     from gauntlet.leaderboard.store import Leaderboard
+    from gauntlet.leaderboard.tables import history
+    from gauntlet.leaderboard.tables import runs as runs_table
 
     board = Leaderboard.open(f"sqlite:///{path}")
     seeds = max(1, runs // groups)

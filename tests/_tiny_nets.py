@@ -13,11 +13,11 @@ from sklearn.datasets import load_digits
 from torch import Tensor
 
 from gauntlet.data.spec import InputSpec
+from gauntlet.models.adversarial import AdversarialTraining
 from gauntlet.models.base import Network
 from gauntlet.models.cnn import CNN
 from gauntlet.models.rnn import RNN
 from gauntlet.models.transformer import Transformer
-from gauntlet.robust import AdversarialTraining
 
 ARCHS = ("cnn", "rnn", "transformer")
 MODALITIES = ("image", "sequence", "tokens")

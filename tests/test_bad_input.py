@@ -176,7 +176,7 @@ def test_a_huge_value_costs_nothing_to_refuse(what, arrays, tmp_path, capsys):
 
 
 def test_every_trainer_field_has_a_domain():
-    from gauntlet.schema import RANGES, TrainerSchema
+    from gauntlet.config_schema import RANGES, TrainerSchema
 
     checked = {key.removeprefix("trainer.") for key, _, _ in RANGES if key.startswith("trainer.")}
     unchecked = [
@@ -196,7 +196,7 @@ def trainer_domain_cases():
     from omegaconf import OmegaConf
     from omegaconf.errors import ValidationError
 
-    from gauntlet.schema import RANGES, TrainerSchema
+    from gauntlet.config_schema import RANGES, TrainerSchema
 
     cases = []
     for key, ok, _ in RANGES:

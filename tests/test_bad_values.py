@@ -60,7 +60,7 @@ def datamodule_cases() -> list[tuple[str, list[str], str]]:
 
 
 def trainer_cases() -> list[tuple[str, list[str], str]]:
-    from gauntlet.schema import TrainerSchema
+    from gauntlet.config_schema import TrainerSchema
 
     return [
         ("trainer-int", [f"trainer.{f.name}=-5"], f"trainer.{f.name}")

@@ -129,7 +129,7 @@ def test_bench_paired_times_both_paths_in_one_run(tmp_path, capsys):
 def test_bench_without_a_workaround_runs_lightnings_own_code_then_restores_it(tmp_path):
     from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
-    from gauntlet.lightning_compat.checkpoint import ModelCheckpoint
+    from gauntlet.compat.lightning.checkpoint import ModelCheckpoint
 
     out = tmp_path / "bench.json"
     ours = ModelCheckpoint.on_train_batch_end

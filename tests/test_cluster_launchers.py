@@ -265,7 +265,8 @@ def requeue_and_restart(job: str, run_dir: Path) -> str:
         state = subprocess.run(
             ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True
         )
-        return state.stdout.strip() in ("RUNNING", "COMPLETING", "")
+        # an array id lists each of its tasks on a line
+        return set(state.stdout.split()) <= {"RUNNING", "COMPLETING"}
 
     wait_for("the requeued job to start again", restarted, timeout=180, every=2)
     return status
@@ -373,7 +374,7 @@ def test_a_requeued_job_of_a_study_on_slurm_does_not_duplicate_its_run(tmp_path)
     overrides = "\n".join(f"  - {item}" for item in [*REQUEUED_RUN, *SLURM_PLACEMENT])
     file.write_text(
         f"""name: requeue
-description: two learning rates on SLURM, one job requeued mid-run
+description: two learning rates on SLURM, the whole job array requeued mid-run
 base: digits_cnn
 overrides:
 {overrides}
@@ -396,7 +397,11 @@ metrics: [test/acc]
     try:
         before = wait_for("a checkpoint", lambda: running_job_manifest(log_dir))
         run_dir = Path(before["run_dir"])
-        status = requeue_and_restart(before["slurm_job_id"], run_dir)
+        # an array task is recorded as ARRAY_TASK; the bare array id requeues every task, the
+        # other one wherever it is: being built, training, or already done
+        array, task = before["slurm_job_id"].split("_")
+        assert array.isdigit() and task in ("0", "1"), before["slurm_job_id"]
+        status = requeue_and_restart(array, run_dir)
         output, _ = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:
@@ -405,4 +410,5 @@ metrics: [test/acc]
     assert proc.returncode == 0, output[-3000:]
     assert_one_run_continued(run_dir, log_dir, before)
     rows = board(log_dir)
-    assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}
+    assert sorted(r["status"] for r in rows) == ["completed", "completed"], output[-3000:]
+    assert len({r["run_dir"] for r in rows}) == 2

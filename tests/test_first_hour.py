@@ -286,7 +286,7 @@ def test_a_former_preset_name_runs_with_a_warning(train, caplog):
 
 
 def test_a_former_key_spelling_works_and_is_recorded_under_the_new_key(train, text_file, caplog):
-    from gauntlet.schema import RENAMED_KEYS
+    from gauntlet.config_schema import RENAMED_KEYS
 
     manifest, _ = train(
         "data=text_file",

@@ -156,7 +156,6 @@ def test_a_corrupt_image_is_refused_by_name_or_skipped_with_a_warning(pictures, 
         ),
         ("mixed_sizes", r"is 16x16 pixels, the first image 12x12; set data.size"),
         ("unknown_test_class", r"test has class folder\(s\) \['bird'\] that are not among"),
-        ("bad_on_bad_file", r"data.on_bad_file='ignore': choose skip .* or refuse"),
         ("missing_root", r"data.root=.*nowhere: no such directory"),
     ],
 )
@@ -185,8 +184,6 @@ def test_bad_folders_are_refused_naming_the_file_and_the_fix(tmp_path, case, mes
         shutil.copytree(root, tmp_path / "s" / "train")
         write_folder(tmp_path / "s" / "test", classes=("bird",), per_class=2)
         root = tmp_path / "s"
-    elif case == "bad_on_bad_file":
-        kwargs["on_bad_file"] = "ignore"
     elif case == "missing_root":
         root = tmp_path / "nowhere"
     with pytest.raises(GauntletError, match=message):

@@ -17,9 +17,9 @@ from rich.console import Console
 
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.identity import config_key, training_config
-from gauntlet.leaderboard.query import unnamed_sweep
-from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
+from gauntlet.run.labels import unnamed_sweep
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -233,7 +233,8 @@ def test_a_sweep_is_named_by_the_user_or_by_its_experiment_and_start(tmp_path) -
     from omegaconf import open_dict
 
     from gauntlet.config import compose
-    from gauntlet.leaderboard.query import run_labels, wandb_fields
+    from gauntlet.loggers import wandb_fields
+    from gauntlet.run.labels import run_labels
 
     def multirun_job(*overrides: str):
         cfg = compose([f"paths.log_dir={tmp_path}", "experiment=digits_cnn", *overrides])

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gauntlet.leaderboard.cli import main
-from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from helpers_leaderboard import run_parallel_writers
 
 pytestmark = pytest.mark.postgres

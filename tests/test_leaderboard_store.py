@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.record import record
-from gauntlet.leaderboard.schema import SCHEMA_VERSION
 from gauntlet.leaderboard.store import Leaderboard, redact_url, resolve_url
+from gauntlet.leaderboard.tables import SCHEMA_VERSION
 from helpers_leaderboard import run_parallel_writers, start_manifest
 
 

@@ -15,9 +15,9 @@ from rich.console import Console
 
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.formats import rich_table
-from gauntlet.leaderboard.query import unnamed_sweep
 from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard
+from gauntlet.run.labels import unnamed_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 

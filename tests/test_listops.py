@@ -82,12 +82,23 @@ def test_a_different_generator_seed_gives_different_expressions():
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
-    [("max_length", 3), ("min_length", 100), ("max_depth", 0), ("leaf_prob", 1.0)],
+    ("key", "value", "accepts"),
+    [("max_length", 3, ">= 5"), ("max_depth", 0, ">= 1"), ("leaf_prob", 1.0, ">= 0.0 and < 1.0")],
 )
-def test_bad_generator_arguments_are_named(key, value):
-    with pytest.raises(GauntletError, match=f"data.{key}={value} is out of range"):
-        ListOpsDataModule(**{**SMALL, key: value})
+def test_bad_generator_arguments_are_named(key, value, accepts):
+    from gauntlet.config_schema import validate
+    from helpers import compose, strip_hydra
+
+    cfg = strip_hydra(compose(["data=listops", f"data.{key}={value}"]))
+    with pytest.raises(GauntletError, match=f"data.{key} must be {accepts}, got {value}"):
+        validate(cfg)
+
+
+def test_a_minimum_length_above_the_maximum_is_named():
+    with pytest.raises(
+        GauntletError, match=r"data\.min_length=100 must not exceed data\.max_length"
+    ):
+        ListOpsDataModule(**{**SMALL, "min_length": 100})
 
 
 def test_an_impossible_length_range_says_what_to_change():

@@ -13,10 +13,10 @@ import torch
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.eval import evaluate
+from gauntlet.models.adversarial import AdversarialTraining
 from gauntlet.models.cnn import CNN
 from gauntlet.models.mixing import Mixing
 from gauntlet.models.module import ClassifierModule
-from gauntlet.robust import AdversarialTraining
 
 SPEC = InputSpec("image", (1, 8, 8), 3)
 ADAM = functools.partial(torch.optim.Adam, lr=1e-3)

@@ -129,11 +129,16 @@ def test_a_run_logs_gaps_and_verdict_to_manifest_csv_curves_and_wandb(train):
     png = run_dir / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    import wandb
+
+    wandb.teardown()  # what the end of the process does: wait for the run file to be written
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     media = list((offline / "files" / "media" / "images").glob("curves_*.png"))
     assert len(media) == 1 and media[0].read_bytes()[:4] == b"\x89PNG"
     records = read_wandb_records(next(offline.glob("run-*.wandb")))
     metric_defs = {r.metric.name: r.metric for r in records if r.HasField("metric")}
+    kinds = [r.WhichOneof("record_type") for r in records if not r.HasField("output_raw")]
+    assert "val/acc" in metric_defs, f"metric definitions {sorted(metric_defs)}; records {kinds}"
     assert metric_defs["val/acc"].step_metric == "epoch"
     assert metric_defs["val/acc"].summary.max
     assert metric_defs["val/loss"].summary.min

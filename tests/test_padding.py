@@ -17,11 +17,11 @@ from gauntlet.data.spec import InputSpec
 from gauntlet.data.text import TextFileDataModule, report_truncation
 from gauntlet.interpret import METHODS, attribute, deletion_curve, explain
 from gauntlet.interpret.features import baseline
+from gauntlet.models.attacks import ATTACKS
 from gauntlet.models.base import Network
 from gauntlet.models.cnn import CNN
 from gauntlet.models.rnn import RNN
 from gauntlet.models.transformer import Transformer
-from gauntlet.robust.attacks import ATTACKS
 from helpers import run_training
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -329,10 +329,17 @@ def test_the_truncated_share_is_a_metric_of_the_run(tmp_path):
 
 
 def test_a_padding_side_other_than_left_or_right_is_refused(tmp_path):
+    from omegaconf import OmegaConf
+
+    from gauntlet.config_schema import check_component
     from gauntlet.errors import GauntletError
 
-    with pytest.raises(GauntletError, match=r"data\.padding_side='center': choose one of right"):
-        TextFileDataModule(path=str(tmp_path / "x.csv"), padding_side="center")
+    node = OmegaConf.create({"_target_": "gauntlet.data.text.TextFileDataModule",
+                             "path": str(tmp_path / "x.csv"), "padding_side": "center"})  # fmt: skip
+    with pytest.raises(
+        GauntletError, match=r"data\.padding_side must be one of right, left, got 'center'"
+    ):
+        check_component(node, "data")
 
 
 class ReadsMask(IgnoresMask):

@@ -11,7 +11,9 @@ from omegaconf import OmegaConf
 
 from _tiny_nets import ARCHS, MODALITIES, accuracy, digits, digits_cnn, trained
 from gauntlet.errors import GauntletError
-from gauntlet.robust import AdversarialTraining, evaluate_robustness, fgsm, pgd, robust_accuracy
+from gauntlet.models.adversarial import AdversarialTraining
+from gauntlet.models.attacks import fgsm, pgd
+from gauntlet.robust import evaluate_robustness, robust_accuracy
 
 EPS = [0.0, 0.05, 0.1, 0.2]
 

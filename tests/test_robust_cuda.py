@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from _tiny_nets import ARCHS, MODALITIES, make_net, synthetic
-from gauntlet.robust import AdversarialTraining, pgd, robust_accuracy
+from gauntlet.models.adversarial import AdversarialTraining
+from gauntlet.models.attacks import pgd
+from gauntlet.robust import robust_accuracy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from _tiny_nets import digits, fit, make_net, synthetic
 from gauntlet.errors import GauntletError
-from gauntlet.robust import AdversarialTraining, robust_accuracy
+from gauntlet.models.adversarial import AdversarialTraining
+from gauntlet.robust import robust_accuracy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

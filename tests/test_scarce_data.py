@@ -59,8 +59,11 @@ def test_samples_per_class_is_exact_and_the_subset_is_seeded(tmp_path):
 
 
 def test_a_bad_fraction_names_the_key(tmp_path):
-    with pytest.raises(GauntletError, match=r"data.fraction must be in \(0, 1\]"):
-        datamodule(tmp_path, "data=digits", "data.fraction=0")
+    from gauntlet.config_schema import validate
+
+    cfg = strip_hydra(compose([f"paths.log_dir={tmp_path}", "data=digits", "data.fraction=0"]))
+    with pytest.raises(GauntletError, match=r"data.fraction must be > 0.0 and <= 1.0, got 0"):
+        validate(cfg)
 
 
 # -- augmentation -----------------------------------------------------------------------------

@@ -125,6 +125,15 @@ def test_pack_refuses_a_folder_that_holds_something_else(tmp_path, capsys):
     assert "--shard-size='lots': expected a size such as 256MB" in capsys.readouterr().err
 
 
+def test_pack_names_the_data_key_of_a_bad_value(tmp_path, capsys):
+    # the datamodule's own check, reported the way `gauntlet train` reports it
+    to = tmp_path / "pack"
+    assert gauntlet_main("data", "pack", "--to", str(to), "data=digits", "data.batch_size=0") == 2
+    err = capsys.readouterr().err
+    assert "data.batch_size must be >= 1, got 0" in err
+    assert "Traceback" not in err and not (to / "pack.json").exists()
+
+
 # -- train, eval, explain, attack ------------------------------------------------------------
 
 

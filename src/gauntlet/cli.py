@@ -170,12 +170,16 @@ def check_hydra_flags(command: str, args: list[str]) -> None:
 
 def run_hydra(command: str, args: list[str]) -> int:
     from gauntlet import hidden_configs
-    from gauntlet.compat import hydra_errors
-    from gauntlet.config import user_config_dir
+    from gauntlet.compat import hydra_errors, hydra_mode
+    from gauntlet.config import register_schemas, user_config_dir
+    from gauntlet.run.user_errors import composition_error
 
     check_hydra_flags(command, args)
+    # what Hydra needs before it composes: gauntlet's schemas and resolvers, and its patches
+    register_schemas()
     hidden_configs.install()
-    hydra_errors.install()
+    hydra_errors.install(composition_error)
+    hydra_mode.install()
     module = importlib.import_module(COMMANDS[command][0])
     if user_config_dir() is not None:  # Hydra's own flag: searched before gauntlet's
         args = ["--config-dir", str(user_config_dir()), *args]

@@ -8,14 +8,13 @@ One lookup serves a checkout and an installed wheel: ``$GAUNTLET_CONFIG_DIR`` if
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from gauntlet.config_schema import register_schemas
 from gauntlet.errors import GauntletError
-from gauntlet.schema import register_schemas
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # set by `gauntlet --config-dir DIR`, so child processes (multirun jobs, study launches) see it
@@ -109,23 +108,6 @@ def compose(overrides: list[str], run_dir: Path | None = None, config_name: str 
         run_dir.mkdir(parents=True, exist_ok=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
-
-
-def gauntlet_version() -> dict[str, Any]:
-    """The package version, and the commit: the checkout's, or the one the wheel was built at."""
-    from importlib import metadata
-
-    try:
-        version = metadata.version("gauntlet")
-    except metadata.PackageNotFoundError:
-        from gauntlet import __version__ as version
-    built = PACKAGE_DIR / "build_info.json"
-    if built.is_file():
-        info = json.loads(built.read_text())
-        return {"version": version, "commit": info.get("commit"), "dirty": info.get("dirty")}
-    from gauntlet.repro.manifest import git_info
-
-    return {"version": version, **git_info(cwd=PACKAGE_DIR)}
 
 
 __all__ = ["CONFIG_DIR", "compose", "find_config_dir", "register_schemas"]

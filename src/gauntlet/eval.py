@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +11,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gauntlet.config import CONFIG_DIR, register_schemas
+from gauntlet.config import CONFIG_DIR
+from gauntlet.config_schema import rename_former_keys, run_dir_of_checkpoint
 from gauntlet.errors import GauntletError, exit_with
-from gauntlet.schema import rename_former_keys, run_dir_of_checkpoint
+from gauntlet.run.checkpoints import network_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +26,6 @@ class LoadedRun:
     cfg: DictConfig
     run_dir: Path
     checkpoint: dict[str, Any]
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    import torch
-
-    path = Path(path)
-    if path.is_dir():
-        raise GauntletError(
-            f"ckpt_path={path} is a directory; give a checkpoint file, such as "
-            f"{path / 'checkpoints' / 'last.ckpt'}"
-        )
-    if not path.is_file():
-        raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        raise GauntletError(f"ckpt_path={path}: not a readable PyTorch checkpoint ({err})") from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise GauntletError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
-    if "gauntlet_config" not in checkpoint:
-        raise GauntletError(f"ckpt_path={path}: not written by gauntlet (no run config inside)")
-    return checkpoint
 
 
 def load_run(ckpt_path: str | Path, data: dict[str, Any] | None = None) -> LoadedRun:
@@ -69,7 +46,7 @@ def load_run(ckpt_path: str | Path, data: dict[str, Any] | None = None) -> Loade
 
     net = build_network(cfg.model.net, datamodule.spec)
     module = hydra.utils.instantiate(cfg.model, net=net)  # cfg is untyped here
-    state = {k.replace("net._orig_mod.", "net."): v for k, v in checkpoint["state_dict"].items()}
+    state = network_weights(checkpoint)
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
@@ -113,9 +90,6 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

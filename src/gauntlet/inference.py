@@ -1,8 +1,8 @@
 """What the commands on a trained network (``explain``, ``attack``) and their libraries share.
 
 Their ``key=value`` arguments, checked against defaults; the device they run on; the
-network's state while a gradient is taken with respect to its input (eval mode, and cuDNN off
-for recurrent layers that cannot go backward in eval mode); and the padding mask of token
+network's state while a gradient is taken with respect to its input (eval mode; cuDNN for
+recurrent layers is :mod:`gauntlet.models.gradients`); and the padding mask of token
 inputs, which every call of ``forward_embedded`` on a perturbed input carries.
 """
 
@@ -94,20 +94,6 @@ def evaluating(net: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, training in modes.items():
             module.training = training
-
-
-def backward_through_rnn(net: nn.Module) -> contextlib.AbstractContextManager:
-    """A context in which the input gradient of `net` can be taken whatever its mode.
-
-    cuDNN implements the backward pass of its recurrent kernels only in training mode, so an RNN
-    in eval mode on a GPU raises when asked for an input gradient. Inside this context cuDNN is
-    switched off for networks that hold a recurrent layer and are in eval mode; everything else
-    keeps the fast kernels.
-    """
-    has_rnn = any(isinstance(module, nn.RNNBase) for module in net.modules())
-    if has_rnn and not net.training:
-        return torch.backends.cudnn.flags(enabled=False)
-    return contextlib.nullcontext()
 
 
 def device_of(net: nn.Module) -> torch.device:

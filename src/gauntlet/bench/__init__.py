@@ -27,8 +27,8 @@ takes its own step on the same batch (see :func:`~gauntlet.bench.paired.run_pair
 from one minute to the next, this compares steps taken milliseconds apart rather than runs
 taken a minute apart.
 
-The package, one module per concern: :mod:`~gauntlet.bench.clock` (the step clock),
-:mod:`~gauntlet.bench.configs` (the configs both paths run), :mod:`~gauntlet.bench.plain` (the
+The package, one module per concern (the step clock it shares with the throughput callback is
+:mod:`gauntlet.clock`): :mod:`~gauntlet.bench.configs` (the configs both paths run), :mod:`~gauntlet.bench.plain` (the
 plain loop), :mod:`~gauntlet.bench.paired` (the full path, alone or paired with the plain loop),
 :mod:`~gauntlet.bench.rounds` (the rounds of one architecture and their statistics),
 :mod:`~gauntlet.bench.report` (the table) and :mod:`~gauntlet.bench.cli` (the command line).

@@ -10,8 +10,8 @@ from pathlib import Path
 from gauntlet.bench.configs import MODEL_DEFAULTS
 from gauntlet.bench.report import markdown_table, print_table
 from gauntlet.bench.rounds import bench_model
+from gauntlet.compat.lightning import SPEEDUPS, switched_off
 from gauntlet.errors import GauntletError
-from gauntlet.lightning_compat import SPEEDUPS, switched_off
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from gauntlet.bench.clock import StepClock, Timing
 from gauntlet.bench.plain import PlainLoop
+from gauntlet.clock import StepClock, Timing
 from gauntlet.errors import GauntletError
 
 
@@ -20,8 +20,9 @@ def fit_timed(
     import pytorch_lightning as pl
     import torch
 
-    from gauntlet.repro.manifest import new_run_id
-    from gauntlet.train import build, finish_wandb, start_wandb_runs
+    from gauntlet.loggers import finish_wandb, start_wandb_runs
+    from gauntlet.run.manifest import new_run_id
+    from gauntlet.train import build
 
     class Clock(pl.Callback):
         def __init__(self) -> None:

@@ -6,8 +6,8 @@ import copy
 import time
 from contextlib import nullcontext
 
-from gauntlet.bench.clock import StepClock, Timing
 from gauntlet.bench.configs import PRECISIONS, strip_to
+from gauntlet.clock import StepClock, Timing
 from gauntlet.errors import GauntletError
 
 

@@ -10,10 +10,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gauntlet.bench.clock import Timing
 from gauntlet.bench.configs import LAYERS, check_supported, run_config, strip_to
 from gauntlet.bench.paired import run_full, run_paired
 from gauntlet.bench.plain import run_plain
+from gauntlet.clock import Timing
 from gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)

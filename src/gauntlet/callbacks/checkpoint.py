@@ -6,7 +6,7 @@ renamed over the old one, so a kill or a full disk during the write leaves the p
 checkpoint in place. Lightning's own plugin writes through fsspec, whose move from its temporary
 directory is a copy when the log directory is on another filesystem.
 
-:class:`ModelCheckpoint` is :class:`gauntlet.lightning_compat.checkpoint.ModelCheckpoint`,
+:class:`ModelCheckpoint` is :class:`gauntlet.compat.lightning.checkpoint.ModelCheckpoint`,
 named here because configs (``conf/callbacks/default.yaml``) and recorded runs name it here.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from gauntlet.lightning_compat.checkpoint import ModelCheckpoint
+from gauntlet.compat.lightning.checkpoint import ModelCheckpoint
 from gauntlet.run.files import atomic_path
 
 __all__ = ["AtomicCheckpointIO", "ModelCheckpoint"]

@@ -24,6 +24,8 @@ from typing import Any
 from pytorch_lightning.callbacks import TQDMProgressBar
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gauntlet.compat.tqdm import redirect_handlers
+
 # the metrics the epoch's bar ends with, in this order
 EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 # the module's one line per epoch (gauntlet.models.module), which the bar replaces on a terminal
@@ -57,9 +59,7 @@ class ProgressBar(TQDMProgressBar):
         if self._redirect is None and self.is_enabled:
             self._redirect = ExitStack()
             self._redirect.enter_context(logging_redirect_tqdm())
-            console = [
-                h for h in logging.getLogger().handlers if type(h).__name__ == "_TqdmLoggingHandler"
-            ]
+            console = redirect_handlers(logging.getLogger())
             only_bar = _NotTheEpochLine()
             for handler in console:
                 handler.addFilter(only_bar)

@@ -1,8 +1,8 @@
 """Throughput: samples/s, step time, peak memory and epoch wall time, logged once per epoch.
 
-Per step it only takes a timestamp with the bench's :class:`~gauntlet.bench.clock.StepClock`:
-``time.perf_counter`` on CPU, a CUDA event on GPU (no synchronisation), so it costs next to
-nothing. Everything is reduced at the end of the epoch:
+Per step it only takes a timestamp with the step clock the bench also uses,
+:class:`~gauntlet.clock.StepClock`: ``time.perf_counter`` on CPU, a CUDA event on GPU (no
+synchronisation), so it costs next to nothing. Everything is reduced at the end of the epoch:
 
 - ``perf/step_ms``: median time of one training step (batch end to batch end, so data loading
   and the loop's own work are inside it), warm-up steps excluded;
@@ -28,7 +28,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from gauntlet.bench.clock import StepClock
+from gauntlet.clock import StepClock
 
 log = logging.getLogger(__name__)
 

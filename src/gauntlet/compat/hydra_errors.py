@@ -13,6 +13,7 @@ failures) go to Hydra unchanged. Measured on Hydra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -55,8 +56,11 @@ def gauntlet_error_in(err: BaseException) -> GauntletError | None:
     return None
 
 
-def install() -> None:
-    """Wrap ``hydra._internal.utils.run_and_report`` (idempotent)."""
+def install(translate: Callable[[BaseException], GauntletError | None]) -> None:
+    """Wrap ``hydra._internal.utils.run_and_report`` (idempotent). ``translate`` turns a
+    composition error into the user error it stands for, or None for an error that is not one
+    (gauntlet's is :func:`gauntlet.run.user_errors.composition_error`; passed in, so that this
+    module sits below the run layer)."""
     import hydra._internal.utils as hydra_utils
 
     original = hydra_utils.run_and_report
@@ -64,8 +68,6 @@ def install() -> None:
         return
 
     def run_and_report(func: Any) -> Any:
-        from gauntlet.run.user_errors import composition_error
-
         def guarded() -> Any:
             try:
                 return func()
@@ -81,7 +83,7 @@ def install() -> None:
                     raise _Escape(own) from None
                 if raised_in_task(err.__traceback__):
                     raise
-                user_error = composition_error(err)
+                user_error = translate(err)
                 if user_error is None:
                     raise
                 raise _Escape(user_error) from None

@@ -5,8 +5,8 @@ before it composes the config it runs, and that question costs a full compositio
 0.15 s of CPU for gauntlet's configs, measured on Hydra 1.3.2). The answer is None, as Hydra's
 own is, unless a command-line override or a config file sets the key; only then is Hydra asked.
 A file "sets" it when a line reads ``mode: RUN`` or ``mode: MULTIRUN`` (or ``searchpath:``,
-which adds folders not scanned): a cheap scan of the config folders that errs only towards
-asking Hydra. Tested by tests/test_startup.py.
+which adds folders not scanned): a cheap scan of the config folders on the app's own search
+path (its ``config_path`` and any ``--config-dir``) that errs only towards asking Hydra. Tested by tests/test_startup.py.
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ def mode_may_be_set(overrides: Iterable[str], directories: Iterable[Path]) -> bo
     return any(_dir_sets_mode(d) for d in directories if d.is_dir())
 
 
+def _folders(hydra: Any) -> list[Path]:
+    """The config folders on the search path of the app being started: its primary config
+    folder and any ``--config-dir`` (packaged and structured configs are Hydra's and plugins')."""
+    folders = []
+    for element in hydra.config_loader.get_search_path().get_path():
+        path = element.path
+        if path.startswith("file://"):
+            folders.append(Path(path.removeprefix("file://")))
+        elif "://" not in path:  # an absolute config_path of hydra.main is kept without a scheme
+            folders.append(Path(path))
+    return folders
+
+
 def install() -> None:
     """Answer ``Hydra.get_mode`` without composing when nothing can set ``hydra.mode``."""
     from hydra._internal.hydra import Hydra
@@ -45,10 +58,7 @@ def install() -> None:
         return
 
     def get_mode(self: Any, config_name: str | None, overrides: list[str]) -> Any:
-        from gauntlet.config import CONFIG_DIR, user_config_dir
-
-        folders = [CONFIG_DIR, *([user_config_dir()] if user_config_dir() else [])]
-        if mode_may_be_set(overrides, folders):
+        if mode_may_be_set(overrides, _folders(self)):
             return original(self, config_name=config_name, overrides=overrides)
         return None
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from gauntlet.data.base import InMemoryDataModule, Split
-from gauntlet.data.spec import MODALITIES, InputSpec
+from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,13 @@ class ArraysDataModule(InMemoryDataModule):
         self,
         path: str,
         labels: str | None = None,
-        modality: str | None = None,
-        vocab_size: int | None = None,
-        pad_id: int = 0,
+        modality: Literal["image", "sequence", "tokens"] | None = None,
+        vocab_size: PositiveInt | None = None,
+        pad_id: NonNegativeInt = 0,
         class_names: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if modality is not None and modality not in MODALITIES:
-            raise GauntletError(
-                f"data.modality={modality!r}: choose one of {', '.join(MODALITIES)}, or null "
-                "to read it from the arrays"
-            )
         self.path = Path(path).expanduser()
         self.labels = Path(labels).expanduser() if labels else None
         self.modality = modality

@@ -12,31 +12,20 @@ the data's modality, so one preset works on every dataset.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from gauntlet.data.spec import MODALITIES, InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import NonNegative, NonNegativeInt, Probability, check_settings
+from gauntlet.settings import settings as declared
 
 log = logging.getLogger(__name__)
-
-
-def _check_share(name: str, value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise GauntletError(f"augment.{name}: expected a probability in [0, 1], got {value}")
-    return float(value)
-
-
-def _check_nonneg(name: str, value: float) -> float:
-    if value < 0:
-        raise GauntletError(f"augment.{name}: expected a value >= 0, got {value}")
-    return value
 
 
 def _uniform(low: float, high: float, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -103,18 +92,15 @@ class ImageAugment(BatchAugment):
     def __init__(
         self,
         spec: InputSpec,
-        shift: float = 0.0,
-        rotate: float = 0.0,
-        noise: float = 0.0,
-        cutout: float = 0.0,
-        cutout_p: float = 0.5,
+        shift: NonNegative = 0.0,
+        rotate: NonNegative = 0.0,
+        noise: NonNegative = 0.0,
+        cutout: Probability = 0.0,
+        cutout_p: Probability = 0.5,
     ) -> None:
         super().__init__(spec)
-        self.shift = _check_nonneg("shift", shift)
-        self.rotate = _check_nonneg("rotate", rotate)
-        self.noise = _check_nonneg("noise", noise)
-        self.cutout = _check_share("cutout", cutout)
-        self.cutout_p = _check_share("cutout_p", cutout_p)
+        self.shift, self.rotate, self.noise = shift, rotate, noise
+        self.cutout, self.cutout_p = float(cutout), float(cutout_p)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         low, high = self.spec.value_range or (0.0, 1.0)
@@ -168,16 +154,13 @@ class SequenceAugment(BatchAugment):
     def __init__(
         self,
         spec: InputSpec,
-        jitter: float = 0.0,
-        scale: float = 0.0,
-        shift: int = 0,
-        mask: float = 0.0,
+        jitter: NonNegative = 0.0,
+        scale: NonNegative = 0.0,
+        shift: NonNegativeInt = 0,
+        mask: Probability = 0.0,
     ) -> None:
         super().__init__(spec)
-        self.jitter = _check_nonneg("jitter", jitter)
-        self.scale = _check_nonneg("scale", scale)
-        self.shift = int(_check_nonneg("shift", shift))
-        self.mask = _check_share("mask", mask)
+        self.jitter, self.scale, self.shift, self.mask = jitter, scale, shift, float(mask)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -212,18 +195,14 @@ class TokenAugment(BatchAugment):
     def __init__(
         self,
         spec: InputSpec,
-        drop: float = 0.0,
-        swap: float = 0.0,
-        swaps: int = 1,
-        drop_to: str = "unk",
-        unk_id: int | None = None,
+        drop: Probability = 0.0,
+        swap: Probability = 0.0,
+        swaps: NonNegativeInt = 1,
+        drop_to: Literal["unk", "pad"] = "unk",
+        unk_id: NonNegativeInt | None = None,
     ) -> None:
         super().__init__(spec)
-        self.drop = _check_share("drop", drop)
-        self.swap = _check_share("swap", swap)
-        self.swaps = int(_check_nonneg("swaps", swaps))
-        if drop_to not in ("unk", "pad"):
-            raise GauntletError(f"augment.drop_to: expected 'unk' or 'pad', got {drop_to!r}")
+        self.drop, self.swap, self.swaps = float(drop), float(swap), swaps
         self.drop_to = drop_to
         if unk_id is None:
             vocab = self.spec.vocab or ()
@@ -282,12 +261,13 @@ def for_modality(
             f"add augment.{spec.modality}, or choose augment=none"
         )
     cls = AUGMENTS[spec.modality]
-    valid = [p for p in inspect.signature(cls).parameters if p != "spec"]
+    valid = list(declared(cls))
     unknown = sorted(set(settings) - set(valid))
     if unknown:
         raise GauntletError(
             f"augment.{spec.modality}: unknown setting(s) {unknown}; valid: {', '.join(valid)}"
         )
+    check_settings(cls, settings, f"augment.{spec.modality}")
     augment = cls(spec, **dict(settings))
     log.info("augment=%s: %r", name, augment)
     return augment

@@ -9,16 +9,20 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from annotated_types import Interval
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import PositiveInt, Seed, Share
 
 log = logging.getLogger(__name__)
+
+TrainingShare = Annotated[float, Interval(gt=0.0, le=1.0)]  # the share of training data kept
 
 
 @dataclass
@@ -114,22 +118,8 @@ def cached_arrays(
     return arrays
 
 
-def check_subset(fraction: float, per_class: int | None) -> None:
-    if not 0.0 < fraction <= 1.0:
-        raise GauntletError(f"data.fraction must be in (0, 1], got {fraction}")
-    if per_class is not None and per_class < 1:
-        raise GauntletError(f"data.samples_per_class must be >= 1, got {per_class}")
-
-
-def check_loader_settings(
-    batch_size: int, eval_batch_size: int, val_fraction: float, test_fraction: float
-) -> None:
-    for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise GauntletError(f"data.{key}={value}: expected a whole number >= 1")
-    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise GauntletError(f"data.{key}={value}: expected a fraction in [0, 1)")
+def check_holdout(val_fraction: float, test_fraction: float) -> None:
+    """The held-out splits must leave training data (each fraction's own range is annotated)."""
     if val_fraction + test_fraction >= 1.0:
         raise GauntletError(
             f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} leaves no "
@@ -170,7 +160,6 @@ def stratified_subset(
     y: np.ndarray, fraction: float = 1.0, per_class: int | None = None, seed: int = 0
 ) -> np.ndarray:
     """Indices of a seeded, class-stratified subset: a fraction of each class or N per class."""
-    check_subset(fraction, per_class)
     rng = np.random.default_rng(seed)
     keep = []
     for cls in np.unique(y):
@@ -209,18 +198,18 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 64,
-        eval_batch_size: int = 512,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        split_seed: int = 0,
-        fraction: float = 1.0,
-        samples_per_class: int | None = None,
+        batch_size: PositiveInt = 64,
+        eval_batch_size: PositiveInt = 512,
+        val_fraction: Share = 0.1,
+        test_fraction: Share = 0.2,
+        split_seed: Seed = 0,
+        fraction: TrainingShare = 1.0,
+        samples_per_class: PositiveInt | None = None,
         on_device: bool = True,
-        seed: int = 0,
+        seed: Seed = 0,
     ) -> None:
         super().__init__()
-        check_loader_settings(batch_size, eval_batch_size, val_fraction, test_fraction)
+        check_holdout(val_fraction, test_fraction)
         self.seed = seed
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -258,8 +247,6 @@ class InMemoryDataModule(pl.LightningDataModule):
             keep, out = stratified_split(y, self.val_fraction, self.split_seed + 1)
             arrays["val"] = (x[out], y[out])
             x, y = x[keep], y[keep]
-        # validated even when nothing is dropped, so data.fraction=1.5 is an error, not a no-op
-        check_subset(self.fraction, self.samples_per_class)
         if self.fraction < 1.0 or self.samples_per_class is not None:
             keep = stratified_subset(y, self.fraction, self.samples_per_class, self.split_seed + 2)
             x, y = x[keep], y[keep]

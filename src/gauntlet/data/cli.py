@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gauntlet.errors import GauntletError
+from gauntlet.errors import GauntletError, from_constructor
 
 USAGE = "gauntlet data pack --to DIR [--shard-size 256MB] OVERRIDES..."
 
@@ -36,13 +36,13 @@ def main(argv: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from gauntlet.config import compose
+    from gauntlet.config_schema import check_component, rename_former_keys
     from gauntlet.data.pack import pack, parse_size
-    from gauntlet.run.user_errors import from_constructor
-    from gauntlet.schema import rename_former_keys
 
     shard_bytes = parse_size(args.shard_size)
     cfg = compose(overrides)
     rename_former_keys(cfg)  # as train reads them: data.max_len is data.max_length
+    check_component(cfg.data, "data")  # each setting's range, as train checks it
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # as train: the same splits
     with from_constructor("data"):
         datamodule = hydra.utils.instantiate(cfg.data)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,21 +22,23 @@ from gauntlet.data import epoch_plan
 from gauntlet.data.base import (
     Split,
     check_not_empty,
-    check_subset,
     choose_cache,
     stratified_split,
     stratified_subset,
 )
-from gauntlet.data.images import BadImage, check_on_bad_file, decode
+from gauntlet.data.images import BadImage, OnBadFile, decode
 from gauntlet.data.resumable import ResumableBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.data.text import TextDataModule, make_tokenizer, pad_rows, report_truncation
 from gauntlet.errors import GauntletError
+from gauntlet.settings import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
 
 VAL_NAMES = ("validation", "valid", "val", "dev")
-CACHES = ("auto", "memory", "arrow")
+# auto: memory when the encoded set fits under data.cache_limit_mb, else batches read from the
+# memory-mapped Arrow tables
+Cache = Literal["auto", "memory", "arrow"]
 EXTRA = "pip install 'gauntlet[hf]'"
 
 
@@ -67,26 +69,18 @@ class HFDataModule(TextDataModule):
         val_split: str | None = None,
         test_split: str | None = None,
         image_column: str = "image",
-        size: int | None = None,
-        channels: int | None = None,
-        on_bad_file: str = "refuse",
-        cache: str = "auto",
-        cache_limit_mb: int = 2048,
-        num_proc: int = 1,
-        num_workers: int = 0,
+        size: PositiveInt | None = None,
+        channels: Literal[1, 3] | None = None,
+        on_bad_file: OnBadFile = "refuse",
+        cache: Cache = "auto",
+        cache_limit_mb: NonNegativeInt = 2048,
+        num_proc: PositiveInt = 1,
+        num_workers: NonNegativeInt = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if cache not in CACHES:
-            raise GauntletError(
-                f"data.cache={cache!r}: choose auto (memory when the encoded set fits under "
-                "data.cache_limit_mb), memory or arrow (batches read from the Arrow tables)"
-            )
-        for key, value in (("num_proc", num_proc), ("num_workers", num_workers + 1)):
-            if value < 1:
-                raise GauntletError(f"data.{key}={value}: expected a whole number >= 1")
         self.image_column, self.size, self.channels = image_column, size, channels
-        self.on_bad_file = check_on_bad_file(on_bad_file)
+        self.on_bad_file = on_bad_file
         self.cache, self.cache_limit_mb = cache, cache_limit_mb
         self.num_proc, self.num_workers = num_proc, num_workers
         self.image_mode = False
@@ -291,7 +285,6 @@ class HFDataModule(TextDataModule):
                 keep, out = stratified_split(y, share, seed)
                 parts[role] = (ds.select(out), y[out])
                 ds, y = ds.select(keep), y[keep]
-        check_subset(self.fraction, self.samples_per_class)
         if self.fraction < 1.0 or self.samples_per_class is not None:
             keep = stratified_subset(y, self.fraction, self.samples_per_class, self.split_seed + 2)
             ds, y = ds.select(keep), y[keep]

@@ -26,7 +26,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,19 +43,21 @@ from gauntlet.data.base import (
 from gauntlet.data.images import (
     EXTENSIONS,
     BadImage,
+    OnBadFile,
     channels_of,
-    check_on_bad_file,
     open_image,
     to_array,
 )
 from gauntlet.data.resumable import ResumableBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
 
 SPLIT_DIRS = ("train", "val", "test")
-CACHES = ("auto", "memory", "stream")
+# auto: memory when the decoded set fits under data.cache_limit_mb, else streamed from the files
+Cache = Literal["auto", "memory", "stream"]
 
 
 @dataclass
@@ -157,33 +159,22 @@ class ImageFolderDataModule(InMemoryDataModule):
     def __init__(
         self,
         root: str,
-        size: int | None = None,
-        channels: int | None = None,
+        size: PositiveInt | None = None,
+        channels: Literal[1, 3] | None = None,
         classes: list[str] | None = None,
-        on_bad_file: str = "refuse",
-        cache: str = "auto",
-        cache_limit_mb: int = 2048,
-        num_workers: int = 0,
+        on_bad_file: OnBadFile = "refuse",
+        cache: Cache = "auto",
+        cache_limit_mb: NonNegativeInt = 2048,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
-        if size is not None and size < 1:
-            raise GauntletError(f"data.size={size}: expected a whole number of pixels >= 1")
-        if channels not in (None, 1, 3):
-            raise GauntletError(f"data.channels={channels}: choose 1 (greyscale), 3 (RGB) or null")
-        if cache not in CACHES:
-            raise GauntletError(
-                f"data.cache={cache!r}: choose auto (memory when the decoded set fits under "
-                "data.cache_limit_mb), memory or stream"
-            )
-        if num_workers < 0:
-            raise GauntletError(f"data.num_workers={num_workers}: expected 0 or more")
         self.size, self.channels = size, channels
         self.classes = list(classes) if classes else None
         self.classes_from = "data.classes" if classes else "the train folder"
-        self.on_bad_file = check_on_bad_file(on_bad_file)
+        self.on_bad_file = on_bad_file
         self.cache, self.cache_limit_mb = cache, cache_limit_mb
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.path_taken: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from gauntlet.errors import GauntletError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # Pillow modes by the number of channels they decode to; anything else is converted to RGB
 MODE_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 1, "RGB": 3, "RGBA": 3, "P": 3}
-ON_BAD_FILE = ("skip", "refuse")
+# refuse: stop with the bad file's name; skip: log it and leave it out
+OnBadFile = Literal["refuse", "skip"]
 
 
 class BadImage(GauntletError):
@@ -70,12 +72,3 @@ def decode(
     source: str | Path | bytes, size: int | None, channels: int | None, where: str
 ) -> np.ndarray:
     return to_array(open_image(source, where), size, channels, where)
-
-
-def check_on_bad_file(value: str) -> str:
-    if value not in ON_BAD_FILE:
-        raise GauntletError(
-            f"data.on_bad_file={value!r}: choose skip (log the file and leave it out) or "
-            "refuse (stop with its name)"
-        )
-    return value

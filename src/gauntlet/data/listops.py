@@ -14,12 +14,15 @@ import json
 import logging
 import random
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge
 
 from gauntlet.data.base import InMemoryDataModule, Split, cached_arrays
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import PositiveInt, Seed, Share
 
 log = logging.getLogger(__name__)
 
@@ -140,32 +143,23 @@ class ListOpsDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        max_length: int = 128,
-        min_length: int = 16,
-        max_depth: int = 6,
-        max_args: int = 5,
-        leaf_prob: float = 0.5,
-        num_train: int = 10_000,
-        num_val: int = 1_000,
-        num_test: int = 2_000,
-        generator_seed: int = 0,
+        max_length: Annotated[int, Ge(5)] = 128,
+        min_length: PositiveInt = 16,
+        max_depth: PositiveInt = 6,
+        max_args: Annotated[int, Ge(2)] = 5,
+        leaf_prob: Share = 0.5,
+        num_train: Annotated[int, Ge(10)] = 10_000,
+        num_val: PositiveInt = 1_000,
+        num_test: PositiveInt = 2_000,
+        generator_seed: Seed = 0,
         cache_dir: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        checks = {
-            "data.max_length": (max_length, max_length >= 5),
-            "data.min_length": (min_length, 1 <= min_length <= max_length),
-            "data.max_depth": (max_depth, max_depth >= 1),
-            "data.max_args": (max_args, max_args >= 2),
-            "data.leaf_prob": (leaf_prob, 0.0 <= leaf_prob < 1.0),
-            "data.num_train": (num_train, num_train >= 10),
-            "data.num_val": (num_val, num_val >= 1),
-            "data.num_test": (num_test, num_test >= 1),
-        }
-        for key, (value, ok) in checks.items():
-            if not ok:
-                raise GauntletError(f"{key}={value} is out of range: {_RANGES[key]}")
+        if min_length > max_length:
+            raise GauntletError(
+                f"data.min_length={min_length} must not exceed data.max_length={max_length}"
+            )
         self.generator_args = {
             "version": GENERATOR_VERSION,
             "max_length": max_length,
@@ -223,15 +217,3 @@ class ListOpsDataModule(InMemoryDataModule):
             class_names=tuple(str(d) for d in range(10)),
             vocab=VOCAB,
         )
-
-
-_RANGES = {
-    "data.max_length": "at least 5 tokens",
-    "data.min_length": "between 1 and data.max_length",
-    "data.max_depth": "at least 1",
-    "data.max_args": "at least 2",
-    "data.leaf_prob": "in [0, 1)",
-    "data.num_train": "at least 10",
-    "data.num_val": "at least 1",
-    "data.num_test": "at least 1",
-}

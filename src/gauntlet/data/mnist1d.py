@@ -11,6 +11,7 @@ import numpy as np
 
 from gauntlet.data.base import InMemoryDataModule, Split, cached_arrays
 from gauntlet.data.spec import InputSpec
+from gauntlet.settings import NonNegative, PositiveInt, Seed
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,10 @@ class MNIST1DDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        generator_seed: int = 42,
-        num_samples: int = 5000,
-        iid_noise_scale: float = 2e-2,
-        corr_noise_scale: float = 0.25,
+        generator_seed: Seed = 42,
+        num_samples: PositiveInt = 5000,
+        iid_noise_scale: NonNegative = 2e-2,
+        corr_noise_scale: NonNegative = 0.25,
         cache_dir: str | None = None,
         **kwargs,
     ) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gauntlet.data.spec import InputSpec
-from gauntlet.errors import GauntletError
+from gauntlet.errors import GauntletError, from_constructor
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,6 @@ def pack(
         for split in SPLITS:
             if fs.exists(f"{root}/{split}"):
                 fs.rm(f"{root}/{split}", recursive=True)
-    from gauntlet.run.user_errors import from_constructor
-
     with from_constructor("data"):
         datamodule.setup("fit")
     spec = datamodule.spec

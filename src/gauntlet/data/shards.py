@@ -30,11 +30,12 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from gauntlet.data import epoch_plan
-from gauntlet.data.base import check_loader_settings
+from gauntlet.data.base import TrainingShare, check_holdout
 from gauntlet.data.pack import SPLITS, filesystem, read_record, spec_from_record
 from gauntlet.data.resumable import ResumableBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import NonNegativeInt, PositiveInt, Seed, Share
 
 log = logging.getLogger(__name__)
 
@@ -179,22 +180,22 @@ class ShardsDataModule(pl.LightningDataModule):
     def __init__(
         self,
         path: str,
-        batch_size: int = 64,
-        eval_batch_size: int = 512,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        split_seed: int = 0,
-        fraction: float = 1.0,
-        samples_per_class: int | None = None,
+        batch_size: PositiveInt = 64,
+        eval_batch_size: PositiveInt = 512,
+        val_fraction: Share = 0.1,
+        test_fraction: Share = 0.2,
+        split_seed: Seed = 0,
+        fraction: TrainingShare = 1.0,
+        samples_per_class: PositiveInt | None = None,
         on_device: bool = True,
-        seed: int = 0,
-        num_workers: int = 0,
+        seed: Seed = 0,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool = True,
-        eval_sample: int = 1024,
+        eval_sample: PositiveInt = 1024,
         storage_options: dict | None = None,
     ) -> None:
         super().__init__()
-        check_loader_settings(batch_size, eval_batch_size, val_fraction, test_fraction)
+        check_holdout(val_fraction, test_fraction)
         for key, value, alternative in (
             ("data.fraction", fraction != 1.0, f"data.fraction={fraction}"),
             (
@@ -210,10 +211,6 @@ class ShardsDataModule(pl.LightningDataModule):
                     f"instead: gauntlet data pack --to DIR {alternative} OVERRIDES... (the "
                     "in-memory datamodule cuts it, seeded and stratified), then train on DIR"
                 )
-        if num_workers < 0:
-            raise GauntletError(f"data.num_workers={num_workers}: expected 0 or more")
-        if eval_sample < 1:
-            raise GauntletError(f"data.eval_sample={eval_sample}: expected 1 or more")
         self.path, self.storage_options = str(path), storage_options
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.split_seed, self.seed = split_seed, seed

@@ -26,19 +26,21 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from annotated_types import Ge
 
 from gauntlet.data.base import InMemoryDataModule, Split
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
+from gauntlet.settings import PositiveInt
 
 log = logging.getLogger(__name__)
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
-PADDING_SIDES = ("right", "left")
 # above this share of cut samples the run warns: a few long outliers are expected, more means
 # the texts' ends are lost to the model
 TRUNCATION_WARNING = 0.05
@@ -212,18 +214,14 @@ class TextDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        max_length: int = 64,
+        max_length: PositiveInt = 64,
         tokenizer: str = "word",
-        max_vocab: int = 20000,
-        min_freq: int = 1,
-        padding_side: str = "right",
+        max_vocab: Annotated[int, Ge(2)] = 20000,  # PAD and UNK at least
+        min_freq: PositiveInt = 1,
+        padding_side: Literal["right", "left"] = "right",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if padding_side not in PADDING_SIDES:
-            raise GauntletError(
-                f"data.padding_side={padding_side!r}: choose one of {', '.join(PADDING_SIDES)}"
-            )
         self.padding_side = padding_side
         self.data_metrics: dict[str, float] = {}
         self.max_length, self.max_vocab, self.min_freq = max_length, max_vocab, min_freq

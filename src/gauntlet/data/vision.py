@@ -18,9 +18,11 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from gauntlet.compat.numpy import ARRAY_PICKLE_CLASSES
 from gauntlet.data.base import InMemoryDataModule, Split
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
@@ -105,10 +107,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     pickle that asks for any other class is refused rather than run."""
 
     ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
+        *ARRAY_PICKLE_CLASSES,
         ("_codecs", "encode"),  # how a protocol-2 pickle made by Python 3 stores bytes
     }
 
@@ -150,13 +149,14 @@ class VisionDataModule(InMemoryDataModule):
     the dataset's own.
     """
 
-    def __init__(self, dataset: str, root: str, download: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        dataset: Literal["mnist", "fashion_mnist", "cifar10"],  # the keys of DATASETS
+        root: str,
+        download: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
-        if dataset not in DATASETS:
-            raise GauntletError(
-                f"data.dataset={dataset!r} is not a dataset gauntlet reads from files; "
-                f"choose one of {sorted(DATASETS)}"
-            )
         self.dataset = dataset
         self.info = DATASETS[dataset]
         self.root = Path(root).expanduser().resolve()

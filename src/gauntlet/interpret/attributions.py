@@ -23,8 +23,9 @@ from torch import Tensor, nn
 
 from gauntlet.compat.captum import ridge_surrogate
 from gauntlet.errors import GauntletError
-from gauntlet.inference import backward_through_rnn, device_of, evaluating, padding_mask
+from gauntlet.inference import device_of, evaluating, padding_mask
 from gauntlet.interpret.features import baseline, group_mask
+from gauntlet.models.gradients import backward_through_rnn
 
 if TYPE_CHECKING:
     from gauntlet.data.spec import InputSpec

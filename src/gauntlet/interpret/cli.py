@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     device = pick_device(args["device"])
 
     from gauntlet.eval import load_run
-    from gauntlet.repro.manifest import update_metrics
+    from gauntlet.run.manifest import update_metrics
 
     run = load_run(args["ckpt_path"])
     net = run.module.net.to(device)

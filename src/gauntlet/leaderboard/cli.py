@@ -41,10 +41,10 @@ from gauntlet.leaderboard.query import (
     parse_where,
     require_key,
     require_metric,
-    smoke_reasons,
 )
 from gauntlet.leaderboard.report import Report
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
+from gauntlet.run.labels import smoke_reasons
 from gauntlet.run.record import STATUSES
 
 DEFAULT_METRIC = "test/acc"

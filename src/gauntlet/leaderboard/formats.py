@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.report import Report, finite
+from gauntlet.leaderboard.report import Report
+from gauntlet.output_formats import finite, markdown_cell
 
 FORMATS = ("table", "csv", "json", "jsonl", "md", "html")
 SUFFIX_FORMATS = {
@@ -238,18 +239,6 @@ def to_markdown(report: Report) -> str:
         "| " + " | ".join(markdown_cell(cell.text) for cell in row) + " |" for row in report.cells()
     )
     return "\n".join(lines) + "\n"
-
-
-def markdown_cell(text: str) -> str:
-    # Pipes would split the cell; angle brackets would be read as raw HTML by most renderers.
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-        .replace("\r", " ")
-        .replace("\n", " ")
-    )
 
 
 def render(report: Report, fmt: str) -> str:

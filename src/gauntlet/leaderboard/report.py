@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gauntlet.leaderboard.aggregate import IDENTITY_KEY
-from gauntlet.leaderboard.query import MISSING, lookup, smoke_reasons
+from gauntlet.leaderboard.query import MISSING, lookup
 from gauntlet.leaderboard.rows import COLUMN_FIELDS
+from gauntlet.output_formats import finite
+from gauntlet.run.labels import smoke_reasons
 
 # The columns every run listing shows first, and what CSV adds for a full record.
 RUN_COLUMNS = ("run_id", "status", "experiment", "model", "data", "seed")
@@ -272,17 +274,6 @@ def value_cell(value: Any) -> Cell:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Cell(format_value(value), None if math.isnan(value) else float(value))
     return Cell(format_value(value), None if value is None or value is MISSING else str(value))
-
-
-def finite(value: Any) -> Any:
-    """A copy of a JSON-like tree with NaN and infinities replaced by None (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    return value
 
 
 def _get(run: Mapping[str, Any], key: str) -> Any:

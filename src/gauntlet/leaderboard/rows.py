@@ -17,7 +17,7 @@ from typing import Any
 
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.identity import config_key
-from gauntlet.leaderboard.schema import MAX_RUN_ID_LENGTH
+from gauntlet.leaderboard.tables import MAX_RUN_ID_LENGTH
 from gauntlet.redaction import scrub_secrets
 
 log = logging.getLogger(__name__)

@@ -46,11 +46,12 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from gauntlet.compat.messages import sqlite_busy, unique_violation
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.location import DB_FILENAME, ENV_URL, resolve_url  # noqa: F401  (re-exported)
 from gauntlet.leaderboard.query import Condition, as_conditions
 from gauntlet.leaderboard.rows import decode_metrics, encode_metrics, merge, to_manifest, to_row
-from gauntlet.leaderboard.schema import (
+from gauntlet.leaderboard.tables import (
     MIGRATIONS,
     SCHEMA_VERSION,
     history,
@@ -58,7 +59,7 @@ from gauntlet.leaderboard.schema import (
     runs,
     schema_version,
 )
-from gauntlet.leaderboard.schema import (
+from gauntlet.leaderboard.tables import (
     studies as studies_table,
 )
 from gauntlet.redaction import redact_text, redact_url
@@ -629,11 +630,11 @@ def _transient(error: DBAPIError, duplicates: bool) -> bool:
     code = getattr(error.orig, "sqlstate", None)
     if code in _PG_RETRY or (duplicates and code == _PG_DUPLICATE):
         return True
-    message = str(error.orig).lower()
-    if "database is locked" in message or "database table is locked" in message:
+    message = str(error.orig)
+    if sqlite_busy(message):
         return True
     # Two writers inserting the same new run: the loser sees the row on its next try.
-    return duplicates and isinstance(error, IntegrityError) and "unique" in message
+    return duplicates and isinstance(error, IntegrityError) and unique_violation(message)
 
 
 def _parse(url: str) -> URL:

@@ -17,6 +17,7 @@ from torch import nn
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.models.base import ContractNetwork, Network
+from gauntlet.settings import check_settings
 
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
@@ -100,6 +101,7 @@ def build_network(node: Mapping[str, Any], spec: InputSpec, key: str = "model.ne
             "modality, shape, num_classes, vocab_size) before its own hyperparameters"
         )
     check_arguments(cls, [k for k in node if k not in HYDRA_KEYS], key, supplied=("spec",))
+    check_settings(cls, node, key)  # the ranges its signature annotates, a user's class too
     net = hydra.utils.instantiate(node, spec=spec)
     if not isinstance(net, nn.Module):
         raise GauntletError(

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gauntlet.data.spec import InputSpec
-from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network, real_first
+from gauntlet.settings import PositiveInt, Share
 
 SECOND_CONV = 4  # the index of the second convolution in ConvBlock.body
 
@@ -68,23 +68,13 @@ class CNN(Network):
     def __init__(
         self,
         spec: InputSpec,
-        hidden: int = 32,
-        depth: int = 3,
-        kernel_size: int = 3,
-        dropout: float = 0.1,
-        embed_dim: int = 32,
+        hidden: PositiveInt = 32,
+        depth: PositiveInt = 3,
+        kernel_size: PositiveInt = 3,
+        dropout: Share = 0.1,
+        embed_dim: PositiveInt = 32,
         checkpointing: bool = False,
     ) -> None:
-        for key, value in (
-            ("hidden", hidden),
-            ("depth", depth),
-            ("kernel_size", kernel_size),
-            ("embed_dim", embed_dim),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
-        if not 0.0 <= dropout < 1.0:
-            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
         super().__init__(spec, embed_dim, checkpointing)
         self.dims = 2 if self.embedded_modality == "image" else 1
         c_in = spec.shape[0] if self.dims == 2 else self.embedded_shape[-1]

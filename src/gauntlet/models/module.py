@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from gauntlet.compat.lightning.trainer import attached_trainer
 from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network
 from gauntlet.models.build import check_factory, parameters
@@ -38,7 +39,7 @@ def build_adversarial(settings: Mapping[str, Any] | None) -> Any | None:
         )
     if not settings.get("attack"):
         return None
-    from gauntlet.robust.adversarial_training import AdversarialTraining
+    from gauntlet.models.adversarial import AdversarialTraining
 
     return AdversarialTraining(**dict(settings))
 
@@ -252,7 +253,7 @@ class ClassifierModule(pl.LightningModule):
         if takes_total and given.get("total_steps") is None and given.get("epochs") is None:
             # OneCycleLR: one cycle over the whole fit; built before fit (to check the config),
             # with no trainer attached yet, one step stands in
-            trainer = self._trainer
+            trainer = attached_trainer(self)
             extra["total_steps"] = int(trainer.estimated_stepping_batches) if trainer else 1
         scheduler = make(optimizer=optimizer, **extra)
         interval = self.scheduler_interval or (

@@ -8,13 +8,15 @@ starts at the last real token too.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from gauntlet.data.spec import InputSpec
-from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network, masked_mean, real_first
+from gauntlet.settings import PositiveInt, Share
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -23,25 +25,16 @@ class RNN(Network):
     def __init__(
         self,
         spec: InputSpec,
-        cell: str = "lstm",
-        hidden: int = 64,
-        depth: int = 1,
+        cell: Literal["lstm", "gru"] = "lstm",
+        hidden: PositiveInt = 64,
+        depth: PositiveInt = 1,
         bidirectional: bool = False,
-        dropout: float = 0.1,
-        pool: str = "last",
-        embed_dim: int = 32,
+        dropout: Share = 0.1,
+        pool: Literal["last", "mean"] = "last",
+        embed_dim: PositiveInt = 32,
         checkpointing: bool = False,
     ) -> None:
-        for key, value in (("hidden", hidden), ("depth", depth), ("embed_dim", embed_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
-        if not 0.0 <= dropout < 1.0:
-            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
         super().__init__(spec, embed_dim, checkpointing)
-        if cell not in CELLS:
-            raise GauntletError(f"model.net.cell={cell!r}: choose one of {sorted(CELLS)}")
-        if pool not in ("last", "mean"):
-            raise GauntletError(f"model.net.pool={pool!r}: choose one of ['last', 'mean']")
         if self.embedded_modality == "image":
             c, _, w = spec.shape
             features = c * w

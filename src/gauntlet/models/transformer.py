@@ -10,14 +10,17 @@ mean pooling averages the real tokens only.
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Predicate
 from torch import nn
 
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.models.base import Network, masked_mean, real_first
+from gauntlet.settings import Positive, PositiveInt, Share, odd
 
 
 def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
@@ -29,119 +32,77 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
     return table
 
 
+def block(hidden: int, heads: int, mlp_ratio: float, dropout: float) -> nn.Module:
+    return nn.TransformerEncoderLayer(
+        hidden,
+        heads,
+        int(hidden * mlp_ratio),
+        dropout,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,  # pre-norm: stable without warm-up at these sizes
+    )
+
+
 class Transformer(Network):
     def __init__(
         self,
         spec: InputSpec,
-        hidden: int = 64,
-        depth: int = 2,
-        heads: int = 4,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.1,
-        patch_size: int = 2,
-        positions: str = "learned",
-        pool: str = "cls",
-        stem: str = "patch",
-        stem_kernel: int = 5,
+        hidden: PositiveInt = 64,
+        depth: PositiveInt = 2,
+        heads: PositiveInt = 4,
+        mlp_ratio: Positive = 2.0,
+        dropout: Share = 0.1,
+        patch_size: PositiveInt = 2,
+        positions: Literal["learned", "sinusoidal"] = "learned",
+        pool: Literal["cls", "mean"] = "cls",
+        stem: Literal["patch", "conv"] = "patch",
+        stem_kernel: Annotated[int, Ge(1), Predicate(odd)] = 5,
         checkpointing: bool = False,
     ) -> None:
-        for key, value in (
-            ("hidden", hidden),
-            ("depth", depth),
-            ("heads", heads),
-            ("patch_size", patch_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GauntletError(f"model.net.{key}={value}: expected a whole number >= 1")
-        if not 0.0 <= dropout < 1.0:
-            raise GauntletError(f"model.net.dropout={dropout}: expected a fraction in [0, 1)")
-        if not mlp_ratio > 0:
-            raise GauntletError(f"model.net.mlp_ratio={mlp_ratio}: expected a number > 0")
         # tokens embed straight to the model width, so the embedding is the projection
         super().__init__(spec, embed_dim=hidden, checkpointing=checkpointing)
         if hidden % heads:
             raise GauntletError(
                 f"model.net.hidden={hidden} must be divisible by model.net.heads={heads}"
             )
-        if positions not in ("learned", "sinusoidal"):
-            raise GauntletError(
-                f"model.net.positions={positions!r}: choose 'learned' or 'sinusoidal'"
-            )
-        if pool not in ("cls", "mean"):
-            raise GauntletError(f"model.net.pool={pool!r}: choose 'cls' or 'mean'")
-        if stem not in ("patch", "conv"):
-            raise GauntletError(f"model.net.stem={stem!r}: choose 'patch' or 'conv'")
-        # refused even while stem=patch leaves it unused
-        if stem_kernel < 1 or stem_kernel % 2 == 0:
-            raise GauntletError(f"model.net.stem_kernel={stem_kernel}: expected an odd number >= 1")
         self.patch_size = patch_size
-        if stem == "conv" and self.embedding is not None:
-            # tokens: the convolution reads the embedded (T, D) sequence, patched like raw steps
-            t = spec.shape[0]
-            if t % patch_size:
-                raise GauntletError(
-                    f"model.net.patch_size={patch_size} must divide the sequence length {t}"
-                )
-            length, features = t // patch_size, self.embedding.embedding_dim
-        elif self.embedded_modality == "image":
-            c, h, w = spec.shape
-            if h % patch_size or w % patch_size:
-                raise GauntletError(
-                    f"model.net.patch_size={patch_size} must divide the image size {h}x{w}"
-                )
-            length, features = (h // patch_size) * (w // patch_size), c * patch_size**2
-        elif self.embedding is None:
-            # raw sequences are read as patches of consecutive steps, like images
-            t, f = spec.shape
-            if t % patch_size:
-                raise GauntletError(
-                    f"model.net.patch_size={patch_size} must divide the sequence length {t}"
-                )
-            length, features = t // patch_size, f * patch_size
-        else:
-            length, features = self.embedded_shape
+        image = self.embedded_modality == "image"
+        # images and raw sequences are read as patches; embedded tokens too under the conv stem
+        patched = image or self.embedding is None or stem == "conv"
+        steps = spec.shape[1:] if image else spec.shape[:1]  # (H, W) or (T,)
+        if patched and any(n % patch_size for n in steps):
+            what = "the image size" if image else "the sequence length"
+            size = "x".join(map(str, steps))
+            raise GauntletError(f"model.net.patch_size={patch_size} must divide {what} {size}")
+        length = math.prod(n // patch_size for n in steps) if patched else spec.shape[0]
+        channels = spec.shape[0] if image else self.embedded_shape[-1]
         self.stem: nn.Module | None = None
+        self.proj: nn.Module = nn.Identity()
         if stem == "conv":
             # a convolution over neighbouring steps (pixels) before patching gives each token
             # local features the attention layers would otherwise learn from few samples;
             # the second, strided one cuts the patches
-            channels = (
-                spec.shape[0] if self.embedded_modality == "image" else self.embedded_shape[1]
-            )
-            conv = nn.Conv2d if self.embedded_modality == "image" else nn.Conv1d
+            conv = nn.Conv2d if image else nn.Conv1d
             self.stem = nn.Sequential(
                 conv(channels, hidden, stem_kernel, padding=stem_kernel // 2),
                 nn.GELU(),
                 conv(hidden, hidden, patch_size, stride=patch_size),
             )
-            self.proj = nn.Identity()
-        elif self.embedding is not None:
-            self.proj = nn.Identity()
-        else:
-            self.proj = nn.Linear(features, hidden)
+        elif self.embedding is None:
+            self.proj = nn.Linear(channels * patch_size ** len(steps), hidden)
         self.pool = pool
         if pool == "cls":
             self.cls = nn.Parameter(torch.zeros(1, 1, hidden))
             length += 1
         if positions == "learned":
             self.pos = nn.Parameter(torch.randn(1, length, hidden) * 0.02)
-        else:
+        else:  # a fixed table: no weight, nothing to save
             self.register_buffer(
                 "pos", sinusoidal_positions(length, hidden)[None], persistent=False
             )
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(
-                hidden,
-                heads,
-                int(hidden * mlp_ratio),
-                dropout,
-                activation="gelu",
-                batch_first=True,
-                norm_first=True,  # pre-norm: stable without warm-up at these sizes
-            )
-            for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(block(hidden, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, spec.num_classes)
 

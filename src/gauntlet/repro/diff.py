@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.formats import markdown_cell
-from gauntlet.repro.manifest import flatten, rebase_paths
+from gauntlet.output_formats import finite, markdown_cell
+from gauntlet.repro.runs import find_run, is_timing
+from gauntlet.run.manifest import flatten, rebase_paths
 
 SECTIONS = ("config", "overrides", "code", "packages", "data", "machine", "metrics")
 # keys that always differ between two runs and say nothing about why their results do
@@ -103,8 +104,6 @@ def diff(manifests: Sequence[Mapping[str, Any]], timings: bool = False) -> RunDi
     """What differs between the runs (the first is the reference for metric differences).
     Timings (``perf/*``, names ending in ``_s``/``_ms``) differ between any two runs and are
     left out unless ``timings``."""
-    from gauntlet.repro.reproduce import is_timing
-
     if len(manifests) < 2:
         raise GauntletError("gauntlet diff needs at least two runs")
     facts = [sections_of(m) for m in manifests]
@@ -207,8 +206,6 @@ def to_markdown(result: RunDiff) -> str:
 
 
 def to_json(result: RunDiff) -> str:
-    from gauntlet.leaderboard.report import finite
-
     return json.dumps(finite(result.payload()), indent=2, default=str) + "\n"
 
 
@@ -241,8 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from rich.console import Console
-
-    from gauntlet.repro.reproduce import find_run
 
     args = _parser().parse_args(argv)
     if len(args.runs) < 2:

@@ -24,7 +24,8 @@ from typing import Any
 
 from gauntlet.config import restore_project
 from gauntlet.errors import GauntletError
-from gauntlet.repro.manifest import (
+from gauntlet.repro.runs import find_run, is_timing
+from gauntlet.run.manifest import (
     MANIFEST,
     git_info,
     read_manifest,
@@ -35,8 +36,6 @@ from gauntlet.repro.manifest import (
 log = logging.getLogger(__name__)
 
 GPU_RTOL = 1e-3
-TIMING_PREFIXES = ("perf/",)
-TIMING_SUFFIXES = ("_s", "_ms", "_seconds")
 
 
 @dataclass
@@ -49,10 +48,6 @@ class Comparison:
     @property
     def failed(self) -> bool:
         return self.verdict in ("MISMATCH", "missing")
-
-
-def is_timing(name: str) -> bool:
-    return name.startswith(TIMING_PREFIXES) or name.endswith(TIMING_SUFFIXES)
 
 
 def compare(
@@ -83,34 +78,6 @@ def compare(
     return rows
 
 
-def find_run(run: str, log_dir: str, url: str | None) -> dict[str, Any]:
-    """The manifest of RUN: a run directory, or a run_id looked up on the leaderboard."""
-    path = Path(run).expanduser()
-    if path.is_dir() or path.name == MANIFEST:
-        return read_manifest(path)
-    from gauntlet.leaderboard.store import Leaderboard, resolve_url
-
-    board_url = resolve_url(url, log_dir, create=False)
-    try:
-        with Leaderboard.open(board_url, create=False) as board:
-            stored = board.get(run)
-            where = board.url
-    except GauntletError as err:
-        raise GauntletError(
-            f"{run!r} is neither a run directory nor readable as a run_id: {err}"
-        ) from err
-    if stored is None:
-        raise GauntletError(
-            f"{run!r}: no such run directory, and no run with that run_id on {where}; "
-            "give a run directory or a run_id from `gauntlet leaderboard`"
-        )
-    run_dir = Path(str(stored.get("run_dir") or ""))
-    if stored.get("run_dir") and (run_dir / MANIFEST).is_file():
-        return read_manifest(run_dir)
-    log.info("run directory %s is not here; using the leaderboard's record", run_dir)
-    return stored
-
-
 def reproduction_config(manifest: dict[str, Any], out_dir: Path, record: bool) -> dict[str, Any]:
     """The recorded config, writing into ``out_dir``, trained from scratch."""
     config = manifest.get("config")
@@ -136,7 +103,7 @@ def reproduction_config(manifest: dict[str, Any], out_dir: Path, record: bool) -
 
 def warn_provenance(manifest: dict[str, Any]) -> list[str]:
     """Why a mismatch might not be a bug: other code, uncommitted changes, other versions."""
-    from gauntlet.repro.manifest import package_versions
+    from gauntlet.run.manifest import package_versions
 
     warnings = []
     recorded = manifest.get("git") or {}
@@ -237,7 +204,8 @@ def _train(config: dict[str, Any], manifest: dict[str, Any], out_dir: Path) -> d
     import torch
     from omegaconf import OmegaConf
 
-    from gauntlet.train import JobInfo, run
+    from gauntlet.run.launch import JobInfo
+    from gauntlet.train import run
 
     threads = manifest.get("threads")
     previous_threads = torch.get_num_threads()

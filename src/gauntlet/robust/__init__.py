@@ -1,15 +1,8 @@
-"""Adversarial robustness: FGSM/PGD (Captum) on embedded inputs, accuracy under attack,
-adversarial training."""
+"""Adversarial robustness of a trained network: accuracy under FGSM/PGD at several budgets,
+transfer attacks, and ``gauntlet attack``. The attacks themselves, and adversarial training,
+are part of what a model trains with: :mod:`gauntlet.models.attacks` and
+:mod:`gauntlet.models.adversarial`."""
 
 from gauntlet.robust.accuracy import evaluate_robustness, robust_accuracy
-from gauntlet.robust.adversarial_training import AdversarialTraining
-from gauntlet.robust.attacks import ATTACKS, fgsm, pgd
 
-__all__ = [
-    "ATTACKS",
-    "AdversarialTraining",
-    "evaluate_robustness",
-    "fgsm",
-    "pgd",
-    "robust_accuracy",
-]
+__all__ = ["evaluate_robustness", "robust_accuracy"]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
 from gauntlet.inference import device_of, evaluating, padding_mask
-from gauntlet.robust.attacks import check_attack
+from gauntlet.models.attacks import check_attack
 
 if TYPE_CHECKING:
     from gauntlet.data.spec import InputSpec

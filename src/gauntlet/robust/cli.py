@@ -22,8 +22,8 @@ from rich.table import Table
 
 from gauntlet.errors import GauntletError
 from gauntlet.inference import REQUIRED, parse_key_values, pick_device
+from gauntlet.models.attacks import ATTACKS, check_attack
 from gauntlet.robust.accuracy import evaluate_robustness
-from gauntlet.robust.attacks import ATTACKS, check_attack
 
 if TYPE_CHECKING:
     import torch
@@ -71,8 +71,8 @@ def main(argv: list[str]) -> int:
             return run_transfer(args, device)
 
     from gauntlet.eval import load_run
-    from gauntlet.repro.manifest import update_metrics
     from gauntlet.run.files import disk_faults
+    from gauntlet.run.manifest import update_metrics
 
     run = load_run(args["ckpt_path"])
     run.module.net.to(device)
@@ -95,9 +95,9 @@ def run_transfer(args: dict[str, Any], device: torch.device) -> int:
     """The transfer form of ``gauntlet attack``: see the module docstring."""
     from gauntlet.eval import load_run
     from gauntlet.leaderboard.record import record
-    from gauntlet.repro.manifest import read_manifest, update_metrics, write_manifest
     from gauntlet.robust.accuracy import plot_robustness
     from gauntlet.robust.transfer import Side, check_pair, transfer_accuracy
+    from gauntlet.run.manifest import read_manifest, update_metrics, write_manifest
 
     if (args["source_ckpt"] is None) == (args["source"] is None):
         raise GauntletError(
@@ -224,7 +224,7 @@ def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_manifest_seed(run_dir: Path, cfg: Any) -> Any:
-    from gauntlet.repro.manifest import read_manifest
+    from gauntlet.run.manifest import read_manifest
 
     try:
         return read_manifest(run_dir).get("seed")

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.inference import device_of, evaluating, padding_mask
-from gauntlet.robust.attacks import check_attack
+from gauntlet.models.attacks import check_attack
 
 log = logging.getLogger(__name__)
 

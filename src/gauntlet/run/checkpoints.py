@@ -1,5 +1,6 @@
-"""Checks on a checkpoint before a run continues from it: readable, of this model, and what it
-has trained so far."""
+"""Reading a checkpoint, the one place it is done: for a run that continues from it (readable, of
+this model, what it has trained so far) and for the commands that load a finished run's
+(``eval``, ``explain``, ``attack``: :func:`read_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,74 @@ from gauntlet.errors import GauntletError
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int) -> dict[str, Any]:
+# what torch.load raises on a file that is not a whole checkpoint (truncated, another format)
+_UNREADABLE = (
+    RuntimeError,
+    EOFError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    ValueError,
+    OSError,
+)
+
+
+def _torch_load(path: str) -> Any:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def load(path: Path) -> dict[str, Any]:
-    """The checkpoint's contents; raises ``ValueError`` naming why it cannot be read."""
+@lru_cache(maxsize=4)
+def _cached_load(path: str, mtime_ns: int) -> Any:
+    # a run that continues reads its checkpoint three times (damaged? same model? how far?)
+    return _torch_load(path)
+
+
+def load(path: Path, cached: bool = True) -> dict[str, Any]:
+    """The checkpoint's contents; raises ``ValueError`` naming why it cannot be read (its
+    ``__cause__`` is what torch raised, where torch could not read the file)."""
     try:
-        checkpoint = _load(str(path), path.stat().st_mtime_ns)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
+        if cached:
+            checkpoint = _cached_load(str(path), path.stat().st_mtime_ns)
+        else:
+            checkpoint = _torch_load(str(path))
+    except _UNREADABLE as err:
         raise ValueError(f"{type(err).__name__}: {str(err).strip().splitlines()[0]}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError("not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint gauntlet wrote, read afresh (the caller may change it); a user error names
+    ``ckpt_path`` and why the file cannot be used."""
+    path = Path(path)
+    if path.is_dir():
+        raise GauntletError(
+            f"ckpt_path={path} is a directory; give a checkpoint file, such as "
+            f"{path / 'checkpoints' / 'last.ckpt'}"
+        )
+    if not path.is_file():
+        raise GauntletError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        checkpoint = load(path, cached=False)
+    except ValueError as err:
+        if err.__cause__ is None:
+            raise GauntletError(f"ckpt_path={path}: {err}") from None
+        cause = err.__cause__
+        raise GauntletError(
+            f"ckpt_path={path}: not a readable PyTorch checkpoint ({cause})"
+        ) from cause
+    if "gauntlet_config" not in checkpoint:
+        raise GauntletError(f"ckpt_path={path}: not written by gauntlet (no run config inside)")
+    return checkpoint
+
+
+def network_weights(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The module's weights under the keys of an uncompiled network."""
+    from gauntlet.compat.torch import uncompiled_keys
+
+    return uncompiled_keys(checkpoint["state_dict"])
 
 
 def check_resumable(path: Path, what: str) -> None:

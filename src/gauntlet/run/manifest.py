@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet.errors import GauntletError
-from gauntlet.leaderboard.query import run_labels
 from gauntlet.redaction import scrub_secrets
 from gauntlet.run.files import atomic_write_text
+from gauntlet.run.labels import run_labels
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,24 @@ def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
 def code_record() -> dict[str, Any]:
     """gauntlet's own version and commit (also outside a checkout), and where the user's
     modules and config directory were, so resume and reproduce find them again."""
-    from gauntlet.config import gauntlet_version, project_record
+    from gauntlet.config import project_record
 
     return {"gauntlet": gauntlet_version(), "project": project_record()}
+
+
+def gauntlet_version() -> dict[str, Any]:
+    """The package version, and the commit: the checkout's, or the one the wheel was built at."""
+    try:
+        version = metadata.version("gauntlet")
+    except metadata.PackageNotFoundError:
+        from gauntlet import __version__ as version
+    from gauntlet.config import PACKAGE_DIR
+
+    built = PACKAGE_DIR / "build_info.json"
+    if built.is_file():
+        info = json.loads(built.read_text())
+        return {"version": version, "commit": info.get("commit"), "dirty": info.get("dirty")}
+    return {"version": version, **git_info(cwd=PACKAGE_DIR)}
 
 
 def package_versions() -> dict[str, str | None]:

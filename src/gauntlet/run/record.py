@@ -2,7 +2,7 @@
 
 ::
 
-    with RunRecord(cfg, run_dir, manifest) as record:   # lock, manifest, row: running
+    with RunRecord(run_dir, manifest, sink=rows) as record:   # lock, manifest, row: running
         record.update(device="cpu")                      # manifest written again
         record.finish(metrics)                           # completed, metrics merged
 
@@ -18,6 +18,10 @@ thread writes the row (SQLAlchemy's import and the connection, about 0.3 s) whil
 and starts training. A run killed before the row arrives is still found: the next command that
 opens the leaderboard writes its pending copy. Every later row waits for the start row.
 
+The rows go to ``sink``, any object with ``upsert(row)`` and ``keep_pending(row, reason)``
+(:class:`RowSink`): the caller builds it (the leaderboard's
+:class:`~gauntlet.leaderboard.record.LeaderboardSink`), so the record knows no database.
+
 Exit codes (:func:`exit_code`): 0 completed, 1 failed, 2 a user error (a bad value, a missing
 file: :class:`~gauntlet.errors.GauntletError`), 130 Ctrl-C, 143 SIGTERM.
 """
@@ -29,9 +33,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gauntlet.errors import GauntletError, RunFailed
 from gauntlet.run.files import describe_os_error, remove_stale_temporaries
@@ -56,19 +60,32 @@ class RunStopped(SystemExit):
         self.line = line
 
 
+class RowSink(Protocol):
+    """Where a run's rows go."""
+
+    def upsert(self, row: Mapping[str, Any], *, quiet: bool = False) -> bool:
+        """Write the row (or keep it pending where it cannot be written); whether it was
+        written. ``quiet``: a failure is logged at debug level only (heartbeats)."""
+        ...
+
+    def keep_pending(self, row: Mapping[str, Any], reason: str) -> None:
+        """Keep the row on disk, to be written later; OSError where it cannot be kept."""
+        ...
+
+
 class RunRecord:
-    """Owns one run's manifest, leaderboard row, lock and heartbeat (see the module doc)."""
+    """Owns one run's manifest, row, lock and heartbeat (see the module doc)."""
 
     def __init__(
         self,
-        cfg: Any,
         run_dir: Path,
         manifest: dict[str, Any],
         *,
+        sink: RowSink | None = None,
         writer: bool = True,
         previous_metrics: dict[str, Any] | None = None,
     ) -> None:
-        self.cfg = cfg
+        self.sink = sink
         self.run_dir = Path(run_dir)
         self.manifest = manifest
         self.writer = writer
@@ -237,34 +254,25 @@ class RunRecord:
         except OSError as err:
             # the row below still carries the state; the manifest may be written later
             log.error("could not write the manifest of run %s: %s", snapshot["run_id"], err)
-        if row:
-            from gauntlet.leaderboard.record import record
-
-            record(snapshot, self.cfg, quiet=quiet)
+        if row and self.sink is not None:
+            self.sink.upsert(snapshot, quiet=quiet)
 
     def _begin_start_row(self) -> None:
-        """Keep the start row pending on disk, then write it to the database in a thread."""
-        from gauntlet.leaderboard.location import resolve_url
-        from gauntlet.run import pending
-
-        settings = self.cfg.get("leaderboard") or {}
-        if not settings.get("enabled", True):
+        """Keep the start row pending on disk, then write it to the sink in a thread."""
+        sink = self.sink
+        if sink is None:
             return
         with self._write_lock:
             snapshot = dict(self.manifest)
-        log_dir = (self.cfg.get("paths") or {}).get("log_dir") or "logs"
         try:
-            url = resolve_url(settings.get("url"), log_dir)
-            pending.keep_pending(snapshot, url, "the run's start row was being written")
+            sink.keep_pending(snapshot, "the run's start row was being written")
         except OSError as err:  # no pending copy: write the row now, as a run always did
             log.debug("no pending copy of run %s's start row: %s", snapshot["run_id"], err)
             self._write(row=True)
             return
 
         def write_row() -> None:
-            from gauntlet.leaderboard.record import record
-
-            record(snapshot, self.cfg)
+            sink.upsert(snapshot)
 
         self._start_row = threading.Thread(target=write_row, name="gauntlet-start-row")
         self._start_row.daemon = True

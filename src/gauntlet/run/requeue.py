@@ -13,6 +13,11 @@ What this module adds, the gaps Lightning leaves:
 - on that SIGTERM the run is recorded ``requeued`` (not ``failed``): SLURM has already counted
   the restart (``scontrol show job``'s ``Restarts`` is above this process's
   ``SLURM_RESTART_COUNT``), which a plain ``scancel`` does not do;
+- a SIGTERM that lands before the run's record takes it over (while the run is being built)
+  ends the process: submitit's job environment otherwise ignores it, and the run would train
+  to its end under a job that SLURM has already requeued, then run again;
+- a restarted job whose run had already completed (the requeue landed after its end) trains
+  nothing again: it reports the recorded result;
 - the restarted job continues that run (same run_id, manifest, leaderboard row and wandb run)
   from its newest checkpoint, ``checkpoints/last.ckpt`` or Lightning's ``hpc_ckpt_N.ckpt``,
   with no ``ckpt_path`` from the user.
@@ -24,7 +29,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +46,12 @@ HPC_CHECKPOINTS = "hpc_ckpt_*.ckpt"
 
 
 def slurm_job() -> str | None:
-    """This process's SLURM job id (an array task has its own), or None outside SLURM."""
+    """This process's SLURM job, or None outside SLURM. An array task is named
+    ``ARRAYID_TASK``: its bare ``SLURM_JOB_ID`` can be the array's own id, which ``scontrol
+    requeue`` (or ``scancel``) reads as every task of the array."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
     return os.environ.get("SLURM_JOB_ID") or None
 
 
@@ -112,3 +124,36 @@ def notice_sigterm() -> None:
 def requeued() -> str | None:
     """Why this run stops, when a SIGTERM came from SLURM requeueing its job; else None."""
     return _requeued[0] if _requeued else None
+
+
+def finished_before_requeue(run_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the run this restarted SLURM job had already completed (SLURM requeued
+    it after the run's end, during its last seconds), or None: the job has nothing to train."""
+    from gauntlet.run.manifest import MANIFEST, read_manifest
+
+    job = slurm_job()
+    if job is None or restarts_so_far() == 0 or not (run_dir / MANIFEST).is_file():
+        return None
+    previous = read_manifest(run_dir)
+    if previous.get(JOB_FIELD) == job and previous.get("status") == "completed":
+        return previous
+    return None
+
+
+def stop_on_sigterm_until_recorded() -> None:
+    """Until the run's record installs its own SIGTERM handler, a SIGTERM ends the process as
+    it would by default, after noting whether SLURM is requeueing the job.
+
+    Under submitit the inherited handler only logs "Bypassing signal SIGTERM": a requeue that
+    lands while the run is being built would be ignored, the run would train to its end, and
+    the requeued job would then start it again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        notice_sigterm()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -21,13 +21,18 @@ The phases, in the order a run meets them:
 ``perf/startup_s`` (the throughput callback) is the whole way from the process start to the
 first step. The figures land in the manifest's metrics and the leaderboard row, so a slower
 start-up shows in any run.
+
+The clock is set at the run's edge (``with clock.timing():``); the code it times says only where
+a phase is (:func:`phase`, :func:`fitting`, :func:`callback`), which costs nothing where no clock
+is set (a benchmark building the same run, a test).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 PREFIX = "perf/startup_"
@@ -47,6 +52,8 @@ PHASES = (
 )
 # set by the CLI as it starts a command: the end of `import`, the start of `compose`
 _entered_at: float | None = None
+# the clock of the run being started in this thread, if any
+_current: ContextVar[StartupClock | None] = ContextVar("gauntlet_startup_clock", default=None)
 
 
 def mark_entry(entered: bool = True) -> None:
@@ -62,6 +69,8 @@ class StartupClock:
     def __init__(self, libraries_s: float = 0.0) -> None:
         """``libraries_s``: the seconds spent importing torch and Lightning since the entry."""
         self.seconds: dict[str, float] = {}
+        self._fit_called: float | None = None
+        self._train_ended: float | None = None
         global _entered_at
         if _entered_at is not None:
             from gauntlet.callbacks.throughput import process_start_time
@@ -86,35 +95,52 @@ class StartupClock:
     def metrics(self) -> dict[str, float]:
         return {f"{PREFIX}{name}_s": round(s, 4) for name, s in self.seconds.items()}
 
-
-class FitMarks:
-    """Times ``fit_setup`` and ``fit_teardown`` into ``clock``: :meth:`fitting` wraps the call
-    to ``trainer.fit``, :meth:`callback` is the callback that sees its first and last steps."""
-
-    def __init__(self, clock: StartupClock) -> None:
-        self.clock = clock
-        self._called: float | None = None
-        self._train_ended: float | None = None
-
     @contextmanager
-    def fitting(self) -> Iterator[None]:
-        self._called, self._train_ended = time.perf_counter(), None
+    def timing(self) -> Iterator[StartupClock]:
+        """Inside, :func:`phase`, :func:`fitting` and :func:`callback` time into this clock."""
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+
+def phase(name: str) -> AbstractContextManager[None]:
+    """Time ``name`` on the current run's clock (nothing where none is set)."""
+    clock = _current.get()
+    return clock.phase(name) if clock is not None else nullcontext()
+
+
+@contextmanager
+def fitting() -> Iterator[None]:
+    """Wraps the call to ``trainer.fit``: with :func:`callback`, it times ``fit_setup`` and
+    ``fit_teardown`` on the current run's clock."""
+    clock = _current.get()
+    if clock is None:
         yield
-        if self._train_ended is not None:
-            self.clock.add("fit_teardown", time.perf_counter() - self._train_ended)
+        return
+    clock._fit_called, clock._train_ended = time.perf_counter(), None
+    yield
+    if clock._train_ended is not None:
+        clock.add("fit_teardown", time.perf_counter() - clock._train_ended)
 
-    def callback(self) -> Any:
-        import pytorch_lightning as pl
 
-        marks, clock = self, self.clock
+def callback() -> Any:
+    """The Lightning callback that sees training start and end for the current run's clock;
+    None where no clock is set."""
+    import pytorch_lightning as pl
 
-        class StartupMarks(pl.Callback):
-            def on_train_start(self, trainer, pl_module) -> None:
-                if marks._called is not None:
-                    clock.add("fit_setup", time.perf_counter() - marks._called)
-                    marks._called = None
+    clock = _current.get()
+    if clock is None:
+        return None
 
-            def on_train_end(self, trainer, pl_module) -> None:
-                marks._train_ended = time.perf_counter()
+    class StartupMarks(pl.Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            if clock._fit_called is not None:
+                clock.add("fit_setup", time.perf_counter() - clock._fit_called)
+                clock._fit_called = None
 
-        return StartupMarks()
+        def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+            clock._train_ended = time.perf_counter()
+
+    return StartupMarks()

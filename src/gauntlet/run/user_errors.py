@@ -1,90 +1,16 @@
-"""Errors that torch, Lightning or a constructor raise from a user's value, as gauntlet's user
-error: one paragraph naming the config key and what it accepts (exit code 2)."""
+"""Errors that torch, Lightning, a constructor or Hydra's composition raise from a user's value,
+as gauntlet's user error: one paragraph naming the config key and what it accepts (exit code 2).
+
+Building one config group is guarded by :func:`gauntlet.errors.from_constructor`; this module
+adds the optimizer's check and Hydra's composition errors."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from gauntlet.errors import GauntletError
-
-# words in torch's and Lightning's messages -> the key they are about, below the group
-_KEY_WORDS = {
-    "model.optimizer": (
-        ("learning rate", "lr"),
-        ("weight_decay", "weight_decay"),
-        ("beta", "betas"),
-        ("epsilon", "eps"),
-        ("momentum", "momentum"),
-        ("dampening", "dampening"),
-    ),
-    "trainer": (
-        ("precision", "precision"),
-        ("accelerator", "accelerator"),
-        ("gpu", "accelerator"),
-        ("cuda", "accelerator"),
-        ("mps", "accelerator"),
-        ("strategy", "strategy"),
-        ("devices", "devices"),
-        ("num_nodes", "num_nodes"),
-        ("max_epochs", "max_epochs"),
-        ("max_steps", "max_steps"),
-        ("val_check_interval", "val_check_interval"),
-        ("limit_", "limit_*_batches"),
-        ("gradient_clip", "gradient_clip_val"),
-        ("accumulate_grad_batches", "accumulate_grad_batches"),
-        ("profiler", "profiler"),
-    ),
-}
-_ACCEPTS = {
-    "trainer.accelerator": "cpu, or auto (a GPU where one exists)",
-    "trainer.strategy": "auto, or ddp/fsdp where several devices exist",
-    "trainer.devices": "a count >= 1 of devices this machine has, or auto",
-}
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from lightning_fabric.utilities.exceptions import MisconfigurationException
-
-    return (ValueError, TypeError, MisconfigurationException)
-
-
-def _root(err: BaseException) -> BaseException:
-    from hydra.errors import InstantiationException
-
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return err
-
-
-def as_user_error(group: str, err: BaseException) -> GauntletError:
-    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    # a constructor's own check starts with its argument: "hidden=0: expected ..."
-    if re.match(r"^[A-Za-z_]\w*=", message):
-        return GauntletError(f"{group}.{message}")
-    lowered = message.lower()
-    for word, key in _KEY_WORDS.get(group, ()):
-        if word in lowered:
-            name = f"{group}.{key}"
-            accepts = f"; it accepts {_ACCEPTS[name]}" if name in _ACCEPTS else ""
-            return GauntletError(f"{name}: {message}{accepts}")
-    return GauntletError(f"{group}: {message}; check the {group}.* keys of the command")
-
-
-@contextmanager
-def from_constructor(group: str) -> Iterator[None]:
-    """Turn what building the config group ``group`` raises from a bad value into a user error."""
-    try:
-        yield
-    except Exception as err:
-        root = _root(err)
-        if isinstance(root, GauntletError):
-            raise root from None
-        if isinstance(root, _errors()):
-            raise as_user_error(group, root) from None
-        raise
+from gauntlet.compat.messages import is_unknown_key, missing_config_path
+from gauntlet.errors import GauntletError, from_constructor
 
 
 def check_optimizer(module: Any) -> None:
@@ -215,9 +141,7 @@ def _missing_plugin(group: str, option: str) -> GauntletError | None:
 
 
 def _missing_config(err: Any) -> GauntletError:
-    path = str(getattr(err, "missing_cfg_file", "") or "")
-    found = re.search(r"Could not find '([^']+)'", str(err))
-    path = path or (found.group(1) if found else "")
+    path = missing_config_path(err)
     if "/" not in path:  # a primary config (--config-name) that does not exist
         return GauntletError(str(err).strip().splitlines()[0])
     group, option = path.rsplit("/", 1)
@@ -269,7 +193,7 @@ def composition_error(err: BaseException) -> GauntletError | None:
     leaf = str(getattr(cause, "key", "") or key.rsplit(".", 1)[-1])
     parent_key = key.rsplit(".", 1)[0] if "." in key else ""
     object_type = getattr(cause, "object_type", None)
-    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and "not in" in str(cause):
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and is_unknown_key(cause):
         keys = _keys_of(getattr(cause, "parent_node", None), object_type)
         if not parent_key:  # a top-level word: a group or a key of the primary config
             keys = sorted({*keys, *group_options("", groups=True)})

@@ -509,7 +509,7 @@ def _run_post(
     log_dir: Path,
     threads: bool,
 ) -> None:
-    from gauntlet.repro.manifest import read_manifest
+    from gauntlet.run.manifest import read_manifest
 
     args = post_command(step, row, labels)
     env = dict(os.environ)

@@ -38,10 +38,16 @@ A study file is YAML::
 A run's overrides are, later ones winning: ``experiment=BASE``, ``overrides``, its cell's levels
 and, with ``--quick``, the quick overrides.
 
-Everything is checked when the file is read: the keys and their types by the structured-config
-schemas of :mod:`gauntlet.study.schema`, what they say about each other here. A mistake raises
+The classes below are the file's one description: each mapping of the file is one class, its
+fields the keys a user may write (with their types, defaults and what they accept), and the
+same objects, checked and filled in, are what the runner, the claims and the report read.
+Everything is checked when the file is read: each key's type and range by
+:mod:`gauntlet.study.reader`, what the keys say about each other here. A mistake raises
 :class:`GauntletError` naming the file, the key, what was expected and the valid choices.
 """
+
+# option() is a dataclasses.field()
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
@@ -49,14 +55,15 @@ import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gauntlet.errors import GauntletError
-from gauntlet.study import schema
+from gauntlet.study import reader
+from gauntlet.study.reader import option
 from gauntlet.study.statistics import Settings
 
 # --quick: one epoch of a few batches, CSV logs only; a study's own quick.overrides come after
@@ -103,9 +110,6 @@ class Cell:
         return ", ".join(f"{axis}={format_label(label)}" for axis, label in self.labels.items())
 
 
-# -- plots, claims, post steps ---------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Along:
     """An x axis: a grid axis (``values`` None: its labels, in grid order), or a variable of
@@ -119,44 +123,83 @@ class Along:
         return self.values is None
 
 
+# -- the file's mappings: each class's fields are its keys (see gauntlet.study.reader) -------
+# A field the checks fill in (a default, a resolved name) holds None only until the file is read.
+
+POST_COMMANDS = ("explain", "attack", "eval")  # what a post step may run on a finished run
+COMPARISONS = (">", ">=", "<", "<=", "~=")
+TRENDS = ("increasing", "decreasing")
+SEEDS = "a non-empty list of different whole numbers"
+OVERRIDES = "Hydra overrides such as trainer.max_epochs=5 (a list, or one)"
+METRIC = "a metric name such as test/acc"
+WHERE = "a mapping of axis levels or config values, e.g. {augment: none}"
+ALONG = (
+    "an axis of the grid, or one variable of the metric name with its values, e.g. {eps: [0, 0.1]}"
+)
+ACCEPTS_OP = f"one of {', '.join(COMPARISONS)} (or trend: for a trend claim)"
+GRID = "a mapping of axes, each a list of values or a mapping of named levels to overrides"
+
+
+def _seeds(seeds: list[int]) -> bool:
+    return bool(seeds) and len(set(seeds)) == len(seeds)
+
+
+def _command(command: str) -> bool:
+    return bool(command.split()) and command.split()[0] in POST_COMMANDS
+
+
+def _looks(looks: list[int]) -> bool:
+    return bool(looks) and looks[0] >= 2 and all(a < b for a, b in itertools.pairwise(looks))
+
+
 @dataclass(frozen=True)
 class PlotSpec:
     """``x``: an :class:`Along`; ``y``: metric names (templates over a variable ``x``);
     ``lines``: an axis, one line per level (or None: one line); ``where``: fixed axis levels
     or config values."""
 
-    name: str
-    x: Along
-    y: tuple[str, ...]
-    lines: str | None
-    where: dict[str, Any]
-    title: str
-    logx: bool
+    name: str | None = None  # default: from y, x and lines
+    title: str | None = None  # default: y vs x
+    x: Along = option(file=Any, accepts=ALONG)
+    y: tuple[str, ...] = option(accepts="a metric name, or a list of them", many=True)
+    lines: str | None = option(None, accepts="an axis of the grid, one line per level")
+    where: dict[str, Any] | None = option(None, accepts=WHERE)
+    logx: bool = False
 
 
 @dataclass(frozen=True)
 class Side:
     """The right-hand side of a comparison: a constant, or a metric on a selection of runs."""
 
-    metric: str | None = None
-    where: dict[str, Any] = field(default_factory=dict)
-    value: float | None = None
+    metric: str | None = option(None, accepts=METRIC)  # default: the claim's metric
+    where: dict[str, Any] | None = option(None, accepts=WHERE)
+    value: float | None = option(None, derived=True)  # the claim's value:
 
 
 @dataclass(frozen=True)
 class ClaimSpec:
-    name: str
-    metric: str
-    where: dict[str, Any]
-    for_each: tuple[str, ...]
-    # a comparison: metric OP than
-    op: str | None = None
-    than: Side | None = None
-    tol: float = 0.0
+    name: str | None = None  # default: "claim N"
+    metric: str = option(accepts=METRIC)
+    where: dict[str, Any] | None = option(None, accepts=WHERE)
+    for_each: tuple[str, ...] | None = option(
+        None, accepts="an axis of the grid, or a list of them", many=True
+    )
+    # a comparison: metric OP value, or metric OP than
+    op: str | None = option(None, accepts=ACCEPTS_OP, ok=lambda v: v in COMPARISONS)
+    value: float | None = option(None, accepts="a number")
+    than: Side | None = option(
+        None, accepts="the runs to compare with, {metric: ..., where: {...}} (or value: a number)"
+    )
+    tol: float = option(0.0, accepts="a number >= 0", ok=lambda v: v >= 0)
     # a trend: metric along an axis or a variable
-    trend: str | None = None
-    along: Along | None = None
-    kind: str | None = None  # iqm or prob_improvement: across the tasks of across_tasks
+    trend: str | None = option(None, accepts=" or ".join(TRENDS), ok=lambda v: v in TRENDS)
+    along: Along | None = option(None, file=Any, accepts=ALONG)
+    # across tasks: the IQM of normalised scores, or the probability of improvement
+    kind: str | None = option(
+        None,
+        accepts="iqm or prob_improvement (a comparison across the tasks of across_tasks:)",
+        ok=lambda v: v in ("iqm", "prob_improvement"),
+    )
 
 
 @dataclass(frozen=True)
@@ -164,10 +207,19 @@ class AcrossTasks:
     """Which key names the tasks, each task's normalisation (``high`` a number, or the mean of
     the runs a selection picks in that task), the profile's metric and models."""
 
-    task: str
-    normalise: dict[str, tuple[float, float | dict[str, Any]]]
-    metric: str
-    models: dict[str, dict[str, Any]]
+    task: str = option(
+        accepts="the key whose values are the tasks: an axis or a run key such as data"
+    )
+    # task -> (low, high), once read
+    normalise: dict[str, Any] = option(
+        accepts="a mapping of each task to its {low: N, high: N} (or high: {where: {...}}, "
+        "the mean of reference runs), e.g. {digits: {low: 0.1, high: 1.0}}",
+        ok=bool,
+    )
+    metric: str | None = option(None, accepts=METRIC)  # for the profile; default metrics[0]
+    models: dict[str, Any] | None = option(
+        None, accepts="a mapping of model names to selections, e.g. {cnn: {model: cnn}}"
+    )
 
 
 @dataclass(frozen=True)
@@ -176,9 +228,17 @@ class PostStep:
     ``{run_id}``, ``{seed}``, an axis name or a config key are filled in), unless the run
     already recorded every metric in ``metrics``."""
 
-    command: str
-    metrics: tuple[str, ...]
-    where: dict[str, Any]
+    command: str = option(
+        accepts="a command a post step may run (choose explain, attack, eval) and its arguments, "
+        "e.g. 'explain ckpt_path={ckpt}'",
+        ok=_command,
+    )
+    metrics: tuple[str, ...] = option(
+        accepts="the metrics the command records, so completed steps are not rerun",
+        ok=bool,
+        many=True,
+    )
+    where: dict[str, Any] | None = option(None, accepts=WHERE)
 
 
 @dataclass(frozen=True)
@@ -186,35 +246,63 @@ class Sequential:
     """The looks of ``--until-decided`` (None: derived from ``--max-seeds``) and the
     alpha-spending function."""
 
-    looks: tuple[int, ...] | None = None
-    spending: str = "pocock"
+    looks: tuple[int, ...] | None = option(
+        None,
+        accepts="increasing whole numbers of seeds per cell, the first at least 2, "
+        "e.g. [3, 5, 8, 12]",
+        ok=_looks,
+        many=True,
+    )
+    spending: str = option(
+        "pocock",
+        accepts="pocock or obrien_fleming (the alpha-spending function)",
+        ok=lambda v: v in ("pocock", "obrien_fleming"),
+    )
 
 
 @dataclass(frozen=True)
 class Quick:
-    seeds: tuple[int, ...]
-    overrides: tuple[str, ...]
+    seeds: tuple[int, ...] | None = option(None, accepts=SEEDS, ok=_seeds, many=True)  # the first
+    overrides: tuple[str, ...] | None = option(factory=tuple, accepts=OVERRIDES, many=True)
 
 
 @dataclass(frozen=True)
 class Study:
-    path: Path
-    name: str
-    description: str
-    base: str | None
-    overrides: tuple[str, ...]
-    axes: tuple[Axis, ...]
-    seeds: tuple[int, ...]
-    metrics: tuple[str, ...]
-    quick: Quick
-    post: tuple[PostStep, ...]
-    plots: tuple[PlotSpec, ...]
-    claims: tuple[ClaimSpec, ...]
+    name: str | None = None  # default: the file's stem
+    description: str | None = None
+    base: str | None = option(None, accepts="an experiment preset name")
+    overrides: tuple[str, ...] | None = option(factory=tuple, accepts=OVERRIDES, many=True)
+    grid: dict[str, Any] | None = option(factory=dict, accepts=GRID)
+    seeds: tuple[int, ...] = option(factory=lambda: (1, 2, 3), accepts=SEEDS, ok=_seeds, many=True)
+    metrics: tuple[str, ...] = option(
+        factory=lambda: ("test/acc",),
+        accepts="at least one metric name for the results table, such as test/acc",
+        ok=bool,
+        many=True,
+    )
+    quick: Quick = option(factory=Quick, file=Quick | None)
+    post: tuple[PostStep, ...] = option(factory=tuple, file=list[PostStep] | None)
+    plots: tuple[PlotSpec, ...] = option(factory=tuple, file=list[PlotSpec] | None)
+    claims: tuple[ClaimSpec, ...] = option(factory=tuple, file=list[ClaimSpec] | None)
     # the user's own config directory (``--config-dir``), relative to the study file
-    config_dir: Path | None = None
-    statistics: Settings = field(default_factory=Settings)
-    sequential: Sequential = field(default_factory=Sequential)
+    config_dir: Path | None = option(
+        None, file=str | None, accepts="a directory, relative to the study file"
+    )
+    statistics: Settings = option(factory=Settings, file=Settings | None)
+    sequential: Sequential = option(factory=Sequential, file=Sequential | None)
     across_tasks: AcrossTasks | None = None
+    vary: tuple[Any, ...] | None = option(
+        None,
+        accepts="sources of randomness to vary one group at a time (split, init, order, "
+        "augment), each a name or a list of names, e.g. [init, [split, order]]",
+        many=True,
+    )
+    hold: int = option(
+        0, accepts="a whole number >= 0 that is not one of the seeds", ok=lambda v: v >= 0
+    )
+    # filled in when the file is read: where it is, and the grid's (and vary's) axes
+    path: Path = option(Path(), derived=True)
+    axes: tuple[Axis, ...] = option(factory=tuple, derived=True)
 
     def axis(self, name: str) -> Axis | None:
         return next((axis for axis in self.axes if axis.name == name), None)
@@ -242,6 +330,20 @@ class Study:
             if claim.than and claim.than.metric:
                 names += expand(claim.than.metric, claim.along)
         return list(dict.fromkeys(names))
+
+
+# what an unknown key's message says, after "KEY: "
+NOT_A_KEY = {
+    Study: "not a study key; valid: {}",
+    PlotSpec: "not a plot key; valid: {}",
+    ClaimSpec: "not a claim key; valid: {}",
+    Side: "valid keys: {} (or use value:)",
+    PostStep: "valid keys: {}",
+    Quick: "valid keys: {}",
+    Settings: "valid keys: {}",
+    Sequential: "valid keys: {}",
+    AcrossTasks: "valid keys: {}",
+}
 
 
 def expand(template: str, along: Along | None) -> list[str]:
@@ -318,7 +420,7 @@ def _reads_back(text: str) -> bool:
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and check a study file: its keys and types by :mod:`gauntlet.study.schema`, then
+    """Read and check a study file: its keys and types by :mod:`gauntlet.study.reader`, then
     what they say about each other (axes, levels, metric names, claims)."""
     path = Path(path)
     if not path.is_file():
@@ -340,7 +442,7 @@ def load_study(path: str | Path) -> Study:
             f"{path}: top level: expected a mapping of study keys, got {type(data).__name__} "
             f"{data!r}"
         )
-    spec = schema.read(path, data)
+    spec: Study = reader.read(path, Study, data, NOT_A_KEY)
     checks = _Checks(path)
     name = spec.name or path.stem
     if not _NAME.match(name):
@@ -350,7 +452,7 @@ def load_study(path: str | Path) -> Study:
         checks.axes += (_vary_axis(checks, spec.vary, spec.hold, spec.seeds),)
     overrides = checks.overrides(spec.overrides, "overrides")
     _check_keys_once(checks, spec.base, overrides, checks.axes)
-    quick = spec.quick or schema.QuickSchema()
+    quick = spec.quick or Quick()
     plots = tuple(checks.plot(i, plot) for i, plot in enumerate(spec.plots or ()))
     if len({p.name for p in plots}) != len(plots):
         raise checks.fail("plots", "two plots have the same name; give each a name:")
@@ -359,38 +461,36 @@ def load_study(path: str | Path) -> Study:
         config_dir = (path.parent / spec.config_dir).resolve()
         if not config_dir.is_dir():
             raise checks.fail("config_dir", f"{config_dir} is not a directory")
-    settings = spec.statistics or schema.StatisticsSchema()
-    sequential = spec.sequential or schema.SequentialSchema()
-    across = _across_tasks(checks, spec.across_tasks, spec.metrics)
-    checks.across = across
-    study = Study(
+    checks.across = _across_tasks(checks, spec.across_tasks, spec.metrics)
+    quick = Quick(
+        seeds=quick.seeds or spec.seeds[:1],
+        overrides=checks.overrides(quick.overrides, "quick.overrides"),
+    )
+    post = tuple(checks.post(i, step) for i, step in enumerate(spec.post or ()))
+    claims = tuple(checks.claim(i, claim) for i, claim in enumerate(spec.claims or ()))
+    study = replace(
+        spec,
         path=path,
         name=name,
         description=(spec.description or "").strip(),
-        base=spec.base,
         overrides=overrides,
         axes=checks.axes,
-        seeds=tuple(spec.seeds),
-        metrics=tuple(spec.metrics),
-        quick=Quick(
-            seeds=tuple(quick.seeds or spec.seeds[:1]),
-            overrides=checks.overrides(quick.overrides, "quick.overrides"),
-        ),
-        post=tuple(checks.post(i, step) for i, step in enumerate(spec.post or ())),
+        quick=quick,
+        post=post,
         plots=plots,
-        claims=tuple(checks.claim(i, claim) for i, claim in enumerate(spec.claims or ())),
+        claims=claims,
         config_dir=config_dir,
-        statistics=Settings(**asdict(settings)),
-        sequential=Sequential(
-            tuple(sequential.looks) if sequential.looks else None, sequential.spending
-        ),
-        across_tasks=across,
+        statistics=spec.statistics or Settings(),
+        sequential=spec.sequential or Sequential(),
+        across_tasks=checks.across,
     )
     _check_cells_differ(checks, study)
     return study
 
 
-def _across_tasks(checks: _Checks, spec: Any, metrics: Sequence[str]) -> AcrossTasks | None:
+def _across_tasks(
+    checks: _Checks, spec: AcrossTasks | None, metrics: Sequence[str]
+) -> AcrossTasks | None:
     if spec is None:
         return None
     normalise: dict[str, tuple[float, float | dict[str, Any]]] = {}
@@ -419,7 +519,7 @@ def _across_tasks(checks: _Checks, spec: Any, metrics: Sequence[str]) -> AcrossT
         if not isinstance(where, Mapping):
             raise checks.fail(f"across_tasks.models.{name}", f"expected a mapping, got {where!r}")
         models[str(name)] = checks.where(where, f"across_tasks.models.{name}")
-    return AcrossTasks(spec.task, normalise, spec.metric or metrics[0], models)
+    return replace(spec, normalise=normalise, metric=spec.metric or metrics[0], models=models)
 
 
 VARY = "vary"  # the axis a study's vary: adds
@@ -568,7 +668,7 @@ class _Checks:
             raise self.fail(key, f"{value!r} is not an axis; axes: {', '.join(names) or 'none'}")
         return value
 
-    def plot(self, index: int, spec: schema.PlotSchema) -> PlotSpec:
+    def plot(self, index: int, spec: PlotSpec) -> PlotSpec:
         key = f"plots[{index}]"
         x = self.along(spec.x, f"{key}.x")
         y = tuple(self.template(metric, f"{key}.y", x) for metric in spec.y)
@@ -580,17 +680,17 @@ class _Checks:
         name = spec.name or slug(f"{y[0]}_vs_{x.name}" + (f"_by_{lines}" if lines else ""))
         if not _NAME.match(name):
             raise self.fail(f"{key}.name", f"{name!r}: letters, digits, _ . - only")
-        return PlotSpec(
+        return replace(
+            spec,
             name=name,
             x=x,
             y=y,
             lines=lines,
             where=self.where(spec.where, f"{key}.where"),
             title=spec.title or f"{', '.join(y)} vs {x.name}",
-            logx=spec.logx,
         )
 
-    def claim(self, index: int, spec: schema.ClaimSchema) -> ClaimSpec:
+    def claim(self, index: int, spec: ClaimSpec) -> ClaimSpec:
         key = f"claims[{index}]"
         name = spec.name or f"claim {index + 1}"
         for_each = tuple(self.axis_name(v, f"{key}.for_each") for v in spec.for_each or ())
@@ -606,18 +706,18 @@ class _Checks:
             if along.name in for_each or along.name in where:
                 raise self.fail(f"{key}.along", f"{along.name!r} is also in where/for_each")
             metric = self.template(spec.metric, f"{key}.metric", along)
-            return ClaimSpec(
-                name, metric, where, for_each, trend=spec.trend, along=along, tol=spec.tol
+            return replace(
+                spec, name=name, metric=metric, where=where, for_each=for_each, along=along
             )
         if spec.op is None:
-            raise self.fail(f"{key}.op", f"not given; expected {schema.ACCEPTS_OP}")
+            raise self.fail(f"{key}.op", f"not given; expected {ACCEPTS_OP}")
         metric = self.template(spec.metric, f"{key}.metric", None)
         if (spec.value is None) == (spec.than is None):
             raise self.fail(
                 key, "a comparison needs exactly one of value: (a number) or than: (runs)"
             )
         if spec.than is None:
-            than = Side(value=spec.value)
+            than = Side(where={}, value=spec.value)
         else:
             than = Side(
                 metric=self.template(spec.than.metric or metric, f"{key}.than.metric", None),
@@ -629,7 +729,9 @@ class _Checks:
             raise self.fail(f"{key}.tol", f"tol loosens >=, <= and ~= only, not {spec.op}")
         if spec.op == "~=" and not spec.tol:
             raise self.fail(f"{key}.tol", "~= needs a tolerance, e.g. tol: 0.02")
-        return ClaimSpec(name, metric, where, for_each, op=spec.op, than=than, tol=spec.tol)
+        # an along: on a comparison is not read
+        fields = {"name": name, "metric": metric, "where": where, "for_each": for_each}
+        return replace(spec, **fields, than=than, along=None)
 
     def across_claim(
         self,
@@ -637,7 +739,7 @@ class _Checks:
         name: str,
         where: dict[str, Any],
         for_each: tuple[str, ...],
-        spec: schema.ClaimSchema,
+        spec: ClaimSpec,
     ) -> ClaimSpec:
         if self.across is None:
             raise self.fail(
@@ -648,7 +750,7 @@ class _Checks:
         if spec.trend is not None or spec.along is not None:
             raise self.fail(key, f"a {spec.kind} claim is a comparison (op), not a trend")
         if spec.op is None:
-            raise self.fail(f"{key}.op", f"not given; expected {schema.ACCEPTS_OP}")
+            raise self.fail(f"{key}.op", f"not given; expected {ACCEPTS_OP}")
         if self.across.task in where or self.across.task in for_each:
             raise self.fail(
                 f"{key}.where", f"{self.across.task} is the task key; the claim spans the tasks"
@@ -659,7 +761,7 @@ class _Checks:
         if spec.kind == "iqm" and (spec.value is None) == (spec.than is None):
             raise self.fail(key, "an iqm claim needs exactly one of value: or than:")
         if spec.than is None:
-            than = Side(value=spec.value)
+            than = Side(where={}, value=spec.value)
         else:
             than = Side(
                 metric=metric,
@@ -672,13 +774,11 @@ class _Checks:
                 raise self.fail(f"{key}.than", "compares the runs with themselves; give where:")
         if spec.op == "~=" and not spec.tol:
             raise self.fail(f"{key}.tol", "~= needs a tolerance, e.g. tol: 0.02")
-        return ClaimSpec(
-            name, metric, where, for_each, op=spec.op, than=than, tol=spec.tol, kind=spec.kind
-        )
+        fields = {"name": name, "metric": metric, "where": where, "for_each": for_each}
+        return replace(spec, **fields, than=than)
 
-    def post(self, index: int, spec: schema.PostSchema) -> PostStep:
-        where = self.where(spec.where, f"post[{index}].where")
-        return PostStep(spec.command, tuple(spec.metrics), where)
+    def post(self, index: int, spec: PostStep) -> PostStep:
+        return replace(spec, where=self.where(spec.where, f"post[{index}].where"))
 
 
 def slug(text: str) -> str:

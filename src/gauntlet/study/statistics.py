@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from gauntlet.study.reader import option
+
 PASS, FAIL, INCONCLUSIVE, NO_DATA = "PASS", "FAIL", "INCONCLUSIVE", "NO DATA"
 
 # a permutation test is used when its smallest possible p-value is at most level / this
@@ -41,12 +43,16 @@ _MAX_SEEDS_SEARCHED = 10_000
 
 @dataclass(frozen=True)
 class Settings:
-    """A study's ``statistics:`` block."""
+    """A study's ``statistics:`` block (its keys, read by :mod:`gauntlet.study.reader`)."""
 
-    level: float = 0.05  # significance level (after Holm); the interval is (1 - level)
-    resamples: int = 9999  # bootstrap and random-permutation resamples
-    seed: int = 0  # the resampling's random seed, so a report is reproducible
-    power: float = 0.8  # for the seeds-needed estimate
+    # significance level (after Holm); the interval is (1 - level)
+    level: float = option(0.05, accepts="a number in (0, 0.5)", ok=lambda v: 0 < v < 0.5)
+    # bootstrap and random-permutation resamples
+    resamples: int = option(9999, accepts="a whole number >= 100", ok=lambda v: v >= 100)
+    # the resampling's random seed, so a report is reproducible
+    seed: int = option(0, accepts="a whole number >= 0", ok=lambda v: v >= 0)
+    # for the seeds-needed estimate
+    power: float = option(0.8, accepts="a number in (0, 1)", ok=lambda v: 0 < v < 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from gauntlet.errors import GauntletError
-from gauntlet.repro.manifest import MANIFEST, read_manifest
+from gauntlet.run.manifest import MANIFEST, read_manifest
 
 log = logging.getLogger(__name__)
 

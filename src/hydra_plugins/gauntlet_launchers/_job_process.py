@@ -124,8 +124,10 @@ def _dumps(ret: JobReturn) -> bytes:
         return cloudpickle.dumps(ret)
     except Exception:
         # an exception object that does not pickle travels as its text
-        error = ret._return_value
-        ret._return_value = RuntimeError(f"{type(error).__name__}: {error}")
+        from gauntlet.compat.hydra import job_error, replace_job_error
+
+        error = job_error(ret)
+        replace_job_error(ret, RuntimeError(f"{type(error).__name__}: {error}"))
         return cloudpickle.dumps(ret)
 
 

@@ -98,6 +98,7 @@ def trial_of_this_job() -> optuna.trial.Trial | None:
 def _open_trial(url: str, sweeper: Any, job_name: str, job_num: int) -> optuna.trial.Trial | None:
     import optuna
 
+    from gauntlet.compat.optuna import trial_id
     from hydra_plugins.gauntlet_optuna_sweeper._study import make_pruner
 
     study = optuna.load_study(
@@ -110,8 +111,6 @@ def _open_trial(url: str, sweeper: Any, job_name: str, job_num: int) -> optuna.t
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for frozen in running:
         if frozen.user_attrs.get(JOB_ATTR) == job_num:
-            # Optuna 5.1 has no public lookup of a trial's storage id by its number; Trial(study,
-            # trial_id) is the public way to act on a running trial
-            return optuna.trial.Trial(study, frozen._trial_id)
+            return optuna.trial.Trial(study, trial_id(frozen))
     log.warning("no running trial of study '%s' is tagged job %d", study.study_name, job_num)
     return None

@@ -14,6 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from gauntlet.compat.hydra import job_error
 from gauntlet.errors import GauntletError
 from hydra_plugins.gauntlet_optuna_sweeper._run_id import set_run_id
 from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import open_storage, user_attrs_now
@@ -232,7 +233,7 @@ def tell_result(study: optuna.Study, trial: optuna.trial.Trial, result: JobRetur
     if output_dir is not None:
         trial.set_user_attr("output_dir", output_dir)
     set_run_id(trial, output_dir)
-    error = result._return_value if result.status == JobStatus.FAILED else None
+    error = job_error(result) if result.status == JobStatus.FAILED else None
     if PRUNED_AT_STEP in user_attrs_now(study, trial) or _caused_by_pruning(error):
         study.tell(trial, state=TrialState.PRUNED)
         return TrialState.PRUNED

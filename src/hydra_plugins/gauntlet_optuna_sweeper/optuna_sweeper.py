@@ -203,11 +203,10 @@ class GauntletOptunaSweeper(Sweeper):
         """The study's storage: the given one, else memory when the jobs run in this process
         (Hydra's basic launcher), else an SQLite file in the sweep dir that every job opens
         to report to its trial (see _shared_trial)."""
-        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-
+        from gauntlet.compat.hydra import runs_in_this_process
         from hydra_plugins.gauntlet_optuna_sweeper._shared_trial import storage_url
 
-        in_process = isinstance(self.launcher, BasicLauncher)
+        in_process = runs_in_this_process(self.launcher)
         url = storage_url(self.storage, sweep_dir, jobs_in_this_process=in_process)
         if url != self.storage:
             log.info("the jobs run in other processes: the study is kept in %s", url)

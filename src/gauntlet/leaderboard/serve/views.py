@@ -17,10 +17,11 @@ from typing import Any
 from gauntlet.errors import GauntletError
 from gauntlet.leaderboard.aggregate import DEFAULT_GROUP_BY, aggregate, best_per_task, sort_items
 from gauntlet.leaderboard.identity import flat_items, training_config
-from gauntlet.leaderboard.query import parse_where, smoke_reasons
+from gauntlet.leaderboard.query import parse_where
 from gauntlet.leaderboard.report import finite
 from gauntlet.leaderboard.store import Leaderboard
 from gauntlet.redaction import redact_text, scrub_secrets
+from gauntlet.run.labels import smoke_reasons
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,25 @@ When Lightning moves (the ``pytorch-lightning`` pin in ``pyproject.toml``), thes
 check; each module says what it works around, the Lightning version it was measured on, and the
 test that pins it. Measured on pytorch-lightning 2.6.6:
 
-- :mod:`~gauntlet.lightning_compat.checkpoint`: ``ModelCheckpoint`` keeps its ``state_key``
+- :mod:`~gauntlet.compat.lightning.checkpoint`: ``ModelCheckpoint`` keeps its ``state_key``
   and skips its batch-end hook when it saves only at epoch ends (a speed-up;
   ``gauntlet bench --without checkpoint`` measures it);
-- :mod:`~gauntlet.lightning_compat.csv_writer`: ``ContinuingWriter`` continues a resumed run's
-  ``metrics.csv``, which Lightning's writer deletes (a fix);
-- :mod:`~gauntlet.lightning_compat.ddp`: ``reruns_command`` says whether the DDP launcher
-  re-runs the command line, which Lightning says only through private API (a fix).
+- :mod:`~gauntlet.compat.lightning.csv_writer`: ``ContinuingWriter`` continues a resumed run's
+  ``metrics.csv``, which Lightning's writer deletes, and ``continuing_experiment`` makes a
+  CSVLogger write through it (a fix);
+- :mod:`~gauntlet.compat.lightning.ddp`: ``reruns_command`` says whether the DDP launcher
+  re-runs the command line, which Lightning says only through private API; ``rerun_as_job``
+  makes that re-run one multirun job; ``drop_process_group`` leaves no process group behind a
+  job for the next (fixes);
+- :mod:`~gauntlet.compat.lightning.wandb_logger`: a WandbLogger leaves out the ``anonymous``
+  setting wandb warns about, and says whether its run has started (a fix);
+- :mod:`~gauntlet.compat.lightning.trainer`: ``attached_trainer`` is a module's trainer or None
+  before one is attached (a fix).
 
 A speed-up is kept only while it pays: ``gauntlet bench --paired --breakdown --without NAME``
-runs Lightning's own code in its place, and ``docs/bench.md`` ("Lightning workarounds") has the
-figures. Two were measured and dropped on 2026-12-03, their saving inside the spread over
+runs Lightning's own code in its place (``switched_off`` below; pinned by
+``tests/test_bench.py::test_bench_without_a_workaround_runs_lightnings_own_code_then_restores_it``),
+and ``docs/bench.md`` ("Lightning workarounds") has the figures. Two were measured and dropped on 2026-12-03, their saving inside the spread over
 rounds: a no-op profiler in place of Lightning's pass-through one (saved +114 µs/step on the
 CNN, spread 277; +1 on the GRU, spread 105), and writing ``_current_fx_name`` without
 ``nn.Module.__setattr__`` (saved -265 µs/step on the CNN, spread 790; -5 on the GRU, spread 165).

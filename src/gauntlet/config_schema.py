@@ -1,7 +1,11 @@
-"""Structured-config schemas: typed shapes for the config groups, registered in Hydra's ConfigStore.
+"""The run config's schemas: typed shapes for the config groups, registered in Hydra's ConfigStore.
 
 Each option file in ``conf/<group>/`` names its schema first in its defaults list, so a wrong
 type (``trainer.max_epochs=abc``) or a misspelt key fails at composition, naming the key.
+The network and datamodule schemas are made from their constructors' signatures
+(:mod:`gauntlet.settings`): the signature holds each setting's type, default and range, the
+YAML presets only what they change. The model's shared settings, the trainer and the primary
+config are written here, with the ranges of their values (``RANGES``).
 Groups whose options are open-ended (callbacks, loggers) stay untyped dicts.
 """
 
@@ -13,191 +17,61 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
-# -- data ------------------------------------------------------------------------------------
+from gauntlet.settings import SEED_MAX, schema_of, settings_in_source
+
+# -- data and networks ----------------------------------------------------------------------
+# The classes whose signatures give the ``data`` and ``model.net`` options their schemas, by
+# the name a config file gives in its defaults list (``/schema/net@net: cnn``).
+
+NETWORKS = {
+    "cnn": "gauntlet.models.cnn.CNN",
+    "rnn": "gauntlet.models.rnn.RNN",
+    "transformer": "gauntlet.models.transformer.Transformer",
+}
+DATAMODULES = {
+    "base": "gauntlet.data.base.InMemoryDataModule",
+    "mnist1d": "gauntlet.data.mnist1d.MNIST1DDataModule",
+    "listops": "gauntlet.data.listops.ListOpsDataModule",
+    "vision": "gauntlet.data.vision.VisionDataModule",
+    "text_file": "gauntlet.data.text.TextFileDataModule",
+    "hf": "gauntlet.data.hf.HFDataModule",
+    "concat": "gauntlet.data.concat.ConcatDataModule",
+    "arrays": "gauntlet.data.arrays.ArraysDataModule",
+    "image_folder": "gauntlet.data.image_folder.ImageFolderDataModule",
+    "shards": "gauntlet.data.shards.ShardsDataModule",
+}
+# where a datamodule setting follows another key of the run's config unless set
+DATA_WIRING = {
+    "split_seed": II("seeds.split"),  # seeds.split: 0 unless set
+    "seed": II("seeds.order"),  # the batches' order
+    "cache_dir": II("paths.cache_dir"),
+}
 
 
-# A default is written once: where a value is MISSING here, each data file sets it; the others
-# are the same for every dataset and live only here.
+# the options whose keys had other spellings (RENAMED_KEYS): their schemas still take them
+FORMER_SPELLINGS = ("text_file", "hf")
 
 
-@dataclass
-class DataSchema:
-    _target_: str = MISSING
-    batch_size: int = MISSING
-    eval_batch_size: int = 512
-    val_fraction: float = MISSING
-    test_fraction: float = 0.2
-    split_seed: int = II("seeds.split")  # seeds.split: 0 unless set
-    fraction: float = 1.0
-    samples_per_class: Optional[int] = None
-    on_device: bool = True
-    seed: int = MISSING
+def data_schema(target: str, former: bool = False) -> type:
+    """A datamodule's schema, with its wiring and (``former``) the former spellings of its
+    keys, null unless given."""
+    declared = settings_in_source(target)
+    wired = {k: v for k, v in DATA_WIRING.items() if k in declared}
+    extra = {old.rpartition(".")[2]: (Any, None) for old in RENAMED_KEYS} if former else {}
+    return schema_of(target, defaults=wired, extra=extra)
 
 
-@dataclass
-class MNIST1DSchema(DataSchema):
-    generator_seed: int = MISSING
-    num_samples: int = 5000
-    iid_noise_scale: float = 2e-2
-    corr_noise_scale: float = 0.25
-    cache_dir: Optional[str] = MISSING
-
-
-@dataclass
-class ListOpsSchema(DataSchema):
-    max_length: int = 128
-    min_length: int = 16
-    max_depth: int = 6
-    max_args: int = 5
-    leaf_prob: float = 0.5
-    num_train: int = 10000
-    num_val: int = 1000
-    num_test: int = 2000
-    generator_seed: int = 0
-    cache_dir: Optional[str] = MISSING
-
-
-@dataclass
-class VisionSchema(DataSchema):
-    dataset: str = MISSING
-    root: str = MISSING
-    download: bool = False
-
-
-@dataclass
-class ArraysSchema(DataSchema):
-    path: str = MISSING
-    labels: Optional[str] = MISSING
-    # null: read from the arrays' shape and dtype; image, sequence or tokens forces it
-    modality: Optional[str] = MISSING
-    vocab_size: Optional[int] = MISSING
-    pad_id: int = MISSING
-    class_names: Optional[list[str]] = MISSING
-
-
-@dataclass
-class ConcatSchema(DataSchema):
-    # each entry a datamodule node with its own _target_; their input specs must agree
-    datasets: list[Any] = MISSING
-
-
-@dataclass
-class FormerTextKeys:
-    """Former spellings of text keys, still read (see RENAMED_KEYS); null unless given."""
-
-    max_len: Optional[int] = None
-    text_key: Optional[str] = None
-    label_key: Optional[str] = None
-
-
-@dataclass
-class TextFileSchema(FormerTextKeys, DataSchema):
-    path: str = MISSING
-    text_column: str = "text"
-    label_column: str = "label"
-    max_length: int = MISSING
-    tokenizer: str = "word"
-    max_vocab: int = 20000
-    min_freq: int = 1
-    padding_side: str = "right"
-
-
-@dataclass
-class HFSchema(FormerTextKeys, DataSchema):
-    path: Optional[str] = None
-    name: Optional[str] = None
-    config: Optional[str] = None
-    text_column: str = "text"
-    label_column: str = "label"
-    train_split: str = "train"
-    val_split: Optional[str] = None
-    test_split: Optional[str] = None
-    max_length: int = 64
-    tokenizer: str = "word"
-    max_vocab: int = 20000
-    min_freq: int = 1
-    # image datasets (an image column, no text column): decoded as data=image_folder decodes
-    image_column: str = "image"
-    size: Optional[int] = None
-    channels: Optional[int] = None
-    on_bad_file: str = "refuse"
-    # auto: one tensor per split when the encoded set fits under cache_limit_mb, else batches
-    # gathered from the memory-mapped Arrow tables (cache=arrow)
-    cache: str = "auto"
-    cache_limit_mb: int = 2048
-    # processes for Dataset.map's tokenizing; DataLoader workers gathering (decoding) batches
-    num_proc: int = 1
-    num_workers: int = 0
-    padding_side: str = "right"
-
-
-@dataclass
-class ImageFolderSchema(DataSchema):
-    root: str = MISSING
-    # null: keep each image's own size (all must agree); N: resize and centre-crop to N x N
-    size: Optional[int] = None
-    # null: read from the images (all must agree); 1 greyscale, 3 RGB converts every image
-    channels: Optional[int] = None
-    # null: the sorted class folder names; a list fixes the class -> index map
-    classes: Optional[list[str]] = None
-    on_bad_file: str = "refuse"
-    # auto: memory when the decoded set fits under cache_limit_mb, else stream
-    cache: str = "auto"
-    cache_limit_mb: int = 2048
-    num_workers: int = 0
-    pin_memory: bool = True
-
-
-@dataclass
-class ShardsSchema(DataSchema):
-    path: str = MISSING
-    num_workers: int = 0
-    pin_memory: bool = True
-    # explain, attack, eval's test_x/test_y: a seeded sample of the test split of this size
-    eval_sample: int = 1024
-    # fsspec options for a remote path (s3://, gs://, ...), passed to fsspec.open
-    storage_options: Optional[dict[str, Any]] = None
+def generated_schemas() -> dict[tuple[str, str], type]:
+    """The network and datamodule schemas, read from their classes' source (nothing imported)."""
+    made = {("schema/net", n): schema_of(t) for n, t in NETWORKS.items()}
+    for name, target in DATAMODULES.items():
+        made[("schema/data", name)] = data_schema(target, former=name in FORMER_SPELLINGS)
+    return made
 
 
 # -- model -----------------------------------------------------------------------------------
-# Defaults are written once, in conf/model/*.yaml; here every value is MISSING and only the
-# types and the keys are given. The optimizer and scheduler stay open (any torch class, each
-# with its own arguments, checked against its signature when the module is built), and so does
-# a user's own network; gauntlet's three networks are typed, so `model.net.hiden=8` fails.
-
-
-@dataclass
-class NetSchema:
-    _target_: str = MISSING
-    hidden: int = MISSING
-    depth: int = MISSING
-    dropout: float = MISSING
-    checkpointing: bool = MISSING
-
-
-@dataclass
-class CNNSchema(NetSchema):
-    kernel_size: int = MISSING
-    embed_dim: int = MISSING
-
-
-@dataclass
-class RNNSchema(NetSchema):
-    cell: str = MISSING
-    bidirectional: bool = MISSING
-    pool: str = MISSING
-    embed_dim: int = MISSING
-
-
-@dataclass
-class TransformerSchema(NetSchema):
-    heads: int = MISSING
-    mlp_ratio: float = MISSING
-    patch_size: int = MISSING
-    positions: str = MISSING
-    pool: str = MISSING
-    stem: str = MISSING
-    stem_kernel: int = MISSING
+# The optimizer and scheduler stay open (any torch class, each with its own arguments, checked
+# against its signature when the module is built), and so does a user's own network.
 
 
 @dataclass
@@ -315,20 +189,7 @@ class TrainSchema:
 
 
 SCHEMAS = {
-    ("schema/data", "base"): DataSchema,
-    ("schema/data", "mnist1d"): MNIST1DSchema,
-    ("schema/data", "listops"): ListOpsSchema,
-    ("schema/data", "vision"): VisionSchema,
-    ("schema/data", "text_file"): TextFileSchema,
-    ("schema/data", "hf"): HFSchema,
-    ("schema/data", "concat"): ConcatSchema,
-    ("schema/data", "arrays"): ArraysSchema,
-    ("schema/data", "image_folder"): ImageFolderSchema,
-    ("schema/data", "shards"): ShardsSchema,
     ("schema/model", "base"): ModelSchema,
-    ("schema/net", "cnn"): CNNSchema,
-    ("schema/net", "rnn"): RNNSchema,
-    ("schema/net", "transformer"): TransformerSchema,
     ("schema/trainer", "base"): TrainerSchema,
 }
 
@@ -347,13 +208,16 @@ def output_dir(*, _root_: Any) -> str | None:
     pattern = OmegaConf.to_container(hc.run, resolve=False).get("dir")
     if pattern is None:
         return None
-    if pattern not in _SHOWN_DIRS:  # one time stamp for every key that shows it
-        paths = _root_.get("paths") if _root_ is not None else None
-        _SHOWN_DIRS[pattern] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
-    return _SHOWN_DIRS[pattern]
+    paths = _root_.get("paths") if _root_ is not None else None
+    # one time stamp for every key that shows it; a config with other paths (another
+    # composition in the same process) gets its own
+    key = (pattern, str(OmegaConf.to_container(paths, resolve=False)) if paths else "")
+    if key not in _SHOWN_DIRS:
+        _SHOWN_DIRS[key] = str(OmegaConf.create({"paths": paths or {}, "dir": pattern}).dir)
+    return _SHOWN_DIRS[key]
 
 
-_SHOWN_DIRS: dict[str, str] = {}
+_SHOWN_DIRS: dict[tuple[str, str], str] = {}
 
 
 def evaluated_run_dir(ckpt_path: Any) -> str:
@@ -385,14 +249,15 @@ def register_schemas() -> None:
     if not OmegaConf.has_resolver("gauntlet.evaluated_run_dir"):
         OmegaConf.register_new_resolver("gauntlet.evaluated_run_dir", evaluated_run_dir)
     cs = ConfigStore.instance()
-    for (group, name), node in SCHEMAS.items():
+    for (group, name), node in {**SCHEMAS, **generated_schemas()}.items():
         cs.store(group=group, name=name, node=node)
     cs.store(name="train_schema", node=TrainSchema)
 
 
 # -- value ranges ----------------------------------------------------------------------------
-# Types are checked when Hydra composes; ranges here, before anything is built. Each entry is
-# the key, the test a value must pass, and what the key accepts (the message says it).
+# Types are checked when Hydra composes; ranges before anything is built: a network's,
+# datamodule's or augmentation's from its signature (``check_components``), the others' here.
+# Each entry is the key, the test a value must pass, and what the key accepts.
 
 
 def _int_at_least(low: int) -> Any:
@@ -419,27 +284,14 @@ PRECISIONS = (
     "16-true", "bf16-true", "transformer-engine", "transformer-engine-float16",
 )  # fmt: skip
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
-SEED_MAX = 2**32 - 1  # numpy's seed range, which seed_everything passes it to
 
 RANGES: tuple[tuple[str, Any, str], ...] = (
     ("seed", lambda v: isinstance(v, int) and 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
-    ("data.batch_size", _int_at_least(1), "a whole number >= 1"),
-    ("data.eval_batch_size", _int_at_least(1), "a whole number >= 1"),
-    ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
-    ("data.test_fraction", _fraction, "a fraction in [0, 1)"),
-    ("data.fraction", lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1]"),
-    ("data.samples_per_class", lambda v: v is None or v >= 1, "a whole number >= 1, or null"),
-    ("data.split_seed", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}"),
     *(
         (f"seeds.{source}", lambda v: 0 <= v <= SEED_MAX, f"a whole number 0..{SEED_MAX}")
         for source in ("split", "init", "order", "augment")
     ),
-    ("data.num_samples", _int_at_least(1), "a whole number >= 1"),
-    ("data.max_length", _int_at_least(1), "a whole number >= 1"),
-    ("data.max_vocab", _int_at_least(2), "a whole number >= 2"),
-    ("data.min_freq", _int_at_least(1), "a whole number >= 1"),
     ("model.label_smoothing", _fraction, "a fraction in [0, 1)"),
-    ("model.net.dropout", _fraction, "a fraction in [0, 1)"),
     (
         "trainer.max_epochs",
         lambda v: v is None or v == -1 or v >= 1,
@@ -611,14 +463,51 @@ def validate(cfg: Any) -> None:
         if not valid or (isinstance(value, float) and value != value):  # NaN
             raise GauntletError(f"{key}={value}: expected {accepts}")
     _check_training_ends(cfg)
-    data = cfg.get("data") or {}
-    val, test = data.get("val_fraction"), data.get("test_fraction")
-    if isinstance(val, (int, float)) and isinstance(test, (int, float)) and val + test >= 1:
-        raise GauntletError(
-            f"data.val_fraction={val} + data.test_fraction={test} = {val + test:g} leaves no "
-            "training data; their sum must be below 1 (e.g. 0.1 and 0.2)"
-        )
+    check_components(cfg)
     _check_devices(cfg)
+
+
+# the config nodes built from a _target_ whose signature declares their settings' ranges
+COMPONENTS = ("data", "model.net", "augment")
+
+
+def check_components(cfg: Any) -> None:
+    """Each component's settings against its class's annotations, before anything is built."""
+    from omegaconf import OmegaConf
+
+    for key in COMPONENTS:
+        node = OmegaConf.select(cfg, key, default=None)
+        if node is not None:
+            check_component(node, key)
+
+
+def check_component(node: Any, key: str) -> None:
+    """``node`` (a ``_target_`` and its settings) against the target's signature, and each
+    component nested in it (``data.datasets.0``) under its own full key."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from gauntlet.settings import check_settings
+
+    if isinstance(node, DictConfig) and node.get("_target_"):
+        target = _located(str(node._target_))
+        if target is not None:
+            check_settings(target, node, key)
+    names = list(node) if isinstance(node, DictConfig) else range(len(node))
+    for name in names:
+        if OmegaConf.is_missing(node, name):
+            continue
+        child = node[name]
+        if isinstance(child, (DictConfig, ListConfig)):
+            check_component(child, f"{key}.{name}")
+
+
+def _located(target: str) -> Any:
+    from hydra.utils import get_object
+
+    try:
+        return get_object(target)
+    except Exception:  # not importable: building it reports that, naming the key
+        return None
 
 
 def _check_devices(cfg: Any) -> None:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
-from gauntlet.robust.attacks import check_attack
+from gauntlet.models.attacks import check_attack
 
 
 class AdversarialTraining:

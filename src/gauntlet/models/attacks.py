@@ -22,7 +22,7 @@ from captum.robust import FGSM, PGD
 from torch import Tensor, nn
 
 from gauntlet.errors import GauntletError
-from gauntlet.inference import backward_through_rnn
+from gauntlet.models.gradients import backward_through_rnn
 
 Attack = Callable[..., Tensor]
 

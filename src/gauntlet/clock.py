@@ -2,7 +2,8 @@
 
 A mark costs one ``perf_counter`` (or ``process_time``) on a CPU and one recorded CUDA event on
 a GPU, with no synchronisation: the only sync is when the intervals are read, once an epoch or
-once a run. The bench and the throughput callback (``perf/*``) both time their steps with it.
+once a run. The bench and the throughput callback (``perf/*``) both time their steps with it,
+so it sits below both.
 """
 
 from __future__ import annotations

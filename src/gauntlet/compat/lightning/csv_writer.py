@@ -1,4 +1,5 @@
-"""The CSV writer that continues a ``metrics.csv`` instead of deleting it.
+"""The CSV writer that continues a ``metrics.csv`` instead of deleting it, and how a CSVLogger
+(``gauntlet.loggers.CSVLogger``, ``logger=csv``) is made to write through it.
 
 Works around: Lightning's ``ExperimentWriter`` deletes the ``metrics.csv`` already in its
 directory when it starts, so a run resumed in its own directory would lose the rows of every
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from typing import Any
 
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
@@ -21,7 +24,12 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 class ContinuingWriter(ExperimentWriter):
     """Lightning's CSV writer, except that it continues a ``metrics.csv`` already in its
     directory. Lightning's deletes the file when it starts, so a run resumed in its own
-    directory would lose the rows of every epoch before the interruption."""
+    directory would lose the rows of every epoch before the interruption. ``write_text(path,
+    text)`` writes the whole file (gauntlet's is the run directory's atomic write)."""
+
+    def __init__(self, log_dir: str, write_text: Callable[[str, str], Any]) -> None:
+        self._write_text = write_text
+        super().__init__(log_dir=log_dir)
 
     def _check_log_dir_exists(self) -> None:
         if not self._fs.isfile(self.metrics_file_path):
@@ -34,8 +42,6 @@ class ContinuingWriter(ExperimentWriter):
     def save(self) -> None:
         """Write the rows so far and the new ones as a whole new file, renamed over the old:
         a crash or a full disk mid-write leaves the previous complete file."""
-        from gauntlet.run.files import atomic_write_text
-
         if not self.metrics:
             return
         self._record_new_keys()
@@ -47,5 +53,14 @@ class ContinuingWriter(ExperimentWriter):
         writer = csv.DictWriter(out, fieldnames=self.metrics_keys)
         writer.writeheader()
         writer.writerows(rows + self.metrics)
-        atomic_write_text(self.metrics_file_path, out.getvalue())
+        self._write_text(self.metrics_file_path, out.getvalue())
         self.metrics = []
+
+
+def continuing_experiment(logger: Any, write_text: Callable[[str, str], Any]) -> ContinuingWriter:
+    """A CSVLogger's writer, made once as a :class:`ContinuingWriter`: Lightning's
+    ``experiment`` property builds its own in the private ``_experiment``, with ``_fs``."""
+    if logger._experiment is None:
+        logger._fs.makedirs(logger.root_dir, exist_ok=True)
+        logger._experiment = ContinuingWriter(logger.log_dir, write_text)
+    return logger._experiment
