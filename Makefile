@@ -38,10 +38,10 @@ test-unit: install ## the unit tier: no training, process or service (well under
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 test: install ## the integration tier CI runs: every test but the slow ones
-	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-all: install ## every test, the slow ones too
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check; import-linter's contracts (pyproject.toml)
 	$(BIN)/ruff check src tests

@@ -170,11 +170,7 @@ def in_unit_tier(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the unit tier (``-m unit``). Under pytest-xdist (``make test PYTEST_WORKERS=2``)
-    the SLURM tests wait for an idle node of the one-node cluster, so they share a worker
-    (``--dist loadgroup``) and never run beside each other."""
+    """Marks the unit tier (``-m unit``)."""
     for item in items:
         if in_unit_tier(item):
             item.add_marker(pytest.mark.unit)
-        if item.get_closest_marker("slurm") is not None:
-            item.add_marker(pytest.mark.xdist_group("slurm"))
