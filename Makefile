@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 train: install ## train the default run (CNN on digits); ARGS="model=rnn ..."
 	$(BIN)/gauntlet train $(ARGS)
 
-test-unit: install ## the unit tier: no training, process or service (well under a minute)
+test-unit: install ## the unit tier: in-process checks, no trained run, no service (under a minute)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 test: install ## the integration tier CI runs: every test but the slow ones
