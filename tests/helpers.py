@@ -79,3 +79,26 @@ def same_weights(a: Path, b: Path) -> bool:
 
     wa, wb = trained_weights(a), trained_weights(b)
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def gauntlet(*args: str) -> int:
+    """``gauntlet ARGS`` in this process; its exit status. What the command sets for its child
+    processes (the config dir, PYTHONPATH) and sys.path are put back afterwards."""
+    import os
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gauntlet.cli import main
+
+    GlobalHydra.instance().clear()
+    argv, path, environ = sys.argv, list(sys.path), dict(os.environ)
+    try:
+        return main(list(args))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        sys.argv, sys.path[:] = argv, path
+        os.environ.clear()
+        os.environ.update(environ)
+        GlobalHydra.instance().clear()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import FAST
+from helpers import FAST, gauntlet
 
 NETS = '''
 import torch
@@ -84,29 +84,6 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("GAUNTLET_USER_CONFIG_DIR", raising=False)
     monkeypatch.delitem(sys.modules, "my_nets", raising=False)
     return tmp_path
-
-
-def gauntlet(*args: str) -> int:
-    """``gauntlet ARGS`` in this process; its exit status. What the command sets for its child
-    processes (the config dir, PYTHONPATH) and sys.path are put back afterwards."""
-    import os
-    import sys
-
-    from hydra.core.global_hydra import GlobalHydra
-
-    from gauntlet.cli import main
-
-    GlobalHydra.instance().clear()
-    argv, path, environ = sys.argv, list(sys.path), dict(os.environ)
-    try:
-        return main(list(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        sys.argv, sys.path[:] = argv, path
-        os.environ.clear()
-        os.environ.update(environ)
-        GlobalHydra.instance().clear()
 
 
 def only_run(logs: Path) -> tuple[dict, Path]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import subprocess
 import sys
 import types
@@ -37,6 +36,7 @@ from gauntlet.config_schema import (
 from gauntlet.data.augment import AUGMENTS
 from gauntlet.errors import GauntletError
 from gauntlet.settings import Setting, check_settings, schema_of, settings, settings_in_source
+from helpers import gauntlet
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REGISTERED = [("schema/net", n, t) for n, t in NETWORKS.items()] + [
@@ -317,26 +317,6 @@ def user_project(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GAUNTLET_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delitem(sys.modules, "user_nets", raising=False)
     return tmp_path
-
-
-def gauntlet(*args: str) -> int:
-    """``gauntlet ARGS`` in this process, its exit status; sys.path and the environment that
-    the command changes for its children are put back."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from gauntlet.cli import main
-
-    GlobalHydra.instance().clear()
-    argv, path, environ = sys.argv, list(sys.path), dict(os.environ)
-    try:
-        return main(list(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        sys.argv, sys.path[:] = argv, path
-        os.environ.clear()
-        os.environ.update(environ)
-        GlobalHydra.instance().clear()
 
 
 QUICK = ["logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=2",

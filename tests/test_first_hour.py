@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from gauntlet.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "model.net.hidden=8",
-]
+TINY = [*helpers.TINY[:-1], "model.net.hidden=8"]
 
 
 def gauntlet(capsys, *args: str) -> tuple[int, str]:

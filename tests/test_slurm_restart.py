@@ -12,16 +12,7 @@ import pytest
 
 from gauntlet.leaderboard.store import Leaderboard, resolve_url
 from gauntlet.run import requeue
-
-TINY_RUN = [
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "model.net.hidden=8",
-]
+from helpers import TINY
 
 
 @pytest.fixture
@@ -43,11 +34,11 @@ def test_an_array_task_is_recorded_by_a_name_that_requeues_only_itself(array_tas
 
 
 def test_a_job_restarted_after_its_run_completed_trains_nothing_again(array_task, train, tmp_path):
-    first, run_dir = train(*TINY_RUN)
+    first, run_dir = train(*TINY)
     assert (first["status"], first["slurm_job_id"]) == ("completed", "41_1")
 
     array_task.setenv("SLURM_RESTART_COUNT", "1")  # SLURM requeued the job after the run's end
-    again, _ = train(*TINY_RUN)
+    again, _ = train(*TINY)
     assert again == first  # the same manifest, untouched: same run_id, end time and metrics
     with Leaderboard.open(resolve_url(None, tmp_path)) as lb:
         rows = lb.runs()
@@ -58,8 +49,8 @@ def test_a_job_restarted_after_its_run_completed_trains_nothing_again(array_task
 def test_another_job_or_a_first_start_in_the_same_directory_is_not_taken_for_a_restart(
     array_task, train
 ):
-    first, _ = train(*TINY_RUN)
+    first, _ = train(*TINY)
     array_task.setenv("SLURM_ARRAY_TASK_ID", "0")  # another task's restart: not this run's job
     array_task.setenv("SLURM_RESTART_COUNT", "1")
-    other, _ = train(*TINY_RUN)
+    other, _ = train(*TINY)
     assert other["run_id"] != first["run_id"] and other["status"] == "completed"
