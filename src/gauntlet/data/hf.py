@@ -27,7 +27,7 @@ from gauntlet.data.base import (
     stratified_subset,
 )
 from gauntlet.data.images import BadImage, OnBadFile, decode
-from gauntlet.data.resumable import ResumableBatches, trainer_hooks
+from gauntlet.data.resumable import ResumableBatches, SizedBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.data.text import TextDataModule, make_tokenizer, pad_rows, report_truncation
 from gauntlet.errors import GauntletError
@@ -393,7 +393,7 @@ class HFDataModule(TextDataModule):
             )
 
         if not train:
-            return _Sized(lambda: make(0, 0), len(batches(0)))
+            return SizedBatches(lambda: make(0, 0), len(batches(0)))
         layout = f"{self.fingerprint()}:{n}"
         return ResumableBatches(
             make, lambda e: len(batches(e)), epoch, progress, self.seed, layout, "data=hf"
@@ -498,14 +498,3 @@ class ArrowRows(torch.utils.data.Dataset):
         if not xs:
             return torch.zeros((0, *self.shape)), torch.zeros(0, dtype=torch.long)
         return torch.from_numpy(np.stack(xs)), torch.as_tensor(np.asarray(ys, dtype=np.int64))
-
-
-class _Sized:
-    def __init__(self, make, length: int) -> None:
-        self.make, self.length = make, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self):
-        return iter(self.make())

@@ -48,7 +48,7 @@ from gauntlet.data.images import (
     open_image,
     to_array,
 )
-from gauntlet.data.resumable import ResumableBatches, trainer_hooks
+from gauntlet.data.resumable import ResumableBatches, SizedBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.settings import NonNegativeInt, PositiveInt
@@ -401,21 +401,8 @@ class ImageFolderDataModule(InMemoryDataModule):
             return self._decoded(files, batches(e)[skip:])
 
         if not train:
-            return _Batches(lambda: make(0, 0), len(batches(0)))
+            return SizedBatches(lambda: make(0, 0), len(batches(0)))
         layout = f"{self.fingerprint()}:{len(files)}"
         return ResumableBatches(
             make, lambda e: len(batches(e)), epoch, progress, self.seed, layout, "data=image_folder"
         )
-
-
-class _Batches:
-    """A sized, re-iterable view of a batch generator (evaluation: no state to resume)."""
-
-    def __init__(self, make, length: int) -> None:
-        self.make, self.length = make, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self):
-        return iter(self.make())

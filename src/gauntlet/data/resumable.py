@@ -21,6 +21,20 @@ from gauntlet.errors import GauntletError
 log = logging.getLogger(__name__)
 
 
+class SizedBatches:
+    """A sized, re-iterable view of a batch generator: the evaluation splits of the streamed
+    datamodules, which have no position to resume."""
+
+    def __init__(self, make: Callable[[], Iterable[Any]], length: int) -> None:
+        self.make, self.length = make, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.make())
+
+
 class ResumableBatches:
     """The batches of one epoch from ``make(epoch, skip)``, ``length(epoch)`` of them.
 

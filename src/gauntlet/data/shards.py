@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from gauntlet.data import epoch_plan
 from gauntlet.data.base import TrainingShare, check_holdout
 from gauntlet.data.pack import SPLITS, filesystem, read_record, spec_from_record
-from gauntlet.data.resumable import ResumableBatches, trainer_hooks
+from gauntlet.data.resumable import ResumableBatches, SizedBatches, trainer_hooks
 from gauntlet.data.spec import InputSpec
 from gauntlet.errors import GauntletError
 from gauntlet.settings import NonNegativeInt, PositiveInt, Seed, Share
@@ -161,17 +161,6 @@ class ShardStream(IterableDataset):
             x = np.concatenate(xs) if len(xs) > 1 else xs[0]
             y = np.concatenate(ys) if len(ys) > 1 else ys[0]
             yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
-
-
-class _EvalBatches:
-    def __init__(self, make, length: int) -> None:
-        self.make, self.length = make, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self):
-        return iter(self.make())
 
 
 class ShardsDataModule(pl.LightningDataModule):
@@ -329,16 +318,16 @@ class ShardsDataModule(pl.LightningDataModule):
             make, length, epoch, progress, self.seed, self.layout(), "data=shards"
         )
 
-    def _eval_loader(self, split: str) -> _EvalBatches:
+    def _eval_loader(self, split: str) -> SizedBatches:
         self.setup()
         files, size, workers = self.files[split], self.eval_batch_size, self.num_workers
         stream = ShardStream(files, size, 0, 0, 0, 1, workers, False, 0)
-        return _EvalBatches(lambda: self._dataloader(stream), len(stream.plan()))
+        return SizedBatches(lambda: self._dataloader(stream), len(stream.plan()))
 
-    def val_dataloader(self) -> _EvalBatches:
+    def val_dataloader(self) -> SizedBatches:
         return self._eval_loader("val")
 
-    def test_dataloader(self) -> _EvalBatches:
+    def test_dataloader(self) -> SizedBatches:
         return self._eval_loader("test")
 
     # -- samples held in memory: explain, attack, robust evaluation --------------------------
