@@ -216,3 +216,41 @@ def test_deleting_the_scheduler_trains_without_one(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     assert manifest["config"]["model"]["scheduler"] is None
+
+
+# a signal handler that logs while the main thread is writing a log line, as SLURM's SIGCONT and
+# SIGTERM do to a job (submitit's and Lightning's handlers both log)
+_SIGNALS_WHILE_LOGGING = """
+import logging, signal, sys
+from gauntlet.console import FileHandler, StreamHandler
+log = logging.getLogger("job")
+log.setLevel(logging.INFO)
+log.addHandler(FileHandler(sys.argv[1], mode="w"))
+log.addHandler(StreamHandler(sys.stdout))
+signal.signal(signal.SIGALRM, lambda signum, frame: log.info("from the signal handler"))
+signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+for _ in range(5000):
+    log.info("x" * 2000)
+signal.setitimer(signal.ITIMER_REAL, 0)
+"""
+
+
+def test_a_signal_handler_that_logs_during_a_write_loses_no_line_and_prints_no_traceback(
+    tmp_path,
+):
+    log_file = tmp_path / "train.log"
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNALS_WHILE_LOGGING, str(log_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Logging error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[
+        -2000:
+    ]
+    written = log_file.read_text().splitlines()
+    signalled = written.count("from the signal handler")
+    assert written.count("x" * 2000) == 5000 and signalled > 0
+    # the console got the same lines as the file
+    assert proc.stdout.splitlines().count("from the signal handler") == signalled

@@ -59,3 +59,40 @@ def quiet_dependencies() -> None:
         target.addFilter(_DropMessages(_LIGHTNING_NOISE))
     for module, message in _WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
+
+
+class _LogsAfterSignals:
+    """A log handler that a signal handler can log through while it is writing.
+
+    SLURM stops a job with SIGCONT then SIGTERM, and the handlers of both log (submitit's and
+    Lightning's). A signal handler runs in the main thread between two bytecodes, so it can
+    log while that thread is inside this handler's write; Python's buffered file then refuses
+    the nested flush ("reentrant call") and logging prints its traceback. Here a record that
+    arrives during a write waits, and is written just after it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self._writing = False
+        self._waiting: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # handle() holds the handler's lock (re-entrant), so only the writing thread gets here
+        if self._writing:
+            self._waiting.append(record)
+            return
+        self._writing = True
+        try:
+            super().emit(record)  # type: ignore[misc]
+            while self._waiting:
+                super().emit(self._waiting.pop(0))  # type: ignore[misc]
+        finally:
+            self._writing = False
+
+
+class FileHandler(_LogsAfterSignals, logging.FileHandler):
+    """The run's log file (``train.log``): :class:`logging.FileHandler`, safe to log to from
+    a signal handler."""
+
+
+class StreamHandler(_LogsAfterSignals, logging.StreamHandler):
+    """The console: :class:`logging.StreamHandler`, safe to log to from a signal handler."""

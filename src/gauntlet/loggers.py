@@ -54,11 +54,17 @@ def build_loggers(group: Mapping[str, Any] | None, run_id: str | None, cfg: Any)
     and tags (:func:`wandb_fields`)."""
     import hydra
 
+    from gauntlet.compat.wandb import forget_inherited_service
+
     loggers = []
     for node in (group or {}).values():
         if not node or "_target_" not in node:
             continue
-        extra = wandb_fields(cfg, run_id) if is_wandb(node._target_) else {}
+        extra = {}
+        if is_wandb(node._target_):
+            # the run's wandb service is its own process's, never one it inherited
+            forget_inherited_service()
+            extra = wandb_fields(cfg, run_id)
         loggers.append(hydra.utils.instantiate(node, **extra))
     return loggers
 
@@ -139,3 +145,7 @@ def finish_wandb() -> None:
                 wandb.finish()
             except Exception as err:  # its service died (a requeued SLURM job's SIGTERM)
                 log.warning("wandb run not closed cleanly: %s", err)
+                try:  # else wandb's exit hook meets the dead service again, with a traceback
+                    wandb.teardown()
+                except Exception as again:
+                    log.debug("wandb's service already gone: %s", again)
