@@ -46,7 +46,9 @@ SlurmdUser=root
 SlurmctldPort=$(( 20000 + RANDOM % 20000 ))
 SlurmdPort=$(( 40001 + RANDOM % 20000 ))
 AuthType=auth/munge
-AuthInfo=socket=$SLURM_TMP/munge/munge.socket
+# cred_expire: how long a requeued job waits before it may start again (default 120 s), so
+# that its old credential has expired; 10 s is plenty on one machine
+AuthInfo=socket=$SLURM_TMP/munge/munge.socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$SLURM_TMP/state
 SlurmdSpoolDir=$SLURM_TMP/spool

@@ -34,7 +34,10 @@ def _console_handlers_end_with_their_test():
     before = set(root.handlers)
     yield
     for handler in set(root.handlers) - before:
-        if type(handler) is logging.StreamHandler:
+        # the console ones (gauntlet.console.StreamHandler); the run's log file stays open
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
             root.removeHandler(handler)
 
 

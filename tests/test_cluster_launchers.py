@@ -248,7 +248,8 @@ def running_job_manifest(root: Path) -> dict | None:
 
 def requeue_and_restart(job: str, run_dir: Path) -> str:
     """``scontrol requeue JOB``; once the run records it ``requeued``, let the job start again
-    at once (SLURM holds a requeued job back two minutes). Returns the status it recorded."""
+    at once (SLURM holds a requeued job back until its old credential expires: AuthInfo's
+    cred_expire, 120 s by default, 10 s in .ci/slurm.sh). Returns the status it recorded."""
     subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
     status = wait_for(
         "the run to record the requeue",
