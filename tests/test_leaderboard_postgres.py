@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from gauntlet.leaderboard.cli import main
 from gauntlet.leaderboard.store import Leaderboard
 from gauntlet.leaderboard.tables import SCHEMA_VERSION
-from helpers_leaderboard import run_parallel_writers
+from helpers_leaderboard import run_parallel_writers, start_manifest
 
 pytestmark = pytest.mark.postgres
 
@@ -48,29 +48,17 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def manifest(run_id: str, **fields: object) -> dict:
-    base = {
-        "schema": 1,
-        "run_id": run_id,
-        "status": "running",
-        "experiment": "digits_cnn",
-        "model": "cnn",
-        "data": "digits",
-        "seed": 1,
-        "started": "2026-11-28T18:05:01+00:00",
-        "config": {"model": {"net": {"dropout": 0.1}}},
-        "metrics": {},
-        "git": {"commit": "abc123", "dirty": True},
-    }
-    base.update(fields)
-    return base
-
-
 def test_running_then_completed_keeps_one_row_on_postgres(postgres_url: str) -> None:
     with Leaderboard.open(postgres_url) as board:
-        board.upsert(manifest("r1"))
+        stored = {
+            "config": {"model": {"net": {"dropout": 0.1}}},
+            "git": {"commit": "abc123", "dirty": True},
+        }
+        board.upsert(start_manifest("r1", **stored))
         board.upsert(
-            manifest("r1", status="completed", metrics={"test/acc": 0.97, "train/loss": 1e309})
+            start_manifest(
+                "r1", status="completed", metrics={"test/acc": 0.97, "train/loss": 1e309}, **stored
+            )
         )
         assert board.count() == 1
         row = board.get("r1")
@@ -96,7 +84,9 @@ def test_the_cli_never_shows_the_password_of_a_postgres_url(
     run_dir.mkdir(parents=True)
     config = {"leaderboard": {"url": url}, "model": {"net": {"dropout": 0.1}}}
     (run_dir / "manifest.json").write_text(
-        json.dumps(manifest("r1", status="completed", metrics={"test/acc": 0.9}, config=config))
+        json.dumps(
+            start_manifest("r1", status="completed", metrics={"test/acc": 0.9}, config=config)
+        )
     )
     assert main(["import", str(tmp_path / "runs"), "--url", url]) == 0
     outputs = [capsys.readouterr()]
@@ -127,7 +117,7 @@ def test_schema_1_migrates_and_history_studies_and_a_reader_work_on_postgres(
     with Leaderboard.open(postgres_url) as board:
         for seed in (1, 2):
             board.upsert(
-                manifest(
+                start_manifest(
                     f"r{seed}",
                     status="completed",
                     seed=seed,
@@ -166,6 +156,6 @@ def test_schema_1_migrates_and_history_studies_and_a_reader_work_on_postgres(
         (group,) = views.groups({})["items"]
         assert group["n"] == 2
         with pytest.raises(Exception, match="read-only"):
-            reader.upsert(manifest("r3"))
+            reader.upsert(start_manifest("r3"))
     finally:
         reader.close()
