@@ -265,12 +265,14 @@ def _table(run_id: str, new_id: str | None, rows: list[Comparison], rtol: float)
 def _log_to(path: Path) -> list[logging.Handler]:
     """The run's log in its directory, as ``gauntlet train`` keeps it; warnings on the console
     when nothing else shows logs. Returns the handlers added, to remove afterwards."""
+    from gauntlet.console import FileHandler, StreamHandler
+
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    added: list[logging.Handler] = [logging.FileHandler(path)]
+    added: list[logging.Handler] = [FileHandler(path)]
     added[0].setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
     if not root.handlers:
-        console = logging.StreamHandler()
+        console = StreamHandler()
         console.setLevel(logging.WARNING)
         added.append(console)
     for handler in added:

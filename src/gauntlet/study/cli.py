@@ -280,9 +280,11 @@ class _StudyLines(logging.Formatter):
 
 
 def _logging(console: Console) -> None:
+    from gauntlet.console import StreamHandler
+
     root = logging.getLogger("gauntlet")
     if not any(getattr(h, "_gauntlet_study", False) for h in root.handlers):
-        handler = logging.StreamHandler(console.file)
+        handler = StreamHandler(console.file)
         handler.setFormatter(_StudyLines("%(message)s"))
         handler._gauntlet_study = True  # type: ignore[attr-defined]
         root.addHandler(handler)
