@@ -164,3 +164,41 @@ def test_a_job_killed_by_sigkill_is_lost_and_the_other_jobs_finish(tmp_path):
     with Leaderboard.open(resolve_url(None, tmp_path), settle=False) as board:
         rows = {r["run_id"]: r["status"] for r in board.runs()}
     assert rows == {m["run_id"]: m["status"] for m in runs.values()}
+
+
+def test_the_launcher_that_saw_a_job_die_says_how_even_after_another_command_guessed(tmp_path):
+    """Whichever comes first, the launcher's record of a killed job or a sibling's settling of
+    the leaderboard (which can only guess why the process is gone), the run ends ``lost`` with
+    the reason the launcher saw, in its manifest and its row."""
+    import socket
+
+    from gauntlet.leaderboard.store import Leaderboard
+    from gauntlet.run.manifest import read_manifest, write_manifest
+    from gauntlet.sweep.lost import record_lost
+    from helpers_leaderboard import start_manifest
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    job_dir = tmp_path / "0"
+    job_dir.mkdir()
+    url = f"sqlite:///{tmp_path / 'board.db'}"
+    running = start_manifest(
+        "r-killed", run_dir=str(job_dir), host=socket.gethostname(), pid=gone.pid
+    )
+    write_manifest(job_dir, running)
+    with Leaderboard.open(url) as board:
+        board.upsert(running)
+    with Leaderboard.open(url) as board:  # a sibling job's start settles the board first
+        assert board.get("r-killed")["status"] == "lost"
+    assert "ended without recording how" in read_manifest(job_dir)["error"]
+
+    seen = "its process was killed by signal 9 (SIGKILL)"
+    assert record_lost(job_dir, seen, {"leaderboard": {"url": url}})
+    with Leaderboard.open(url) as board:
+        row = board.get("r-killed")
+    assert (row["status"], row["error"]) == ("lost", seen)
+    assert (read_manifest(job_dir)["status"], read_manifest(job_dir)["error"]) == ("lost", seen)
+    # a run that ended on its own keeps its record
+    write_manifest(job_dir, {**running, "status": "completed", "error": None})
+    assert not record_lost(job_dir, seen, {"leaderboard": {"url": url}})
+    assert read_manifest(job_dir)["status"] == "completed"

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 def record_lost(job_dir: Path, reason: str, cfg: Any) -> bool:
     """Mark the run in ``job_dir`` lost, with ``reason``, if it is still ``running``; ``cfg``
-    is the job's config (it names the leaderboard). Returns whether it was marked."""
+    is the job's config (it names the leaderboard). Returns whether it was marked.
+
+    Another command can find the run gone first (a sibling job's start settles the
+    leaderboard) and record it lost with a guess at why; the launcher saw how the process
+    ended, so its reason replaces the guess."""
     from gauntlet.leaderboard.record import record
 
     if not (Path(job_dir) / MANIFEST).is_file():
@@ -29,9 +33,9 @@ def record_lost(job_dir: Path, reason: str, cfg: Any) -> bool:
     except GauntletError as err:
         log.warning("%s", err)
         return False
-    if manifest.get("status") != "running":
+    if manifest.get("status") not in ("running", "lost"):
         return False
-    manifest.update(status="lost", error=reason, finished=now_iso())
+    manifest.update(status="lost", error=reason, finished=manifest.get("finished") or now_iso())
     write_manifest(Path(job_dir), manifest)
     record(manifest, cfg)
     log.info("run %s in %s is lost: %s", manifest.get("run_id"), job_dir, reason)
