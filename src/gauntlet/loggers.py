@@ -135,22 +135,17 @@ def start_wandb_runs(trainer: Any) -> None:
             lg.experiment  # noqa: B018  (the property starts the run)
 
 
-def finish_wandb(stopped: bool = False) -> None:
-    """Close this job's wandb run so the next multirun job starts its own. A job that
-    ``stopped`` (an error or a signal, perhaps inside ``wandb.init``, whose run then never
-    existed) also closes its wandb service, which SLURM's SIGTERM may have killed already."""
-    if "wandb" not in sys.modules:
-        return
-    import wandb
+def finish_wandb() -> None:
+    """Close this job's wandb run so the next multirun job starts its own."""
+    if "wandb" in sys.modules:
+        import wandb
 
-    if wandb.run is not None:
-        try:
-            wandb.finish()
-        except Exception as err:  # its service died (a requeued SLURM job's SIGTERM)
-            log.warning("wandb run not closed cleanly: %s", err)
-            stopped = True
-    if stopped:
-        try:  # else wandb's exit hook meets a dead service, with a traceback
-            wandb.teardown()
-        except Exception as err:
-            log.debug("wandb's service already gone: %s", err)
+        if wandb.run is not None:
+            try:
+                wandb.finish()
+            except Exception as err:  # its service died (a requeued SLURM job's SIGTERM)
+                log.warning("wandb run not closed cleanly: %s", err)
+                try:  # else wandb's exit hook meets the dead service again, with a traceback
+                    wandb.teardown()
+                except Exception as again:
+                    log.debug("wandb's service already gone: %s", again)

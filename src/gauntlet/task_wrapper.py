@@ -233,10 +233,7 @@ def recorded_run(cfg: DictConfig, job: JobInfo | None = None) -> Iterator[RunTas
             with job_scope(task.job), ExitStack() as stack:
                 task._stack = stack
                 yield task
-        except BaseException:
-            finish_wandb(stopped=True)
-            raise
-        else:
+        finally:
             finish_wandb()
     if task.record is not None and task.record.writer:
         log.info(
